@@ -1,0 +1,390 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <ini.h>
+
+#include "err.h"
+#include "log.h"
+
+enum kind {
+	K_STR,      /* char array */
+	K_SIZE,     /* uint64 bytes, with suffixes */
+	K_DURATION, /* uint64 ms, with suffixes */
+	K_COUNT,    /* uint64 plain number */
+	K_FSYNC,    /* enum rk_fsync */
+	K_LOGLEVEL, /* enum rk_log_level */
+};
+
+struct setting {
+	const char *section;
+	const char *name;
+	enum kind kind;
+	size_t off;
+	size_t size;       /* for K_STR: capacity */
+	const char *dflt;  /* default, as text */
+	uint64_t min, max; /* for numbers */
+	const char *doc;
+};
+
+#define F(field) offsetof(struct node_config, field)
+#define S(field) sizeof(((struct node_config *)0)->field)
+
+static const struct setting settings[] = {
+	{"node", "listen", K_STR, F(listen), S(listen), "127.0.0.1:7400", 0, 0,
+	 "TCP address for clients (and, later, peers); gossip will use UDP "
+	 "on the same port"},
+	{"node", "data_dir", K_STR, F(data_dir), S(data_dir), "./ringkv-data",
+	 0, 0, "directory for the node id and the op-log"},
+	{"node", "cluster_name", K_STR, F(cluster_name), S(cluster_name),
+	 "ringkv", 0, 0, "nodes only talk to nodes with the same name"},
+	{"node", "log_level", K_LOGLEVEL, F(log_level), 0, "info", 0, 0,
+	 "error, warn, info, debug or trace"},
+
+	{"storage", "fsync", K_FSYNC, F(fsync), 0, "interval", 0, 0,
+	 "always: acknowledge a write only once it is on disk (concurrent "
+	 "writes share one fsync); interval: fsync every fsync_interval; "
+	 "never: leave it to the OS"},
+	{"storage", "fsync_interval", K_DURATION, F(fsync_interval_ms), 0,
+	 "100ms", 1, 60000, "how often fsync=interval syncs the log"},
+	{"storage", "segment_size", K_SIZE, F(segment_bytes), 0, "64MiB",
+	 4096, 1ull << 34, "a log segment is sealed at this size"},
+	{"storage", "compact_min_size", K_SIZE, F(compact_min_bytes), 0,
+	 "64MiB", 0, UINT64_MAX,
+	 "never compact while the log segments are smaller than this"},
+	{"storage", "compact_ratio", K_COUNT, F(compact_ratio_pct), 0, "100",
+	 10, 100000,
+	 "compact when the segments exceed this percentage of the live data"},
+	{"storage", "compression_level", K_COUNT, F(zstd_level), 0, "1", 1, 19,
+	 "zstd level of compacted snapshots"},
+	{"storage", "tombstone_grace", K_DURATION, F(tombstone_grace_ms), 0,
+	 "10d", 0, UINT64_MAX,
+	 "deletes are remembered this long, then purged by compaction"},
+	{"storage", "compact_step", K_COUNT, F(compact_step_records), 0, "2000",
+	 1, 1000000, "records compaction copies per event-loop turn"},
+
+	{"limits", "max_frame", K_SIZE, F(max_frame), 0, "16MiB", 64,
+	 1ull << 30, "largest frame body accepted; a larger length prefix "
+		     "is refused before any allocation"},
+	{"limits", "max_key", K_SIZE, F(max_key), 0, "1KiB", 1, 65535,
+	 "longest key"},
+	{"limits", "max_value", K_SIZE, F(max_value), 0, "1MiB", 0,
+	 256ull << 20, "longest value"},
+	{"limits", "max_clients", K_COUNT, F(max_clients), 0, "10000", 1,
+	 1000000, "connections beyond this get MAX_CLIENTS and are closed"},
+	{"limits", "frame_timeout", K_DURATION, F(frame_timeout_ms), 0, "10s",
+	 1, UINT32_MAX, "a started frame must be complete within this"},
+	{"limits", "idle_timeout", K_DURATION, F(idle_timeout_ms), 0, "300s",
+	 0, UINT64_MAX, "close connections idle this long (0 = never)"},
+	{"limits", "max_output", K_SIZE, F(max_output_bytes), 0, "64MiB", 4096,
+	 UINT64_MAX, "close a connection whose unread replies exceed this"},
+	{"limits", "max_bad_frames", K_COUNT, F(max_bad_frames), 0, "16", 1,
+	 1000000, "close a connection after this many bad frames in a row"},
+	{"limits", "frames_per_turn", K_COUNT, F(frames_per_turn), 0, "64", 1,
+	 1000000, "requests served per connection per event-loop turn"},
+};
+
+#define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+static int errf(char *err, size_t errlen, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int errf(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+struct unit {
+	const char *suffix;
+	uint64_t mult;
+};
+
+static int parse_scaled(const char *s, uint64_t *out,
+			const struct unit *units, size_t nunits)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	while (isspace((unsigned char)*end))
+		end++;
+	size_t n = strlen(end);
+	while (n && isspace((unsigned char)end[n - 1]))
+		n--;
+	uint64_t mult = 1;
+	if (n) {
+		size_t i;
+		for (i = 0; i < nunits; i++)
+			if (strlen(units[i].suffix) == n &&
+			    strncasecmp(end, units[i].suffix, n) == 0)
+				break;
+		if (i == nunits)
+			return -1;
+		mult = units[i].mult;
+	}
+	if (mult && v > UINT64_MAX / mult)
+		return -1;
+	*out = v * mult;
+	return 0;
+}
+
+static const struct unit size_units[] = {
+	{"b", 1},          {"k", 1024},       {"kb", 1024},
+	{"kib", 1024},     {"m", 1u << 20},   {"mb", 1u << 20},
+	{"mib", 1u << 20}, {"g", 1u << 30},   {"gb", 1u << 30},
+	{"gib", 1u << 30}, {"t", 1ull << 40}, {"tib", 1ull << 40},
+};
+
+static const struct unit time_units[] = {
+	{"ms", 1},
+	{"s", 1000},
+	{"m", 60000},
+	{"h", 3600000},
+	{"d", 86400000},
+};
+
+int config_parse_size(const char *s, uint64_t *out)
+{
+	return parse_scaled(s, out, size_units,
+			    sizeof(size_units) / sizeof(size_units[0]));
+}
+
+int config_parse_duration_ms(const char *s, uint64_t *out)
+{
+	return parse_scaled(s, out, time_units,
+			    sizeof(time_units) / sizeof(time_units[0]));
+}
+
+static const char *const fsync_names[] = {"always", "interval", "never"};
+
+static const struct setting *find(const char *name)
+{
+	const char *dot = strchr(name, '.');
+	for (size_t i = 0; i < N_SETTINGS; i++) {
+		const struct setting *st = &settings[i];
+		if (dot) {
+			size_t sl = (size_t)(dot - name);
+			if (strlen(st->section) == sl &&
+			    strncmp(st->section, name, sl) == 0 &&
+			    strcmp(st->name, dot + 1) == 0)
+				return st;
+		} else if (strcmp(st->name, name) == 0) {
+			return st;
+		}
+	}
+	return NULL;
+}
+
+static int set_one(struct node_config *c, const struct setting *st,
+		   const char *value, char *err, size_t errlen)
+{
+	char *base = (char *)c;
+	uint64_t v = 0;
+	int bad = 0;
+	switch (st->kind) {
+	case K_STR:
+		if (strlen(value) >= st->size)
+			return errf(err, errlen, RK_EINVALID,
+				    "%s.%s: longer than %zu bytes",
+				    st->section, st->name, st->size - 1);
+		memcpy(base + st->off, value, strlen(value) + 1);
+		return 0;
+	case K_FSYNC:
+		for (int i = 0; i < 3; i++)
+			if (strcasecmp(value, fsync_names[i]) == 0) {
+				*(int *)(base + st->off) = i;
+				return 0;
+			}
+		return errf(err, errlen, RK_EINVALID,
+			    "%s.%s: '%s' is not always, interval or never",
+			    st->section, st->name, value);
+	case K_LOGLEVEL: {
+		int l = rk_log_level_parse(value);
+		if (l < 0)
+			return errf(err, errlen, RK_EINVALID,
+				    "%s.%s: '%s' is not error, warn, info, "
+				    "debug or trace",
+				    st->section, st->name, value);
+		*(int *)(base + st->off) = l;
+		return 0;
+	}
+	case K_SIZE:
+		bad = config_parse_size(value, &v);
+		break;
+	case K_DURATION:
+		bad = config_parse_duration_ms(value, &v);
+		break;
+	case K_COUNT:
+		bad = parse_scaled(value, &v, NULL, 0);
+		break;
+	}
+	if (bad)
+		return errf(err, errlen, RK_EINVALID, "%s.%s: cannot parse '%s'%s",
+			    st->section, st->name, value,
+			    st->kind == K_SIZE       ? " (e.g. 512, 64KiB, 16MiB)"
+			    : st->kind == K_DURATION ? " (e.g. 500ms, 10s, 5m, 3h)"
+						     : "");
+	if (v < st->min || v > st->max)
+		return errf(err, errlen, RK_EINVALID,
+			    "%s.%s: %" PRIu64 " is outside %" PRIu64
+			    "..%" PRIu64,
+			    st->section, st->name, v, st->min, st->max);
+	*(uint64_t *)(base + st->off) = v;
+	return 0;
+}
+
+void config_defaults(struct node_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	char err[256];
+	for (size_t i = 0; i < N_SETTINGS; i++)
+		if (set_one(c, &settings[i], settings[i].dflt, err,
+			    sizeof(err)) != 0)
+			abort(); /* a bad default is a programming error */
+}
+
+int config_set(struct node_config *c, const char *name, const char *value,
+	       char *err, size_t errlen)
+{
+	const struct setting *st = find(name);
+	if (!st)
+		return errf(err, errlen, RK_EINVALID,
+			    "unknown setting '%s' (ringkvd --help-config "
+			    "lists them)",
+			    name);
+	return set_one(c, st, value, err, errlen);
+}
+
+struct ini_ctx {
+	struct node_config *c;
+	char *err;
+	size_t errlen;
+	int rc;
+	const char *path;
+};
+
+static int ini_cb(void *user, const char *section, const char *name,
+		  const char *value)
+{
+	struct ini_ctx *x = user;
+	if (x->rc)
+		return 0;
+	char full[256];
+	snprintf(full, sizeof(full), "%s.%s", section, name);
+	const struct setting *st = section[0] ? find(full) : NULL;
+	if (!st) {
+		x->rc = errf(x->err, x->errlen, RK_EINVALID,
+			     "unknown setting '%s' in section [%s]", name,
+			     section);
+		return 0;
+	}
+	x->rc = set_one(x->c, st, value, x->err, x->errlen);
+	return x->rc == 0;
+}
+
+int config_load_file(struct node_config *c, const char *path, char *err,
+		     size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return errf(err, errlen, RK_EIO, "cannot read %s: %s", path,
+			    strerror(errno));
+	char inner[256] = "";
+	struct ini_ctx x = {c, inner, sizeof(inner), 0, path};
+	int line = ini_parse_file(f, ini_cb, &x);
+	fclose(f);
+	if (line != 0)
+		return errf(err, errlen, RK_EINVALID, "%s:%d: %s", path, line,
+			    inner[0] ? inner : "syntax error");
+	return 0;
+}
+
+int config_validate(const struct node_config *c, char *err, size_t errlen)
+{
+	if (!strchr(c->listen, ':'))
+		return errf(err, errlen, RK_EINVALID,
+			    "node.listen: '%s' is not HOST:PORT", c->listen);
+	if (!c->data_dir[0])
+		return errf(err, errlen, RK_EINVALID, "node.data_dir is empty");
+	if (!c->cluster_name[0])
+		return errf(err, errlen, RK_EINVALID,
+			    "node.cluster_name is empty");
+	/* A request carries key and value plus a little framing. */
+	if (c->max_frame < c->max_key + c->max_value + 64)
+		return errf(err, errlen, RK_EINVALID,
+			    "limits.max_frame (%" PRIu64
+			    ") must exceed max_key + max_value + 64",
+			    c->max_frame);
+	return 0;
+}
+
+static void format_value(const struct node_config *c, const struct setting *st,
+			 char *out, size_t n)
+{
+	const char *base = (const char *)c;
+	switch (st->kind) {
+	case K_STR:
+		snprintf(out, n, "%s", base + st->off);
+		break;
+	case K_FSYNC:
+		snprintf(out, n, "%s", fsync_names[*(const int *)(base + st->off)]);
+		break;
+	case K_LOGLEVEL:
+		snprintf(out, n, "%s",
+			 rk_log_level_name(*(const int *)(base + st->off)));
+		break;
+	case K_DURATION:
+		snprintf(out, n, "%" PRIu64 "ms",
+			 *(const uint64_t *)(base + st->off));
+		break;
+	case K_SIZE:
+	case K_COUNT:
+		snprintf(out, n, "%" PRIu64,
+			 *(const uint64_t *)(base + st->off));
+		break;
+	}
+}
+
+void config_print(const struct node_config *c, FILE *out)
+{
+	const char *section = "";
+	for (size_t i = 0; i < N_SETTINGS; i++) {
+		const struct setting *st = &settings[i];
+		if (strcmp(section, st->section) != 0) {
+			fprintf(out, "%s[%s]\n", i ? "\n" : "", st->section);
+			section = st->section;
+		}
+		char v[PATH_MAX + 32];
+		format_value(c, st, v, sizeof(v));
+		fprintf(out, "%s = %s\n", st->name, v);
+	}
+}
+
+void config_print_reference(FILE *out)
+{
+	const char *section = "";
+	for (size_t i = 0; i < N_SETTINGS; i++) {
+		const struct setting *st = &settings[i];
+		if (strcmp(section, st->section) != 0) {
+			fprintf(out, "%s[%s]\n", i ? "\n" : "", st->section);
+			section = st->section;
+		}
+		fprintf(out, "%-18s default %-15s %s\n", st->name, st->dflt,
+			st->doc);
+	}
+}

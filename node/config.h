@@ -1,0 +1,74 @@
+/* config.h: ringkvd's settings, with one table that drives the config
+ * file, the --set flag and the printed documentation, so a setting cannot
+ * be parsed one way and documented another.
+ *
+ * Precedence: built-in defaults < config file < command-line flags.
+ */
+#ifndef RK_CONFIG_H
+#define RK_CONFIG_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "oplog.h"
+
+struct node_config {
+	/* [node] */
+	char listen[256];        /* host:port for clients (and peers) */
+	char data_dir[PATH_MAX]; /* node_id, LOCK, log/ */
+	char cluster_name[64];
+	int log_level;
+
+	/* [storage] */
+	int fsync;                 /* enum rk_fsync */
+	uint64_t fsync_interval_ms;
+	uint64_t segment_bytes;
+	uint64_t compact_min_bytes;
+	uint64_t compact_ratio_pct;
+	uint64_t zstd_level;
+	uint64_t tombstone_grace_ms;
+	uint64_t compact_step_records;
+
+	/* [limits] */
+	uint64_t max_frame;        /* bytes of one frame body */
+	uint64_t max_key;
+	uint64_t max_value;
+	uint64_t max_clients;
+	uint64_t frame_timeout_ms; /* to finish a started frame */
+	uint64_t idle_timeout_ms;  /* 0 = off */
+	uint64_t max_output_bytes; /* per connection */
+	uint64_t max_bad_frames;   /* in a row, then close */
+	uint64_t frames_per_turn;  /* fairness between connections */
+};
+
+/* Fills every field with its default. */
+void config_defaults(struct node_config *c);
+
+/* Sets one setting by its name ("limits.max_value" or just "max_value")
+ * from a string ("1MiB", "10s", "always").  Returns 0 or RK_EINVALID with
+ * a reason in err. */
+int config_set(struct node_config *c, const char *name, const char *value,
+	       char *err, size_t errlen);
+
+/* Reads an INI file ([section] name = value).  Returns 0, or RK_EIO /
+ * RK_EINVALID with file, line and reason in err. */
+int config_load_file(struct node_config *c, const char *path, char *err,
+		     size_t errlen);
+
+/* Checks settings against each other.  Returns 0 or RK_EINVALID. */
+int config_validate(const struct node_config *c, char *err, size_t errlen);
+
+/* Writes every setting with its current value as an INI file. */
+void config_print(const struct node_config *c, FILE *out);
+
+/* Writes the reference: every setting, default, range and meaning. */
+void config_print_reference(FILE *out);
+
+/* Parses "1024", "64KiB", "16MiB", "1GiB" (also K/M/G, KB/MB/GB). */
+int config_parse_size(const char *s, uint64_t *out);
+/* Parses "500ms", "10s", "5m", "3h", "10d"; a bare number is ms. */
+int config_parse_duration_ms(const char *s, uint64_t *out);
+
+#endif

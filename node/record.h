@@ -1,0 +1,57 @@
+/* record.h: one stored record in memory.
+ *
+ * A record is the newest version the node holds of a key: a value or a
+ * tombstone, stamped with the Lamport/HLC timestamp of the write that made
+ * it.  Key and value live in the same allocation right after the header, so
+ * a record costs one malloc.  The table owns records; see table.h.
+ */
+#ifndef RK_RECORD_H
+#define RK_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hlc.h"
+
+/* Record types; the same numbers are stored in op-log records. */
+enum rk_rec_type {
+	RK_REC_VALUE = 1,
+	RK_REC_TOMBSTONE = 2,
+};
+
+/* Hard cap from the 16-bit key length; the configured limit is lower. */
+#define RK_KEY_HARD_MAX 65535u
+
+struct rk_rec {
+	struct rk_rec *next; /* hash chain; owned by the table */
+	rk_ts ts;            /* version of this record */
+	uint32_t hash;       /* low bits of the table hash of the key */
+	uint32_t vlen;       /* value bytes (0 for a tombstone) */
+	uint16_t klen;       /* key bytes, >= 1 */
+	uint8_t type;        /* enum rk_rec_type */
+	uint8_t flags;       /* reserved, 0 */
+	uint8_t data[];      /* key[klen] then value[vlen] */
+};
+
+static inline const uint8_t *rk_rec_key(const struct rk_rec *r)
+{
+	return r->data;
+}
+
+static inline const uint8_t *rk_rec_value(const struct rk_rec *r)
+{
+	return r->data + r->klen;
+}
+
+/* Bytes of memory the record takes, excluding allocator overhead. */
+static inline size_t rk_rec_size(const struct rk_rec *r)
+{
+	return offsetof(struct rk_rec, data) + r->klen + r->vlen;
+}
+
+/* Allocates a record with copies of key and value.  Returns NULL when out
+ * of memory.  The caller owns it until handing it to a table. */
+struct rk_rec *rk_rec_new(uint8_t type, rk_ts ts, const void *key,
+			  uint16_t klen, const void *val, uint32_t vlen);
+
+#endif

@@ -1,0 +1,100 @@
+/* store.h: one node's data: the record table, its Lamport clock and its
+ * op-log, bound together with the last-writer-wins rule.
+ *
+ * A write only replaces an older version: the record with the greater
+ * timestamp (rk_ts_cmp) wins, whatever order writes arrive in, so applying
+ * the same write twice, or replaying the log, changes nothing.  Local
+ * writes are stamped by the node's clock, which has observed every stored
+ * timestamp, so they always win against what the node already holds.
+ *
+ * Loop thread only.  The caller passes the wall clock in (now_ms).
+ */
+#ifndef RK_STORE_H
+#define RK_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+#include "oplog.h"
+#include "record.h"
+
+struct store_config {
+	const char *data_dir;        /* holds node_id, LOCK and log/ */
+	enum rk_fsync fsync;
+	uint32_t fsync_interval_ms;
+	uint64_t segment_bytes;
+	int zstd_level;
+	uint64_t compact_min_bytes;  /* never compact a smaller log */
+	uint32_t compact_ratio_pct;  /* compact when segments exceed this
+					percentage of the live data */
+	uint64_t tombstone_grace_ms; /* tombstones older than this are
+					purged by compaction */
+	uint32_t compact_step_records; /* records per loop turn */
+	uint64_t compact_backlog_bytes; /* pause feeding above this */
+};
+
+struct store_stats {
+	uint64_t keys;        /* live values */
+	uint64_t tombstones;
+	uint64_t bytes;       /* memory of records */
+	uint64_t compactions;
+	uint64_t purged_tombstones;
+	struct oplog_replay_stats replay;
+	uint64_t replay_ms;
+	struct oplog_stats log;
+};
+
+struct store;
+
+/* Opens data_dir (creating it and a node id on first start), locks it
+ * against a second process, and replays the log.  Returns 0, or RK_EIO /
+ * RK_ECORRUPT / RK_ENOMEM with a reason in err. */
+int store_open(const struct store_config *cfg, const struct rk_logger *lg,
+	       uint64_t now_ms, struct store **out, char *err, size_t errlen);
+
+/* Starts the op-log writer; notify as oplog_start. */
+int store_start(struct store *s, oplog_notify_fn notify, void *ctx);
+
+/* Flushes and fsyncs the log and frees everything. */
+void store_close(struct store *s);
+
+uint64_t store_node_id(const struct store *s);
+
+/* The record for key, a value or a tombstone, or NULL; borrowed until the
+ * next write. */
+const struct rk_rec *store_get(struct store *s, const void *key,
+			       size_t klen);
+
+/* A local write of a value (type RK_REC_VALUE) or a delete (type
+ * RK_REC_TOMBSTONE): stamps it with the clock, applies and logs it.
+ * *ts gets the stamp and *lsn the log position to wait for under
+ * fsync=always.  Returns 0 or RK_ENOMEM. */
+int store_write(struct store *s, uint8_t type, const void *key, size_t klen,
+		const void *val, size_t vlen, uint64_t now_ms, rk_ts *ts,
+		uint64_t *lsn);
+
+/* A versioned write made elsewhere (a replica, a repair, a hint): applied
+ * and logged only when newer than what is held.  Returns 1 when applied
+ * (*lsn set), 0 when what is held is as new or newer, or RK_ENOMEM. */
+int store_apply(struct store *s, uint8_t type, const void *key, size_t klen,
+		const void *val, size_t vlen, rk_ts ts, uint64_t *lsn);
+
+/* Hands this turn's log records to the writer; once per loop turn. */
+void store_flush(struct store *s);
+uint64_t store_durable_lsn(struct store *s);
+int store_waits_for_fsync(const struct store *s);
+
+/* Compaction.  store_maintain decides whether to start one (call it now
+ * and then); store_compact_step does one bounded step and returns 1 while
+ * the loop should keep calling it. */
+void store_maintain(struct store *s, uint64_t now_ms);
+int store_compact_step(struct store *s, uint64_t now_ms);
+/* Starts a compaction now (tests, admin).  Returns 0 or RK_EINVALID when
+ * one is running. */
+int store_compact_now(struct store *s);
+int store_compacting(const struct store *s);
+
+void store_get_stats(struct store *s, struct store_stats *st);
+
+#endif

@@ -1,0 +1,449 @@
+#include "wire.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "err.h"
+#include "frame.h"
+#include "ringkv.pb-c.h"
+
+struct rk_wire_msg {
+	Ringkv__Envelope *env;
+};
+
+void rk_wire_msg_free(struct rk_wire_msg *m)
+{
+	if (!m)
+		return;
+	ringkv__envelope__free_unpacked(m->env, NULL);
+	free(m);
+}
+
+static struct rk_wire_msg *msg_wrap(Ringkv__Envelope *env)
+{
+	struct rk_wire_msg *m = malloc(sizeof(*m));
+	if (!m) {
+		ringkv__envelope__free_unpacked(env, NULL);
+		return NULL;
+	}
+	m->env = env;
+	return m;
+}
+
+static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+	if (err && errlen) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+static int check_consistency(int v, char *err, size_t errlen)
+{
+	if (v < RK_CL_DEFAULT || v > RK_CL_SERIAL)
+		return fail(err, errlen, RK_EBAD_REQUEST,
+			    "unknown consistency level %d", v);
+	return 0;
+}
+
+static int check_key(const ProtobufCBinaryData *k,
+		     const struct rk_wire_limits *lim, char *err,
+		     size_t errlen)
+{
+	if (k->len == 0)
+		return fail(err, errlen, RK_EEMPTY_KEY, "key is empty");
+	if (k->len > lim->max_key)
+		return fail(err, errlen, RK_EKEY_TOO_LARGE,
+			    "key is %zu bytes, limit is %u", k->len,
+			    lim->max_key);
+	return 0;
+}
+
+static struct rk_bytes bytes_of(const ProtobufCBinaryData *d)
+{
+	return (struct rk_bytes){.p = d->data, .n = d->len};
+}
+
+/* Fills req from a decoded envelope, validating what handlers read. */
+static int request_from(const Ringkv__Envelope *e,
+			const struct rk_wire_limits *lim,
+			struct rk_request *req, char *err, size_t errlen)
+{
+	int rc;
+	switch (e->body_case) {
+	case RINGKV__ENVELOPE__BODY_PING:
+		if (e->ping->payload.len > lim->max_ping)
+			return fail(err, errlen, RK_EBAD_REQUEST,
+				    "ping payload is %zu bytes, limit is %u",
+				    e->ping->payload.len, lim->max_ping);
+		req->op = RK_OP_PING;
+		req->value = bytes_of(&e->ping->payload);
+		return 0;
+	case RINGKV__ENVELOPE__BODY_GET:
+		req->op = RK_OP_GET;
+		if ((rc = check_key(&e->get->key, lim, err, errlen)) ||
+		    (rc = check_consistency(e->get->consistency, err, errlen)))
+			return rc;
+		req->key = bytes_of(&e->get->key);
+		req->consistency = (enum rk_consistency)e->get->consistency;
+		return 0;
+	case RINGKV__ENVELOPE__BODY_PUT:
+		req->op = RK_OP_PUT;
+		if ((rc = check_key(&e->put->key, lim, err, errlen)) ||
+		    (rc = check_consistency(e->put->consistency, err, errlen)))
+			return rc;
+		if (e->put->value.len > lim->max_value)
+			return fail(err, errlen, RK_EVALUE_TOO_LARGE,
+				    "value is %zu bytes, limit is %u",
+				    e->put->value.len, lim->max_value);
+		req->key = bytes_of(&e->put->key);
+		req->value = bytes_of(&e->put->value);
+		req->consistency = (enum rk_consistency)e->put->consistency;
+		return 0;
+	case RINGKV__ENVELOPE__BODY_DELETE:
+		req->op = RK_OP_DELETE;
+		if ((rc = check_key(&e->delete_->key, lim, err, errlen)) ||
+		    (rc = check_consistency(e->delete_->consistency, err,
+					    errlen)))
+			return rc;
+		req->key = bytes_of(&e->delete_->key);
+		req->consistency = (enum rk_consistency)e->delete_->consistency;
+		return 0;
+	case RINGKV__ENVELOPE__BODY_EXISTS:
+		req->op = RK_OP_EXISTS;
+		if ((rc = check_key(&e->exists->key, lim, err, errlen)) ||
+		    (rc = check_consistency(e->exists->consistency, err,
+					    errlen)))
+			return rc;
+		req->key = bytes_of(&e->exists->key);
+		req->consistency = (enum rk_consistency)e->exists->consistency;
+		return 0;
+	case RINGKV__ENVELOPE__BODY_CLUSTER_INFO:
+		req->op = RK_OP_CLUSTER_INFO;
+		return 0;
+	case RINGKV__ENVELOPE__BODY_RESPONSE:
+		return fail(err, errlen, RK_EBAD_REQUEST,
+			    "a response is not a request");
+	case RINGKV__ENVELOPE__BODY__NOT_SET:
+	default:
+		return fail(err, errlen, RK_EUNKNOWN_COMMAND,
+			    "empty or unknown request type");
+	}
+}
+
+int rk_wire_decode_request(const uint8_t *body, size_t len,
+			   const struct rk_wire_limits *lim,
+			   struct rk_request *req, struct rk_wire_msg **owner,
+			   char *err, size_t errlen)
+{
+	memset(req, 0, sizeof(*req));
+	*owner = NULL;
+	if (len == 0)
+		return fail(err, errlen, RK_EBAD_REQUEST, "zero-length frame");
+	Ringkv__Envelope *e = ringkv__envelope__unpack(NULL, len, body);
+	if (!e)
+		return fail(err, errlen, RK_EBAD_REQUEST,
+			    "malformed protobuf envelope");
+	req->id = e->request_id;
+	int rc = request_from(e, lim, req, err, errlen);
+	if (rc) {
+		ringkv__envelope__free_unpacked(e, NULL);
+		return rc;
+	}
+	*owner = msg_wrap(e);
+	if (!*owner) {
+		memset(req, 0, sizeof(*req));
+		return fail(err, errlen, RK_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+/* Packs env into one frame at the end of out. */
+static int pack_frame(struct rk_buf *out, const Ringkv__Envelope *env)
+{
+	size_t n = ringkv__envelope__get_packed_size(env);
+	if (n > UINT32_MAX)
+		return RK_ENOMEM;
+	int rc = rk_buf_reserve(out, RK_FRAME_HDR + n);
+	if (rc)
+		return rc;
+	uint8_t *p = out->data + out->len;
+	rk_frame_header(p, (uint32_t)n);
+	ringkv__envelope__pack(env, p + RK_FRAME_HDR);
+	out->len += RK_FRAME_HDR + n;
+	return 0;
+}
+
+static ProtobufCBinaryData bin(struct rk_bytes b)
+{
+	return (ProtobufCBinaryData){.len = b.n, .data = (uint8_t *)b.p};
+}
+
+int rk_wire_encode_response(struct rk_buf *out, const struct rk_response *r)
+{
+	Ringkv__Envelope env = RINGKV__ENVELOPE__INIT;
+	Ringkv__Response resp = RINGKV__RESPONSE__INIT;
+	Ringkv__Timestamp ts = RINGKV__TIMESTAMP__INIT;
+	Ringkv__PingResult ping = RINGKV__PING_RESULT__INIT;
+	Ringkv__GetResult get = RINGKV__GET_RESULT__INIT;
+	Ringkv__WriteResult write = RINGKV__WRITE_RESULT__INIT;
+	Ringkv__ExistsResult exists = RINGKV__EXISTS_RESULT__INIT;
+	Ringkv__ClusterInfoResult ci = RINGKV__CLUSTER_INFO_RESULT__INIT;
+	Ringkv__NodeInfo *nodes = NULL;
+	Ringkv__NodeInfo **node_ptrs = NULL;
+
+	env.request_id = r->id;
+	env.body_case = RINGKV__ENVELOPE__BODY_RESPONSE;
+	env.response = &resp;
+	resp.status = (Ringkv__Status)(-r->status);
+	if (r->error)
+		resp.error = (char *)r->error;
+	ts.hlc = r->ts.hlc;
+	ts.node_id = r->ts.node;
+	Ringkv__Timestamp *tsp = r->has_ts ? &ts : NULL;
+
+	switch (r->op) {
+	case RK_OP_PING:
+		resp.result_case = RINGKV__RESPONSE__RESULT_PING;
+		resp.ping = &ping;
+		ping.payload = bin(r->value);
+		ping.node_id = r->node_id;
+		break;
+	case RK_OP_GET:
+		resp.result_case = RINGKV__RESPONSE__RESULT_GET;
+		resp.get = &get;
+		get.value = bin(r->value);
+		get.timestamp = tsp;
+		break;
+	case RK_OP_PUT:
+	case RK_OP_DELETE:
+		resp.result_case = RINGKV__RESPONSE__RESULT_WRITE;
+		resp.write = &write;
+		write.timestamp = tsp;
+		break;
+	case RK_OP_EXISTS:
+		resp.result_case = RINGKV__RESPONSE__RESULT_EXISTS;
+		resp.exists = &exists;
+		exists.exists = r->exists != 0;
+		exists.timestamp = tsp;
+		break;
+	case RK_OP_CLUSTER_INFO:
+		resp.result_case = RINGKV__RESPONSE__RESULT_CLUSTER_INFO;
+		resp.cluster_info = &ci;
+		ci.self_id = r->node_id;
+		if (r->cluster_name)
+			ci.cluster_name = (char *)r->cluster_name;
+		if (r->version)
+			ci.version = (char *)r->version;
+		if (r->n_nodes) {
+			nodes = calloc(r->n_nodes, sizeof(*nodes));
+			node_ptrs = calloc(r->n_nodes, sizeof(*node_ptrs));
+			if (!nodes || !node_ptrs) {
+				free(nodes);
+				free(node_ptrs);
+				return RK_ENOMEM;
+			}
+			for (size_t i = 0; i < r->n_nodes; i++) {
+				ringkv__node_info__init(&nodes[i]);
+				nodes[i].node_id = r->nodes[i].node_id;
+				nodes[i].client_address =
+					(char *)r->nodes[i].client_addr;
+				nodes[i].peer_address =
+					(char *)r->nodes[i].peer_addr;
+				nodes[i].state = (char *)r->nodes[i].state;
+				node_ptrs[i] = &nodes[i];
+			}
+			ci.n_nodes = r->n_nodes;
+			ci.nodes = node_ptrs;
+		}
+		break;
+	case RK_OP_NONE:
+	default:
+		break;
+	}
+	int rc = pack_frame(out, &env);
+	free(nodes);
+	free(node_ptrs);
+	return rc;
+}
+
+int rk_wire_encode_request(struct rk_buf *out, const struct rk_request *q)
+{
+	Ringkv__Envelope env = RINGKV__ENVELOPE__INIT;
+	Ringkv__Ping ping = RINGKV__PING__INIT;
+	Ringkv__Get get = RINGKV__GET__INIT;
+	Ringkv__Put put = RINGKV__PUT__INIT;
+	Ringkv__Delete del = RINGKV__DELETE__INIT;
+	Ringkv__Exists ex = RINGKV__EXISTS__INIT;
+	Ringkv__ClusterInfo ci = RINGKV__CLUSTER_INFO__INIT;
+
+	env.request_id = q->id;
+	switch (q->op) {
+	case RK_OP_PING:
+		env.body_case = RINGKV__ENVELOPE__BODY_PING;
+		env.ping = &ping;
+		ping.payload = bin(q->value);
+		break;
+	case RK_OP_GET:
+		env.body_case = RINGKV__ENVELOPE__BODY_GET;
+		env.get = &get;
+		get.key = bin(q->key);
+		get.consistency = (Ringkv__Consistency)q->consistency;
+		break;
+	case RK_OP_PUT:
+		env.body_case = RINGKV__ENVELOPE__BODY_PUT;
+		env.put = &put;
+		put.key = bin(q->key);
+		put.value = bin(q->value);
+		put.consistency = (Ringkv__Consistency)q->consistency;
+		break;
+	case RK_OP_DELETE:
+		env.body_case = RINGKV__ENVELOPE__BODY_DELETE;
+		env.delete_ = &del;
+		del.key = bin(q->key);
+		del.consistency = (Ringkv__Consistency)q->consistency;
+		break;
+	case RK_OP_EXISTS:
+		env.body_case = RINGKV__ENVELOPE__BODY_EXISTS;
+		env.exists = &ex;
+		ex.key = bin(q->key);
+		ex.consistency = (Ringkv__Consistency)q->consistency;
+		break;
+	case RK_OP_CLUSTER_INFO:
+		env.body_case = RINGKV__ENVELOPE__BODY_CLUSTER_INFO;
+		env.cluster_info = &ci;
+		break;
+	case RK_OP_NONE:
+	default:
+		return RK_EINVALID;
+	}
+	return pack_frame(out, &env);
+}
+
+static void ts_from(const Ringkv__Timestamp *t, struct rk_response *r)
+{
+	if (t) {
+		r->ts.hlc = t->hlc;
+		r->ts.node = t->node_id;
+		r->has_ts = 1;
+	}
+}
+
+int rk_wire_decode_response(const uint8_t *body, size_t len,
+			    struct rk_response *r, struct rk_wire_msg **owner,
+			    char *err, size_t errlen)
+{
+	memset(r, 0, sizeof(*r));
+	*owner = NULL;
+	Ringkv__Envelope *e = ringkv__envelope__unpack(NULL, len, body);
+	if (!e)
+		return fail(err, errlen, RK_EPROTOCOL,
+			    "malformed protobuf envelope from node");
+	if (e->body_case != RINGKV__ENVELOPE__BODY_RESPONSE) {
+		ringkv__envelope__free_unpacked(e, NULL);
+		return fail(err, errlen, RK_EPROTOCOL,
+			    "node sent something other than a response");
+	}
+	const Ringkv__Response *p = e->response;
+	r->id = e->request_id;
+	r->status = -(int)p->status;
+	if (!rk_err_known(r->status))
+		r->status = RK_EPROTOCOL;
+	r->error = (p->error && *p->error) ? p->error : NULL;
+	/* One node_info array per message, owned by the wrapper below. */
+	switch (p->result_case) {
+	case RINGKV__RESPONSE__RESULT_PING:
+		r->op = RK_OP_PING;
+		r->value = bytes_of(&p->ping->payload);
+		r->node_id = p->ping->node_id;
+		break;
+	case RINGKV__RESPONSE__RESULT_GET:
+		r->op = RK_OP_GET;
+		r->value = bytes_of(&p->get->value);
+		ts_from(p->get->timestamp, r);
+		break;
+	case RINGKV__RESPONSE__RESULT_WRITE:
+		r->op = RK_OP_PUT;
+		ts_from(p->write->timestamp, r);
+		break;
+	case RINGKV__RESPONSE__RESULT_EXISTS:
+		r->op = RK_OP_EXISTS;
+		r->exists = p->exists->exists;
+		ts_from(p->exists->timestamp, r);
+		break;
+	case RINGKV__RESPONSE__RESULT_CLUSTER_INFO:
+		r->op = RK_OP_CLUSTER_INFO;
+		r->node_id = p->cluster_info->self_id;
+		r->cluster_name = p->cluster_info->cluster_name;
+		r->version = p->cluster_info->version;
+		break;
+	default:
+		r->op = RK_OP_NONE;
+		break;
+	}
+	struct rk_wire_msg *m = calloc(1, sizeof(*m) + sizeof(struct rk_node_info) *
+					     (r->op == RK_OP_CLUSTER_INFO
+						      ? p->cluster_info->n_nodes
+						      : 0));
+	if (!m) {
+		ringkv__envelope__free_unpacked(e, NULL);
+		memset(r, 0, sizeof(*r));
+		return fail(err, errlen, RK_ENOMEM, "out of memory");
+	}
+	m->env = e;
+	if (r->op == RK_OP_CLUSTER_INFO) {
+		struct rk_node_info *ni = (struct rk_node_info *)(m + 1);
+		for (size_t i = 0; i < p->cluster_info->n_nodes; i++) {
+			const Ringkv__NodeInfo *n = p->cluster_info->nodes[i];
+			ni[i].node_id = n->node_id;
+			ni[i].client_addr = n->client_address;
+			ni[i].peer_addr = n->peer_address;
+			ni[i].state = n->state;
+		}
+		r->nodes = ni;
+		r->n_nodes = p->cluster_info->n_nodes;
+	}
+	*owner = m;
+	return 0;
+}
+
+const char *rk_op_name(enum rk_op op)
+{
+	switch (op) {
+	case RK_OP_PING: return "ping";
+	case RK_OP_GET: return "get";
+	case RK_OP_PUT: return "put";
+	case RK_OP_DELETE: return "delete";
+	case RK_OP_EXISTS: return "exists";
+	case RK_OP_CLUSTER_INFO: return "cluster_info";
+	case RK_OP_NONE:
+	default: return "none";
+	}
+}
+
+static const char *const cl_names[] = {"default", "one", "quorum", "all",
+				       "serial"};
+
+const char *rk_consistency_name(enum rk_consistency cl)
+{
+	if ((int)cl < 0 || cl > RK_CL_SERIAL)
+		return "?";
+	return cl_names[cl];
+}
+
+int rk_consistency_parse(const char *s)
+{
+	for (int i = 0; i <= RK_CL_SERIAL; i++)
+		if (strcasecmp(s, cl_names[i]) == 0)
+			return i;
+	return -1;
+}

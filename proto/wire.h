@@ -1,0 +1,124 @@
+/* wire.h: the client protocol's decoder and encoder.
+ *
+ * The only code that reads protobuf-c structs of the client protocol.  The
+ * decoder validates every field a handler will read (body type, key and
+ * value lengths, enum values) before anyone trusts it, and hands out plain C
+ * structs; the encoder turns plain structs back into frames.  Both the node
+ * and libringkv use it, so the two sides cannot drift.
+ *
+ * Ownership: a decoded request or response borrows from an rk_wire_msg,
+ * which owns the unpacked protobuf and is freed with rk_wire_msg_free by the
+ * function that decoded it.  Handlers copy what they keep.
+ */
+#ifndef RK_WIRE_H
+#define RK_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "hlc.h"
+
+/* Operations.  Values are internal (not wire numbers). */
+enum rk_op {
+	RK_OP_NONE = 0,
+	RK_OP_PING,
+	RK_OP_GET,
+	RK_OP_PUT,
+	RK_OP_DELETE,
+	RK_OP_EXISTS,
+	RK_OP_CLUSTER_INFO,
+};
+
+/* Consistency levels; values equal the wire enum. */
+enum rk_consistency {
+	RK_CL_DEFAULT = 0,
+	RK_CL_ONE = 1,
+	RK_CL_QUORUM = 2,
+	RK_CL_ALL = 3,
+	RK_CL_SERIAL = 4,
+};
+
+/* A borrowed byte string. */
+struct rk_bytes {
+	const uint8_t *p;
+	size_t n;
+};
+
+/* Limits the decoder enforces (node configuration). */
+struct rk_wire_limits {
+	uint32_t max_key;   /* bytes; keys are 1..max_key */
+	uint32_t max_value; /* bytes */
+	uint32_t max_ping;  /* bytes of ping payload */
+};
+
+/* A decoded client request; fields borrow from the rk_wire_msg. */
+struct rk_request {
+	uint64_t id;
+	enum rk_op op;
+	struct rk_bytes key;   /* GET, PUT, DELETE, EXISTS */
+	struct rk_bytes value; /* PUT; PING payload */
+	enum rk_consistency consistency;
+};
+
+/* One node, as ClusterInfo lists it. */
+struct rk_node_info {
+	uint64_t node_id;
+	const char *client_addr;
+	const char *peer_addr;
+	const char *state;
+};
+
+/* A response.  For encoding the caller owns every pointer; for decoding
+ * they borrow from the rk_wire_msg. */
+struct rk_response {
+	uint64_t id;
+	int status;         /* 0 or an RK_E* code */
+	const char *error;  /* detail when status != 0; may be NULL */
+	enum rk_op op;      /* which result is present; NONE for bare status */
+	struct rk_bytes value; /* GET value, PING payload */
+	rk_ts ts;              /* GET, PUT, DELETE, EXISTS */
+	int has_ts;
+	int exists;            /* EXISTS */
+	uint64_t node_id;      /* PING, CLUSTER_INFO self */
+	const char *cluster_name; /* CLUSTER_INFO */
+	const char *version;      /* CLUSTER_INFO */
+	const struct rk_node_info *nodes; /* CLUSTER_INFO */
+	size_t n_nodes;
+};
+
+/* Owns one unpacked envelope (opaque). */
+struct rk_wire_msg;
+void rk_wire_msg_free(struct rk_wire_msg *m);
+
+/* Decodes one request frame body.  On success returns 0, fills *req and
+ * sets *owner (free it with rk_wire_msg_free after handling).  On failure
+ * returns RK_EBAD_REQUEST, RK_EUNKNOWN_COMMAND, RK_EEMPTY_KEY,
+ * RK_EKEY_TOO_LARGE, RK_EVALUE_TOO_LARGE or RK_ENOMEM, sets req->id when the
+ * envelope itself was readable (else 0), writes a reason into err, and
+ * leaves *owner NULL. */
+int rk_wire_decode_request(const uint8_t *body, size_t len,
+			   const struct rk_wire_limits *lim,
+			   struct rk_request *req, struct rk_wire_msg **owner,
+			   char *err, size_t errlen);
+
+/* Appends one frame carrying resp to out.  Returns 0 or RK_ENOMEM. */
+int rk_wire_encode_response(struct rk_buf *out, const struct rk_response *resp);
+
+/* Appends one frame carrying req to out.  Returns 0 or RK_ENOMEM. */
+int rk_wire_encode_request(struct rk_buf *out, const struct rk_request *req);
+
+/* Decodes one response frame body (client side).  Returns 0 with *resp and
+ * *owner filled, or RK_EPROTOCOL when the bytes are not a valid response
+ * (reason in err). */
+int rk_wire_decode_response(const uint8_t *body, size_t len,
+			    struct rk_response *resp,
+			    struct rk_wire_msg **owner, char *err,
+			    size_t errlen);
+
+const char *rk_op_name(enum rk_op op);
+const char *rk_consistency_name(enum rk_consistency cl);
+/* "one", "quorum", "all", "serial" (any case) -> level; -1 when unknown. */
+int rk_consistency_parse(const char *s);
+
+#endif
