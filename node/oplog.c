@@ -632,6 +632,8 @@ static void seg_rotate(struct oplog *log, uint64_t first_lsn)
 	pthread_mutex_lock(&log->mu);
 	log->seg_fd = fd;
 	log->seg_first_lsn = first_lsn;
+	/* A finishing snapshot may be waiting for this rotation. */
+	pthread_cond_broadcast(&log->snap_cv);
 	pthread_mutex_unlock(&log->mu);
 	log->seg_size = 0;
 	atomic_fetch_add(&log->segments, 1);
@@ -896,6 +898,12 @@ static void *snapper_main(void *arg)
 	    fsync(log->dir_fd) == 0) {
 		ok = 1;
 		atomic_store(&log->snapshot_bytes, written);
+		/* The segment before the cutoff may still be the writer's;
+		 * wait for the rotation that seals it, then delete it too. */
+		pthread_mutex_lock(&log->mu);
+		while (log->seg_first_lsn < log->snap_cutoff && !log->stop)
+			pthread_cond_wait(&log->snap_cv, &log->mu);
+		pthread_mutex_unlock(&log->mu);
 		delete_before(log, log->snap_cutoff);
 	} else {
 		rk_error(log->lg, "oplog",
