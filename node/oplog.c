@@ -542,7 +542,8 @@ int oplog_replay(struct oplog *log, oplog_apply_fn apply, void *ctx,
 			}
 		}
 	}
-	qsort(segs, nsegs, sizeof(*segs), cmp_seg);
+	if (nsegs)
+		qsort(segs, nsegs, sizeof(*segs), cmp_seg);
 
 	char name[64];
 	if (have_snap) {

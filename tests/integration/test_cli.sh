@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The ringkv CLI against a real ringkvd: commands, exit codes, --json,
+# options before and after the command, stdin values, RINGKV_SEEDS and the
+# interactive prompt.
+set -u
+: "${RINGKVD:?path of ringkvd}" "${RINGKV:?path of ringkv}"
+
+dir=$(mktemp -d /tmp/rkv-cli-XXXXXX)
+host="127.$((RANDOM % 250 + 2)).$((RANDOM % 250 + 2)).$((RANDOM % 250 + 2))"
+addr="$host:7400"
+"$RINGKVD" --listen "$addr" --data-dir "$dir/data" 2>"$dir/log" &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
+for _ in $(seq 200); do
+	"$RINGKV" -s "$addr" ping >/dev/null 2>&1 && break
+	sleep 0.05
+done
+
+fails=0
+# check NAME EXPECTED_EXIT EXPECTED_STDOUT(regex) -- COMMAND...
+check() {
+	local name=$1 want_rc=$2 want_out=$3
+	shift 4
+	local out rc
+	out=$("$@" 2>"$dir/err")
+	rc=$?
+	if [ "$rc" != "$want_rc" ] || ! [[ "$out" =~ $want_out ]]; then
+		echo "FAIL $name: exit $rc (want $want_rc), stdout '$out'" \
+		     "(want /$want_out/), stderr '$(cat "$dir/err")'"
+		fails=$((fails + 1))
+	else
+		echo "ok   $name"
+	fi
+}
+
+R="$RINGKV"
+check put 0 '^OK$' -- $R -s "$addr" put greeting hello
+check get 0 '^hello$' -- $R -s "$addr" get greeting
+check "options after the command" 0 '^hello$' -- $R get greeting -s "$addr"
+check "json get" 0 '^\{"ok":true,"found":true,"key":"greeting","value":"hello","timestamp":\{"hlc":[0-9]+,"node":"[0-9a-f]{16}"\}\}$' \
+	-- $R -s "$addr" --json get greeting
+check "json after command" 0 '"value":"hello"' -- $R -s "$addr" get greeting --json
+check "get missing exits 1" 1 '^$' -- $R -s "$addr" get nope
+check "json missing" 1 '"found":false' -- $R -s "$addr" --json get nope
+out=$(printf 'line one\nline two' | $R -s "$addr" put multi)
+check "value from stdin" 0 '^line one
+line two$' -- $R -s "$addr" get multi
+printf 'dash' | $R -s "$addr" put dashed - >/dev/null
+check "value from stdin with -" 0 '^dash$' -- $R -s "$addr" get dashed
+check "raw get has no newline" 0 '^dash$' -- $R -s "$addr" --raw get dashed
+check "exists yes" 0 '^yes$' -- $R -s "$addr" exists greeting
+check "exists no" 1 '^no$' -- $R -s "$addr" exists nope
+check del 0 '^OK$' -- $R -s "$addr" del greeting
+check "get after del" 1 '^$' -- $R -s "$addr" get greeting
+check "json del" 0 '"op":"delete"' -- $R -s "$addr" --json del greeting
+check ping 0 '^PONG from [0-9a-f]{16} at ' -- $R -s "$addr" ping
+check info 0 'cluster ringkv' -- $R -s "$addr" info
+check "json info" 0 '"nodes":\[\{"id":"[0-9a-f]{16}","address":"'"$addr"'","state":"alive"\}\]' \
+	-- $R -s "$addr" --json info
+check "RINGKV_SEEDS" 0 '^PONG' -- env RINGKV_SEEDS="$addr" $R ping
+check "unreachable is exit 2" 2 '^$' -- $R -s 127.0.0.1:1 ping
+check "json error" 2 '"ok":false,"error":"cannot connect"' -- $R -s 127.0.0.1:1 --json ping
+check "bad seed list" 2 '^$' -- $R -s nonsense ping
+check "unknown command" 2 '^$' -- $R -s "$addr" frobnicate
+check "missing argument" 2 '^$' -- $R -s "$addr" get
+check "key too large" 2 '^$' -- $R -s "$addr" put "$(head -c 1025 /dev/zero | tr '\0' k)" v
+check "not built yet says so" 2 '^$' -- $R -s "$addr" cas a b c
+check "binary value as base64 in json" 0 '"value_base64":"/wA="' -- \
+	bash -c "printf '\xff\x00' | $R -s $addr put bin && $R -s $addr --json get bin"
+check "--help" 0 'Usage: ringkv' -- $R --help
+check "--version" 0 '^ringkv [0-9]' -- $R --version
+check "prompt" 0 '^OK
+two words
+\(not found\)$' -- bash -c "printf 'put a \"two words\"\nget a\nget zzz\nquit\n' | $R -s $addr"
+check "double dash ends options" 0 '^-5$' -- bash -c "$R -s $addr put -- neg -5 >/dev/null && $R -s $addr get -- neg"
+
+# ringkvd's own flags
+check "ringkvd --version" 0 '^ringkvd [0-9]' -- "$RINGKVD" --version
+check "ringkvd bad flag" 1 '^$' -- "$RINGKVD" --no-such-flag
+check "ringkvd bad setting" 1 '^$' -- "$RINGKVD" --set limits.max_key=0
+check "ringkvd print-config" 0 'max_value = 2097152' -- "$RINGKVD" --set limits.max_value=2MiB --print-config
+printf '[limits]\nmax_value = 3MiB\n' > "$dir/conf"
+check "ringkvd config file" 0 'max_value = 3145728' -- "$RINGKVD" --config "$dir/conf" --print-config
+check "flags override the file" 0 'max_value = 1024' -- "$RINGKVD" --config "$dir/conf" --set max_value=1KiB --print-config
+printf '[limits]\nmax_value = lots\n' > "$dir/bad.conf"
+check "bad config file" 1 '^$' -- "$RINGKVD" --config "$dir/bad.conf"
+check "second ringkvd on the same data dir" 2 '^$' -- "$RINGKVD" --listen "$host:7401" --data-dir "$dir/data"
+
+if [ $fails -ne 0 ]; then
+	echo "$fails CLI checks failed; node log:"
+	tail -20 "$dir/log"
+	exit 1
+fi
+echo "all CLI checks passed"
