@@ -153,7 +153,8 @@ static int lock_dir(const char *dir, int *fd_out, char *err, size_t errlen)
 static int install(struct store *s, uint8_t type, const void *key,
 		   size_t klen, const void *val, size_t vlen, rk_ts ts)
 {
-	struct rk_rec *cur = rk_table_get(s->table, key, klen);
+	struct rk_table_pos pos;
+	struct rk_rec *cur = rk_table_find(s->table, key, klen, &pos);
 	if (cur && rk_ts_cmp(cur->ts, ts) >= 0)
 		return 0;
 	struct rk_rec *rec = rk_rec_new(type, ts, key, (uint16_t)klen, val,
@@ -161,7 +162,7 @@ static int install(struct store *s, uint8_t type, const void *key,
 	if (!rec)
 		return RK_ENOMEM;
 	struct rk_rec *old;
-	if (rk_table_put(s->table, rec, &old) != 0) {
+	if (rk_table_set(s->table, &pos, rec, &old) != 0) {
 		free(rec);
 		return RK_ENOMEM;
 	}

@@ -191,13 +191,28 @@ struct rk_rec *rk_table_get(struct rk_table *t, const void *key, size_t klen)
 	return link ? *link : NULL;
 }
 
-int rk_table_put(struct rk_table *t, struct rk_rec *rec, struct rk_rec **old)
+struct rk_rec *rk_table_find(struct rk_table *t, const void *key, size_t klen,
+			     struct rk_table_pos *pos)
 {
 	rk_table_rehash_step(t, TABLE_STEP_PER_OP);
-	uint32_t h = key_hash(t, rec->data, rec->klen);
+	pos->hash = key_hash(t, key, klen);
+	pos->link = find_link(t, pos->hash, key, klen, &pos->which);
+	return pos->link ? *pos->link : NULL;
+}
+
+int rk_table_put(struct rk_table *t, struct rk_rec *rec, struct rk_rec **old)
+{
+	struct rk_table_pos pos;
+	rk_table_find(t, rec->data, rec->klen, &pos);
+	return rk_table_set(t, &pos, rec, old);
+}
+
+int rk_table_set(struct rk_table *t, const struct rk_table_pos *pos,
+		 struct rk_rec *rec, struct rk_rec **old)
+{
+	uint32_t h = pos->hash;
 	rec->hash = h;
-	int which;
-	struct rk_rec **link = find_link(t, h, rec->data, rec->klen, &which);
+	struct rk_rec **link = pos->link;
 	if (link) {
 		struct rk_rec *o = *link;
 		rec->next = o->next;

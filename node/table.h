@@ -39,6 +39,25 @@ struct rk_rec *rk_table_get(struct rk_table *t, const void *key,
  * or RK_ENOMEM (then rec stays the caller's). */
 int rk_table_put(struct rk_table *t, struct rk_rec *rec, struct rk_rec **old);
 
+/* Where a key is or would go: one lookup serves a read-then-write
+ * (last-writer-wins needs the old record before deciding).  Valid until
+ * the next call that modifies the table. */
+struct rk_table_pos {
+	struct rk_rec **link; /* the key's record is *link; NULL if absent */
+	uint32_t hash;
+	int which;            /* bucket array holding it */
+};
+
+/* Looks key up once; returns the record or NULL and fills *pos. */
+struct rk_rec *rk_table_find(struct rk_table *t, const void *key, size_t klen,
+			     struct rk_table_pos *pos);
+
+/* Installs rec (same key as the find) at pos, taking ownership; the
+ * record it replaces, if any, is returned through *old for the caller to
+ * free.  Returns 0 or RK_ENOMEM. */
+int rk_table_set(struct rk_table *t, const struct rk_table_pos *pos,
+		 struct rk_rec *rec, struct rk_rec **old);
+
 /* Unlinks and returns the record for key (caller frees it), or NULL. */
 struct rk_rec *rk_table_remove(struct rk_table *t, const void *key,
 			       size_t klen);

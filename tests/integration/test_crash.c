@@ -158,3 +158,68 @@ Test(crash, kill9_under_write_load_loses_no_acknowledged_write,
 	free(nacked);
 	h_node_destroy(&node);
 }
+
+/* A write or fsync error is fatal: the node stops (exit 3) instead of
+ * retrying, and everything it acknowledged before is on disk.  A small
+ * tmpfs that fills up makes the error real. */
+Test(crash, a_full_disk_stops_the_node_and_keeps_acknowledged_writes,
+     .timeout = 300)
+{
+	char mnt[] = "/tmp/rkv-full-XXXXXX";
+	cr_assert_not_null(mkdtemp(mnt));
+	if (h_sh("mount -t tmpfs -o size=3m tmpfs %s 2>/dev/null", mnt) != 0) {
+		rmdir(mnt);
+		cr_skip_test("cannot mount a tmpfs here (needs root)");
+	}
+	char data[64];
+	snprintf(data, sizeof(data), "%s/data", mnt);
+	static const char *const base[] = {"--fsync", "always", NULL};
+	struct h_node node;
+	h_node_init(&node, base);
+	/* Point the node at the small filesystem. */
+	h_sh("rm -rf '%s'", node.dir);
+	snprintf(node.dir, sizeof(node.dir), "%s", mnt);
+	snprintf(node.log, sizeof(node.log), "/tmp/rkv-full-%d.log", getpid());
+	cr_assert_eq(h_node_start(&node), 0);
+	rkv_client *c = h_client(&node);
+	char val[8192];
+	memset(val, 'f', sizeof(val));
+	int acked = 0, rc = RKV_OK;
+	char k[32];
+	for (int i = 0; i < 10000; i++) {
+		snprintf(k, sizeof(k), "full-%d", i);
+		rc = rkv_put(c, k, strlen(k), val, sizeof(val), NULL);
+		if (rc != RKV_OK)
+			break;
+		acked++;
+	}
+	cr_assert_neq(rc, RKV_OK, "3 MiB took 80 MiB of writes");
+	cr_assert_gt(acked, 10);
+	rkv_close(c);
+	int st = h_node_signal(&node, SIGKILL); /* reaps it if it exited */
+	cr_assert_eq(st, 3, "exit status %d, want 3 (fatal I/O)", st);
+	cr_assert_eq(h_sh("grep -q 'FATAL' %s", node.log), 0);
+	/* Move the data to roomy disk and check every acknowledged write. */
+	char roomy[64];
+	snprintf(roomy, sizeof(roomy), "/tmp/rkv-roomy-%d", getpid());
+	h_sh("rm -rf %s && mkdir -p %s && cp -a %s/data %s/", roomy, roomy,
+	     mnt, roomy);
+	h_sh("umount %s && rmdir %s", mnt, mnt);
+	snprintf(node.dir, sizeof(node.dir), "%s", roomy);
+	cr_assert_eq(h_node_start(&node), 0);
+	c = h_client(&node);
+	for (int i = 0; i < acked; i++) {
+		snprintf(k, sizeof(k), "full-%d", i);
+		rkv_value *v;
+		cr_assert_eq(rkv_get(c, k, strlen(k), &v), RKV_OK,
+			     "acknowledged %s lost", k);
+		cr_assert_eq(v->len, sizeof(val));
+		rkv_value_free(v);
+	}
+	rkv_close(c);
+	fprintf(stderr, "full disk: %d writes acknowledged before the node "
+			"stopped with exit 3; all present after restart\n",
+		acked);
+	h_node_destroy(&node);
+	unlink(node.log);
+}
