@@ -31,9 +31,9 @@
  * others. */
 struct wtok {
 	uint64_t token;
-	uint32_t unit;       /* NONE once dropped (a lower weight) */
+	uint32_t unit;	     /* NONE once dropped (a lower weight) */
 	uint32_t prev, next; /* indices into alloc.tok */
-	double span;         /* replicated ownership, fraction of circle */
+	double span;	     /* replicated ownership, fraction of circle */
 };
 
 /* One physical node ("unit", Cassandra's word). */
@@ -59,7 +59,7 @@ struct effect {
 struct cand {
 	uint64_t token;
 	uint32_t host;
-	int stale;          /* effect must be measured again */
+	int stale; /* effect must be measured again */
 	struct effect eff;
 };
 
@@ -80,7 +80,7 @@ struct alloc {
 	struct cand *cand;
 	size_t ncand;
 	uint32_t *cand_of; /* candidate hosted by each vnode, or NONE */
-	uint64_t *heap;    /* see heap_key */
+	uint64_t *heap;	   /* see heap_key */
 	size_t nheap;
 };
 
@@ -203,9 +203,9 @@ static void measure(const struct alloc *a, double xs, int sign,
 	for (size_t i = 0; i < a->naff; i++) {
 		const struct wtok *t = &a->tok[a->aff[i]];
 		double d = a->aff_span[i] - t->span;
-		e->tok_term += (sq(a->aff_span[i] - a->opt) -
-				sq(t->span - a->opt)) /
-			       sq(a->unit[t->unit].k);
+		e->tok_term +=
+		    (sq(a->aff_span[i] - a->opt) - sq(t->span - a->opt)) /
+		    sq(a->unit[t->unit].k);
 		if (t->unit == a->newu) {
 			e->g += d;
 		} else {
@@ -225,7 +225,8 @@ static void measure(const struct alloc *a, double xs, int sign,
 static double unit_change(const struct alloc *a, uint32_t u, double d)
 {
 	const struct unit *un = &a->unit[u];
-	return sq((un->own + d) / un->k - a->opt) - sq(un->own / un->k - a->opt);
+	return sq((un->own + d) / un->k - a->opt) -
+	       sq(un->own / un->k - a->opt);
 }
 
 /* How much better the potential gets with e, against the current totals
@@ -418,8 +419,9 @@ static size_t place_round(struct alloc *a, size_t want, size_t *placed,
 		if (p == h || len >= 2) {
 			uint32_t c = (uint32_t)a->ncand++;
 			a->cand[c].host = h;
-			a->cand[c].token = p == h ? a->tok[h].token + (1ull << 63)
-						  : a->tok[p].token + len / 2;
+			a->cand[c].token = p == h
+					       ? a->tok[h].token + (1ull << 63)
+					       : a->tok[p].token + len / 2;
 			a->cand[c].stale = 1;
 			a->cand_of[h] = c;
 			a->heap[a->nheap++] = heap_key(score_place(a, c), c);
@@ -459,8 +461,8 @@ static void derive_tokens(uint64_t node_id, size_t m, uint64_t *out)
 }
 
 int ring_allocate_tokens(const struct ring *cur, uint64_t node_id,
-			 uint32_t weight, uint32_t vnodes_per_weight,
-			 size_t rf, uint64_t *out, size_t cap, size_t *n_out)
+			 uint32_t weight, uint32_t vnodes_per_weight, size_t rf,
+			 uint64_t *out, size_t cap, size_t *n_out)
 {
 	struct alloc a = {0};
 	uint64_t m64 = (uint64_t)weight * vnodes_per_weight;
@@ -476,7 +478,7 @@ int ring_allocate_tokens(const struct ring *cur, uint64_t node_id,
 	if (member)
 		have = cur->members[self].n_vnodes;
 	size_t others = cur->n_vnodes - have;
-	if (others == 0) {
+	if (cur->n_vnodes == 0) {
 		derive_tokens(node_id, m, out);
 		*n_out = m;
 		return 0;
@@ -525,7 +527,8 @@ int ring_allocate_tokens(const struct ring *cur, uint64_t node_id,
 		size_t placed = 0, total = m - have;
 		a.unit[a.newu].own += (double)total * a.opt;
 		while (placed < total)
-			if (place_round(&a, total - placed, &placed, total) == 0)
+			if (place_round(&a, total - placed, &placed, total) ==
+			    0)
 				break;
 		rc = RK_EINVALID; /* no range left to split */
 		if (placed < total)
@@ -535,7 +538,8 @@ int ring_allocate_tokens(const struct ring *cur, uint64_t node_id,
 		a.mult = 1;
 		for (uint32_t i = 0; i < a.ntok; i++)
 			if (a.tok[i].unit == a.newu)
-				a.heap[a.nheap++] = heap_key(score_drop(&a, i), i);
+				a.heap[a.nheap++] =
+				    heap_key(score_drop(&a, i), i);
 		heap_build(&a);
 		for (size_t n = have - m; n > 0; n--)
 			drop(&a, take_best(&a, score_drop), 1);

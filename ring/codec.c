@@ -44,8 +44,7 @@ size_t ring_tokens_encoded_size(size_t n)
 int ring_tokens_encode(const uint64_t *tokens, size_t n, uint8_t *buf,
 		       size_t cap, size_t *len)
 {
-	if (n == 0 || n > RING_TOKENS_MAX ||
-	    cap < ring_tokens_encoded_size(n))
+	if (n == 0 || n > RING_TOKENS_MAX || cap < ring_tokens_encoded_size(n))
 		return RK_EINVALID;
 	uint64_t *sorted = malloc(n * sizeof(*sorted));
 	if (!sorted)
@@ -83,8 +82,7 @@ int ring_tokens_decode(const uint8_t *buf, size_t len, uint64_t *out,
 	if (count == 0 || count > RING_TOKENS_MAX ||
 	    len != ring_tokens_encoded_size(count))
 		return RK_ECORRUPT;
-	if (get_le32(buf + len - CRC_LEN) !=
-	    rk_crc32c(0, buf, len - CRC_LEN))
+	if (get_le32(buf + len - CRC_LEN) != rk_crc32c(0, buf, len - CRC_LEN))
 		return RK_ECORRUPT;
 	const uint8_t *p = buf + HDR_LEN;
 	for (uint32_t i = 1; i < count; i++)

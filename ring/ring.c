@@ -55,8 +55,8 @@
  * of its tokens already placed, so that it takes neither too much early
  * nor too little late.  With 256 vnodes per node the most loaded of 3 to
  * 100 nodes joining one by one stays within 0.5% of the mean (ring-bench
- * prints the figures); placing the 100th node's 256 tokens takes about
- * 40 ms, once in the node's life.
+ * prints the figures); placing the 100th node's 256 tokens takes some
+ * 30 ms, once in the node's life.
  *
  * Where we differ from Cassandra: no racks or data centres, nodes are the
  * only unit; a node's weight is its number of vnodes (weight x vnodes per
@@ -140,8 +140,7 @@ static uint8_t *put_le64(uint8_t *p, uint64_t v)
 /* Walks clockwise from vnode v collecting distinct members; stops at n or
  * after one full turn.  The linear membership test is fine: n is a
  * replication factor, or at worst the member count on a cold path. */
-static size_t pref_walk(const struct ring *r, size_t v, size_t n,
-			uint32_t *out)
+static size_t pref_walk(const struct ring *r, size_t v, size_t n, uint32_t *out)
 {
 	size_t got = 0;
 	for (size_t step = 0; step < r->n_vnodes && got < n; step++) {
@@ -227,8 +226,7 @@ int ring_new(const struct ring_member *members, size_t n,
 
 	*out = NULL;
 	uint32_t rf_max = cfg && cfg->rf_max ? cfg->rf_max : RING_RF_DEFAULT;
-	if (rf_max > RING_RF_MAX || n > RING_MEMBERS_MAX ||
-	    (n > 0 && !members))
+	if (rf_max > RING_RF_MAX || n > RING_MEMBERS_MAX || (n > 0 && !members))
 		return RK_EINVALID;
 	for (size_t i = 0; i < n; i++) {
 		const struct ring_member *m = &members[i];
@@ -384,8 +382,7 @@ int ring_member_tokens(const struct ring *r, size_t i, uint64_t *out,
 	*n = m->n_tokens;
 	if (cap < m->n_tokens)
 		return RK_EINVALID;
-	memcpy(out, r->member_tokens + m->tok_off,
-	       m->n_tokens * sizeof(*out));
+	memcpy(out, r->member_tokens + m->tok_off, m->n_tokens * sizeof(*out));
 	return 0;
 }
 
@@ -440,8 +437,7 @@ int ring_lookup(const struct ring *r, uint64_t token, size_t n,
 
 int ring_lookup_extended(const struct ring *r, uint64_t token, size_t n,
 			 size_t extra, ring_healthy_fn healthy, void *ctx,
-			 uint64_t *out_nodes, size_t *n_owners,
-			 size_t *n_extra)
+			 uint64_t *out_nodes, size_t *n_owners, size_t *n_extra)
 {
 	*n_owners = 0;
 	*n_extra = 0;
@@ -655,9 +651,9 @@ int ring_shares(const struct ring *r, size_t rf, double *shares,
 	for (size_t v = 0; v < r->n_vnodes; v++) {
 		uint64_t prev = r->tokens[v ? v - 1 : r->n_vnodes - 1];
 		/* One vnode owns the whole circle: 2^64, not 0. */
-		ring_u128 size = r->n_vnodes == 1 ? (ring_u128)1 << 64
-						  : (uint64_t)(r->tokens[v] -
-							       prev);
+		ring_u128 size = r->n_vnodes == 1
+				     ? (ring_u128)1 << 64
+				     : (uint64_t)(r->tokens[v] - prev);
 		size_t k = ring_pref_idx(r, v, rf, idx);
 		for (size_t j = 0; j < k; j++)
 			acc[idx[j]] += size;

@@ -48,14 +48,14 @@ struct ring;
 /* One member as the caller knows it.  tokens is borrowed for the duration
  * of ring_new only; the ring keeps its own copy. */
 struct ring_member {
-	uint64_t node_id;      /* unique within the ring */
-	uint32_t weight;       /* >= 1; relative capacity, for shares */
+	uint64_t node_id;	/* unique within the ring */
+	uint32_t weight;	/* >= 1; relative capacity, for shares */
 	const uint64_t *tokens; /* the member's tokens, any order, distinct */
-	size_t n_tokens;       /* 1 .. RING_TOKENS_MAX */
+	size_t n_tokens;	/* 1 .. RING_TOKENS_MAX */
 };
 
 struct ring_config {
-	uint64_t epoch;  /* caller's version number, stored as is */
+	uint64_t epoch;	 /* caller's version number, stored as is */
 	uint32_t rf_max; /* preference lists precomputed up to this many
 			    nodes (1 .. RING_RF_MAX; 0 = 3); longer lookups
 			    still work, by walking the ring */
@@ -131,9 +131,12 @@ typedef int (*ring_healthy_fn)(void *ctx, uint64_t node_id);
 /* Sloppy quorum (Dynamo 4.6): the n owners of token as ring_lookup gives
  * them, healthy or not, in out_nodes[0, *n_owners), then up to `extra` more
  * distinct nodes further clockwise for which healthy() returned nonzero, in
- * out_nodes[*n_owners, *n_owners + *n_extra).  out_nodes must hold n +
- * extra ids.  healthy is called only on nodes past the owners, at most once
- * each.  Never allocates.  Returns 0. */
+ * out_nodes[*n_owners, *n_owners + *n_extra); healthy NULL counts every
+ * node as healthy.  out_nodes must hold n + extra ids.  healthy is called
+ * only on nodes past the owners, and again for an unhealthy node each time
+ * the walk meets another of its vnodes (remembering it would need memory
+ * per member), so it should be a cheap look-up.  Never allocates.
+ * Returns 0. */
 int ring_lookup_extended(const struct ring *r, uint64_t token, size_t n,
 			 size_t extra, ring_healthy_fn healthy, void *ctx,
 			 uint64_t *out_nodes, size_t *n_owners,
@@ -148,9 +151,9 @@ int ring_lookup_extended(const struct ring *r, uint64_t token, size_t n,
  * in the range has the same preference list, so Paxos, catch-up and
  * streaming can work per partition. */
 struct ring_partition {
-	uint64_t id;    /* == end */
+	uint64_t id;	/* == end */
 	uint64_t start; /* exclusive; == end when one vnode owns it all */
-	uint64_t end;   /* inclusive */
+	uint64_t end;	/* inclusive */
 };
 
 /* The partition holding token.  Returns 0, or RK_ENOT_FOUND for an empty
@@ -168,10 +171,10 @@ int ring_partition_by_id(const struct ring *r, uint64_t id,
 /* One range (start, end] whose replica set differs between two rings.
  * start == end means the whole circle. */
 struct ring_range_change {
-	uint64_t start;                 /* exclusive */
-	uint64_t end;                   /* inclusive */
-	uint32_t n_old;                 /* owners in the old ring */
-	uint32_t n_new;                 /* owners in the new ring */
+	uint64_t start;			 /* exclusive */
+	uint64_t end;			 /* inclusive */
+	uint32_t n_old;			 /* owners in the old ring */
+	uint32_t n_new;			 /* owners in the new ring */
 	uint64_t old_nodes[RING_RF_MAX]; /* preference order */
 	uint64_t new_nodes[RING_RF_MAX]; /* preference order */
 };
@@ -213,9 +216,8 @@ int ring_shares(const struct ring *r, size_t rf, double *shares,
  * than RING_TOKENS_MAX tokens, cap too small, rf outside 1..RING_RF_MAX) or
  * RK_ENOMEM. */
 int ring_allocate_tokens(const struct ring *current, uint64_t node_id,
-			 uint32_t weight, uint32_t vnodes_per_weight,
-			 size_t rf, uint64_t *out, size_t cap,
-			 size_t *n_out);
+			 uint32_t weight, uint32_t vnodes_per_weight, size_t rf,
+			 uint64_t *out, size_t cap, size_t *n_out);
 
 /* ---- token codec: how a member's tokens are stored and gossiped ---- */
 

@@ -13,7 +13,7 @@ struct ring_node {
 	uint32_t weight;
 	uint32_t n_tokens; /* as given */
 	uint32_t n_vnodes; /* tokens that won their vnode */
-	size_t tok_off;    /* first of its tokens in ring.member_tokens */
+	size_t tok_off;	   /* first of its tokens in ring.member_tokens */
 };
 
 struct ring {
@@ -27,8 +27,8 @@ struct ring {
 	uint64_t *member_tokens;   /* each member's tokens, ascending */
 
 	size_t n_vnodes;
-	uint64_t *tokens;  /* ascending, distinct */
-	uint32_t *owner;   /* member index of each vnode */
+	uint64_t *tokens; /* ascending, distinct */
+	uint32_t *owner;  /* member index of each vnode */
 
 	/* For each vnode, its first rf_stored distinct members walking
 	 * clockwise, as member indices: pref[i * rf_stored + k]. */

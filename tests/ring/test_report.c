@@ -11,15 +11,14 @@
 #include "ring_report.h"
 
 /* Runs f into a memory stream and returns what it printed (caller frees). */
-static char *capture_simulate(int nodes, int vnodes, int rf, int json,
-			      int *rc)
+static char *capture_simulate(int nodes, int vnodes, int rf, int json, int *rc)
 {
 	char *buf = NULL, err[128] = "";
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
 	cr_assert_not_null(f);
-	*rc = ring_report_simulate(nodes, vnodes, rf, json, f, err,
-				   sizeof(err));
+	*rc =
+	    ring_report_simulate(nodes, vnodes, rf, json, f, err, sizeof(err));
 	fclose(f);
 	if (*rc)
 		cr_assert_neq(err[0], 0, "an error comes with a reason");
@@ -33,8 +32,7 @@ Test(ring_report, simulate_json)
 	cr_assert_eq(rc, 0);
 	char *b = capture_simulate(5, 16, 3, 1, &rc);
 	cr_assert_str_eq(a, b, "a simulation is reproducible");
-	cr_assert(strncmp(a, "{\"epoch\":5,\"checksum\":\"", 23) == 0, "%s",
-		  a);
+	cr_assert(strncmp(a, "{\"epoch\":5,\"checksum\":\"", 23) == 0, "%s", a);
 	cr_assert_not_null(strstr(a, "\"rf\":3,\"nodes\":[{\"id\":\""));
 	cr_assert_not_null(strstr(a, "\"max_mean\":"));
 	cr_assert_eq(a[strlen(a) - 2], '}');

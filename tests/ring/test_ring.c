@@ -104,8 +104,7 @@ static size_t naive_owners(const struct ring *r, uint64_t token, size_t n,
 	return got;
 }
 
-static int same_set(const uint64_t *a, size_t na, const uint64_t *b,
-		    size_t nb)
+static int same_set(const uint64_t *a, size_t na, const uint64_t *b, size_t nb)
 {
 	if (na != nb)
 		return 0;
@@ -149,14 +148,14 @@ Test(ring, hash_vectors)
 		const char *key;
 		uint64_t hash;
 	} v[] = {
-		{"", 0x2D06800538D394C2ull},
-		{"a", 0xE6C632B61E964E1Full},
-		{"abc", 0x78AF5F94892F3950ull},
-		{"ringkv", 0x115C485CF2D256C6ull},
-		{"user:1000", 0xFB6841B2068C0C9Full},
-		{"0123456789abcdef", 0x64439946D8FA212Dull},
-		{"The quick brown fox jumps over the lazy dog",
-		 0xCE7D19A5418FB365ull},
+	    {"", 0x2D06800538D394C2ull},
+	    {"a", 0xE6C632B61E964E1Full},
+	    {"abc", 0x78AF5F94892F3950ull},
+	    {"ringkv", 0x115C485CF2D256C6ull},
+	    {"user:1000", 0xFB6841B2068C0C9Full},
+	    {"0123456789abcdef", 0x64439946D8FA212Dull},
+	    {"The quick brown fox jumps over the lazy dog",
+	     0xCE7D19A5418FB365ull},
 	};
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
 		cr_expect_eq(rk_key_hash(v[i].key, strlen(v[i].key)), v[i].hash,
@@ -167,9 +166,9 @@ Test(ring, hash_vectors)
 		size_t len;
 		uint64_t hash;
 	} p[] = {
-		{100, 0x8C97158042FBF926ull}, {200, 0x12FDB864685F344Dull},
-		{240, 0xCCC7375172C41F03ull}, {241, 0x0B3B630948CE4A00ull},
-		{1024, 0x23BC880EBF0D29C6ull},
+	    {100, 0x8C97158042FBF926ull},  {200, 0x12FDB864685F344Dull},
+	    {240, 0xCCC7375172C41F03ull},  {241, 0x0B3B630948CE4A00ull},
+	    {1024, 0x23BC880EBF0D29C6ull},
 	};
 	unsigned char b[1024];
 	for (int i = 0; i < 1024; i++)
@@ -187,8 +186,7 @@ Test(ring, determinism)
 	rk_rng_seed(&rng, rk_test_seed("ring.determinism"));
 	struct mset s = {0};
 	for (int i = 0; i < 7; i++)
-		mset_add_random(&s, &rng, rk_rng_next(&rng), 1 + i % 3,
-				20 + i);
+		mset_add_random(&s, &rng, rk_rng_next(&rng), 1 + i % 3, 20 + i);
 	struct ring *a = build(&s, 3);
 
 	for (int round = 0; round < 5; round++) {
@@ -302,9 +300,8 @@ Test(ring, empty_ring)
 	size_t n = 9, no, ne;
 	cr_expect_eq(ring_lookup(r, 42, 3, out, &n), 0);
 	cr_expect_eq(n, 0);
-	cr_expect_eq(ring_lookup_extended(r, 42, 3, 2, NULL, NULL, out, &no,
-					  &ne),
-		     0);
+	cr_expect_eq(
+	    ring_lookup_extended(r, 42, 3, 2, NULL, NULL, out, &no, &ne), 0);
 	cr_expect_eq(no + ne, 0);
 	struct ring_partition p;
 	cr_expect_eq(ring_partition(r, 42, &p), RK_ENOT_FOUND);
@@ -332,20 +329,19 @@ Test(ring, preference_lists)
 			uint64_t t = rk_rng_next(&rng);
 			if (k < 40) /* exactly on a vnode token */
 				t = ring_vnode_token(
-					r, rk_rng_below(&rng,
-							ring_vnode_count(r)));
+				    r, rk_rng_below(&rng, ring_vnode_count(r)));
 			for (size_t want = 1; want <= 6; want++) {
 				uint64_t got[8], exp[8];
 				size_t ng, ne;
 				ring_lookup(r, t, want, got, &ng);
 				ne = naive_owners(r, t, want, exp);
 				size_t expect_n =
-					want < members ? want : members;
+				    want < members ? want : members;
 				cr_assert_eq(ng, expect_n);
 				cr_assert_eq(ne, expect_n);
 				cr_assert_arr_eq(got, exp, ng * 8,
-						 "members %zu want %zu", members,
-						 want);
+						 "members %zu want %zu",
+						 members, want);
 				for (size_t a = 0; a < ng; a++)
 					for (size_t b = a + 1; b < ng; b++)
 						cr_assert_neq(got[a], got[b]);
@@ -368,19 +364,18 @@ Test(ring, wrap_around)
 	struct {
 		uint64_t token, first, second;
 	} c[] = {
-		{0, 1, 2},                    /* at the bottom: vnode 1000 */
-		{1000, 1, 2},                 /* exactly on a token */
-		{1001, 2, 1},                 /* next vnode: 5000 */
-		{UINT64_MAX - 1000, 1, 3},    /* on the highest of node 1 */
-		{UINT64_MAX - 999, 3, 1},     /* the top vnode */
-		{UINT64_MAX, 3, 1},           /* the top itself */
+	    {0, 1, 2},		       /* at the bottom: vnode 1000 */
+	    {1000, 1, 2},	       /* exactly on a token */
+	    {1001, 2, 1},	       /* next vnode: 5000 */
+	    {UINT64_MAX - 1000, 1, 3}, /* on the highest of node 1 */
+	    {UINT64_MAX - 999, 3, 1},  /* the top vnode */
+	    {UINT64_MAX, 3, 1},	       /* the top itself */
 	};
 	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
 		ring_lookup(r, c[i].token, 3, out, &n);
 		cr_assert_eq(n, 3);
 		cr_expect_eq(out[0], c[i].first, "token %" PRIu64, c[i].token);
-		cr_expect_eq(out[1], c[i].second, "token %" PRIu64,
-			     c[i].token);
+		cr_expect_eq(out[1], c[i].second, "token %" PRIu64, c[i].token);
 	}
 	/* Drop the top vnode: keys above the highest token wrap to 1000. */
 	struct ring *r2 = NULL;
@@ -437,8 +432,7 @@ Test(ring, sloppy_quorum)
 	for (int k = 0; k < 500; k++) {
 		uint64_t t = rk_rng_next(&rng), out[5], walk[8];
 		size_t no, ne;
-		ring_lookup_extended(r, t, 3, 2, is_healthy, &h, out, &no,
-				     &ne);
+		ring_lookup_extended(r, t, 3, 2, is_healthy, &h, out, &no, &ne);
 		cr_assert_eq(no, 3);
 		cr_assert_eq(ne, 2);
 		size_t nw = naive_owners(r, t, 8, walk);
@@ -458,8 +452,7 @@ Test(ring, sloppy_quorum)
 	struct health most_down = {.down = {4, 6, 7, 8}, .ndown = 4};
 	uint64_t out[8];
 	size_t no, ne, healthy_others = 0;
-	ring_lookup_extended(r, 0, 3, 5, is_healthy, &most_down, out, &no,
-			     &ne);
+	ring_lookup_extended(r, 0, 3, 5, is_healthy, &most_down, out, &no, &ne);
 	cr_assert_eq(no, 3);
 	for (uint64_t id = 1; id <= 8; id++) {
 		int owner = id == out[0] || id == out[1] || id == out[2];
@@ -511,9 +504,8 @@ Test(ring, partitions)
 	struct ring *r2 = build(&s, 3);
 	for (size_t v = 0; v < ring_vnode_count(r); v++) {
 		struct ring_partition q;
-		cr_assert_eq(ring_partition_by_id(r2, ring_vnode_token(r, v),
-						  &q),
-			     0);
+		cr_assert_eq(
+		    ring_partition_by_id(r2, ring_vnode_token(r, v), &q), 0);
 	}
 	ring_free(r2);
 	ring_free(r);
@@ -542,8 +534,9 @@ static void check_diff(const struct ring *a, const struct ring *b, size_t rf,
 		uint64_t t;
 		if (k < 3 * (int)n) { /* at and around each boundary */
 			const struct ring_range_change *c = &ch[k / 3];
-			t = k % 3 == 0 ? c->end : k % 3 == 1 ? c->start + 1
-							     : c->end + 1;
+			t = k % 3 == 0	 ? c->end
+			    : k % 3 == 1 ? c->start + 1
+					 : c->end + 1;
 		} else {
 			t = rk_rng_next(rng);
 		}
@@ -558,8 +551,8 @@ static void check_diff(const struct ring *a, const struct ring *b, size_t rf,
 			}
 		}
 		if (same_set(x, nx, y, ny)) {
-			cr_assert_null(hit, "token %" PRIu64
-					    " listed but unchanged", t);
+			cr_assert_null(
+			    hit, "token %" PRIu64 " listed but unchanged", t);
 			continue;
 		}
 		cr_assert_not_null(hit, "token %" PRIu64 " changed, not listed",
@@ -588,7 +581,7 @@ Test(ring, diff_join_leave_weight)
 					8 + rk_rng_below(&rng, 24));
 		struct ring *a = build(&s, 3);
 		check_diff(empty, a, rf, &rng); /* everything is new */
-		check_diff(a, a, rf, &rng);     /* nothing changes */
+		check_diff(a, a, rf, &rng);	/* nothing changes */
 		struct ring_range_change *ch;
 		size_t n;
 		cr_assert_eq(ring_diff(a, a, rf, &ch, &n), 0);
@@ -606,9 +599,9 @@ Test(ring, diff_join_leave_weight)
 		uint32_t w = s.m[i].weight;
 		size_t cap = (size_t)(w + 1) * VPW, nt;
 		uint64_t *t = malloc(cap * 8);
-		cr_assert_eq(ring_allocate_tokens(b, id, w + 1, VPW, rf, t,
-						  cap, &nt),
-			     0);
+		cr_assert_eq(
+		    ring_allocate_tokens(b, id, w + 1, VPW, rf, t, cap, &nt),
+		    0);
 		mset_remove(&s, i);
 		mset_add(&s, id, w + 1, t, nt);
 		struct ring *c = build(&s, 3);
@@ -744,9 +737,9 @@ Test(ring, allocation_is_deterministic)
 		     RK_EINVALID);
 	cr_expect_eq(ring_allocate_tokens(r, 42, 1, VPW, 0, a, VPW, &na),
 		     RK_EINVALID);
-	cr_expect_eq(ring_allocate_tokens(r, 42, 1, VPW, RING_RF_MAX + 1, a,
-					  VPW, &na),
-		     RK_EINVALID);
+	cr_expect_eq(
+	    ring_allocate_tokens(r, 42, 1, VPW, RING_RF_MAX + 1, a, VPW, &na),
+	    RK_EINVALID);
 	ring_free(e);
 	ring_free(r);
 	mset_free(&s);
@@ -768,8 +761,7 @@ Test(ring, weight_change_keeps_tokens)
 	cr_assert_eq(ring_member_find(r, 503, &k), 0);
 	uint64_t old[VPW], more[2 * VPW], less[VPW];
 	cr_assert_eq(ring_member_tokens(r, k, old, VPW, &n), 0);
-	cr_assert_eq(ring_allocate_tokens(r, 503, 2, VPW, 3, more, 2 * VPW,
-					  &n),
+	cr_assert_eq(ring_allocate_tokens(r, 503, 2, VPW, 3, more, 2 * VPW, &n),
 		     0);
 	cr_assert_eq(n, 2 * VPW);
 	for (size_t i = 0, j = 0; i < VPW; i++) {
@@ -777,14 +769,29 @@ Test(ring, weight_change_keeps_tokens)
 			j++;
 		cr_assert(j < n && more[j] == old[i], "old token dropped");
 	}
-	cr_assert_eq(ring_allocate_tokens(r, 503, 1, VPW / 2, 3, less, VPW,
-					  &n),
+	cr_assert_eq(ring_allocate_tokens(r, 503, 1, VPW / 2, 3, less, VPW, &n),
 		     0);
 	cr_assert_eq(n, VPW / 2);
 	for (size_t i = 0, j = 0; i < n; i++) {
 		while (j < VPW && old[j] < less[i])
 			j++;
 		cr_assert(j < VPW && old[j] == less[i], "token invented");
+	}
+	ring_free(r);
+	mset_free(&s);
+
+	/* The only member of a ring keeps its tokens too. */
+	cr_assert_eq(ring_new(NULL, 0, NULL, &r), 0);
+	mset_join(&s, r, 9, 1, 3);
+	ring_free(r);
+	r = build(&s, 3);
+	cr_assert_eq(ring_allocate_tokens(r, 9, 2, VPW, 3, more, 2 * VPW, &n),
+		     0);
+	cr_assert_eq(n, 2 * VPW);
+	for (size_t i = 0, j = 0; i < VPW; i++) {
+		while (j < n && more[j] < s.m[0].tokens[i])
+			j++;
+		cr_assert(j < n && more[j] == s.m[0].tokens[i]);
 	}
 	ring_free(r);
 	mset_free(&s);
@@ -812,8 +819,9 @@ static double moved(const struct ring *a, const struct ring *b, size_t rf,
 			if (!was) {
 				fresh++;
 				if (to)
-					cr_assert_eq(c->new_nodes[j], to,
-						     "data moved to an old node");
+					cr_assert_eq(
+					    c->new_nodes[j], to,
+					    "data moved to an old node");
 			}
 		}
 		for (size_t q = 0; q < c->n_old && from; q++) {
@@ -824,10 +832,10 @@ static double moved(const struct ring *a, const struct ring *b, size_t rf,
 				cr_assert_eq(c->old_nodes[q], from,
 					     "data moved off a staying node");
 		}
-		long double width = c->start == c->end
-					    ? 0x1p64L
-					    : (long double)(uint64_t)(c->end -
-								      c->start);
+		long double width =
+		    c->start == c->end
+			? 0x1p64L
+			: (long double)(uint64_t)(c->end - c->start);
 		sum += width * fresh;
 	}
 	free(ch);
@@ -853,9 +861,11 @@ Test(ring, balance_and_movement, .timeout = 110)
 		double share[128], mm;
 		cr_assert_eq(ring_shares(next, rf, share, &mm), 0);
 		if (n == 3 || n == 5 || n == 10 || n == 50 || n == 100) {
-			fprintf(stderr, "ring.balance: %3zu nodes max/mean %.4f\n",
-				n, mm);
-			cr_expect_leq(mm, 1.10, "%zu nodes: max/mean %f", n, mm);
+			fprintf(stderr,
+				"ring.balance: %3zu nodes max/mean %.4f\n", n,
+				mm);
+			cr_expect_leq(mm, 1.10, "%zu nodes: max/mean %f", n,
+				      mm);
 		}
 		if (n == 4 || n == 6 || n == 11 || n == 51 || n == 100) {
 			double f = moved(r, next, rf, id, 0);
@@ -865,7 +875,8 @@ Test(ring, balance_and_movement, .timeout = 110)
 				"%.4f\n",
 				n, f, ideal);
 			cr_expect(f >= 0.9 * ideal && f <= 1.1 * ideal,
-				  "join to %zu: moved %f ideal %f", n, f, ideal);
+				  "join to %zu: moved %f ideal %f", n, f,
+				  ideal);
 		}
 		ring_free(r);
 		r = next;
@@ -956,8 +967,7 @@ Test(ring, codec_rejects_corruption)
 
 /* Well-formed frames with bad content: a valid CRC does not make a bad
  * count, an unsorted list or a duplicate acceptable. */
-static size_t forge(uint8_t *buf, uint32_t count, const uint64_t *t,
-		    size_t nt)
+static size_t forge(uint8_t *buf, uint32_t count, const uint64_t *t, size_t nt)
 {
 	memcpy(buf, "RKT1", 4);
 	for (int i = 0; i < 4; i++)
@@ -981,12 +991,12 @@ Test(ring, codec_rejects_bad_content)
 		     0);
 	cr_expect_eq(ring_tokens_decode(buf, forge(buf, 0, t, 0), out, 8, &n),
 		     RK_ECORRUPT); /* empty */
-	cr_expect_eq(ring_tokens_decode(buf, forge(buf, 2, t + 1, 2), out, 8,
-					&n),
-		     RK_ECORRUPT); /* duplicate */
-	cr_expect_eq(ring_tokens_decode(buf, forge(buf, 2, t + 2, 2), out, 8,
-					&n),
-		     RK_ECORRUPT); /* descending */
+	cr_expect_eq(
+	    ring_tokens_decode(buf, forge(buf, 2, t + 1, 2), out, 8, &n),
+	    RK_ECORRUPT); /* duplicate */
+	cr_expect_eq(
+	    ring_tokens_decode(buf, forge(buf, 2, t + 2, 2), out, 8, &n),
+	    RK_ECORRUPT); /* descending */
 	cr_expect_eq(ring_tokens_decode(buf, forge(buf, 3, t, 2), out, 8, &n),
 		     RK_ECORRUPT); /* count beyond the bytes */
 	cr_expect_eq(ring_tokens_decode(buf,

@@ -77,9 +77,10 @@ static double moved(const struct ring *a, const struct ring *b, int rf,
 			if (!stays && c->old_nodes[q] != from)
 				*clean = 0;
 		}
-		long double w = c->start == c->end
-					? 0x1p64L
-					: (long double)(uint64_t)(c->end - c->start);
+		long double w =
+		    c->start == c->end
+			? 0x1p64L
+			: (long double)(uint64_t)(c->end - c->start);
 		sum += w * fresh;
 	}
 	free(ch);
@@ -100,10 +101,10 @@ static double random_balance(int n, int v, int rf, uint64_t seed)
 	rk_rng_seed(&rng, seed);
 	for (int i = 0; i < n; i++) {
 		for (int j = 0; j < v; j++)
-			t[(size_t)i * (size_t)v + (size_t)j] = rk_rng_next(&rng);
-		m[i] = (struct ring_member){rk_rng_next(&rng), 1,
-					    t + (size_t)i * (size_t)v,
-					    (size_t)v};
+			t[(size_t)i * (size_t)v + (size_t)j] =
+			    rk_rng_next(&rng);
+		m[i] = (struct ring_member){
+		    rk_rng_next(&rng), 1, t + (size_t)i * (size_t)v, (size_t)v};
 	}
 	if (ring_new(m, (size_t)n, &cfg, &r) == 0)
 		ring_shares(r, (size_t)rf, share, &mm);
@@ -132,8 +133,8 @@ static struct ring *without(const struct ring *r, size_t gone)
 			ring_member_tokens(r, i, t + off, total - off, &k);
 			if (i != gone)
 				m[nm++] = (struct ring_member){
-					ring_member_id(r, i),
-					ring_member_weight(r, i), t + off, k};
+				    ring_member_id(r, i),
+				    ring_member_weight(r, i), t + off, k};
 			off += k;
 		}
 		struct ring_config cfg = {.rf_max = RING_RF_MAX};
@@ -221,10 +222,11 @@ static int balance_and_movement(const struct opts *o, struct ring **final)
 			uint64_t id = rk_rng_next(&rng);
 			size_t i, k;
 			ring_member_find(r, id, &i);
-			ring_member_tokens(r, i, t + (size_t)j * (size_t)o->vnodes,
+			ring_member_tokens(r, i,
+					   t + (size_t)j * (size_t)o->vnodes,
 					   (size_t)o->vnodes, &k);
 			m[j] = (struct ring_member){
-				id, 1, t + (size_t)j * (size_t)o->vnodes, k};
+			    id, 1, t + (size_t)j * (size_t)o->vnodes, k};
 		}
 		struct ring_config c2 = {.rf_max = (uint32_t)o->rf};
 		rc = ring_new(m, (size_t)n, &c2, &part);
@@ -276,7 +278,8 @@ static void lookups(const struct opts *o, const struct ring *r)
 				for (size_t i = 0; i < BATCH; i++) {
 					uint64_t out[RING_RF_MAX];
 					size_t n;
-					uint64_t t = hashed
+					uint64_t t =
+					    hashed
 						? rk_key_hash(keys + i * 16, 15)
 						: tok[i];
 					ring_lookup(r, t, (size_t)o->rf, out,

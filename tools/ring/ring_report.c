@@ -24,8 +24,8 @@ int ring_report_print(const struct ring *r, int rf, int json, FILE *out)
 	double *share = malloc((n ? n : 1) * sizeof(*share)), max_mean = 0;
 	if (!share)
 		return RK_ENOMEM;
-	int rc = rf < 1 ? RK_EINVALID
-			: ring_shares(r, (size_t)rf, share, &max_mean);
+	int rc =
+	    rf < 1 ? RK_EINVALID : ring_shares(r, (size_t)rf, share, &max_mean);
 	if (rc) {
 		free(share);
 		return rc;
@@ -42,7 +42,8 @@ int ring_report_print(const struct ring *r, int rf, int json, FILE *out)
 			ring_epoch(r), ring_checksum(r), rf);
 		for (size_t i = 0; i < n; i++)
 			fprintf(out,
-				"%s{\"id\":\"%016" PRIx64 "\",\"weight\":%" PRIu32
+				"%s{\"id\":\"%016" PRIx64
+				"\",\"weight\":%" PRIu32
 				",\"vnodes\":%zu,\"share\":%.6f}",
 				i ? "," : "", ring_member_id(r, i),
 				ring_member_weight(r, i),
@@ -52,14 +53,14 @@ int ring_report_print(const struct ring *r, int rf, int json, FILE *out)
 		fprintf(out,
 			"ring epoch %" PRIu64 " checksum %016" PRIx64
 			": %zu nodes, %zu vnodes, rf %d\n",
-			ring_epoch(r), ring_checksum(r), n,
-			ring_vnode_count(r), rf);
+			ring_epoch(r), ring_checksum(r), n, ring_vnode_count(r),
+			rf);
 		fprintf(out, "%-16s  %6s  %6s  %8s  %9s\n", "node", "weight",
 			"vnodes", "share", "vs mean");
 		for (size_t i = 0; i < n; i++) {
 			uint32_t w = ring_member_weight(r, i);
-			double rel = ssum > 0 ? (share[i] / w) / (ssum / wsum)
-					      : 0;
+			double rel =
+			    ssum > 0 ? (share[i] / w) / (ssum / wsum) : 0;
 			fprintf(out,
 				"%016" PRIx64 "  %6" PRIu32
 				"  %6zu  %8.6f  %9.4f\n",
@@ -72,8 +73,8 @@ int ring_report_print(const struct ring *r, int rf, int json, FILE *out)
 	return ferror(out) ? RK_EIO : 0;
 }
 
-int ring_report_join(const struct ring *r, uint64_t node_id, int vnodes,
-		     int rf, struct ring **out)
+int ring_report_join(const struct ring *r, uint64_t node_id, int vnodes, int rf,
+		     struct ring **out)
 {
 	size_t n = ring_member_count(r), total = 0;
 	struct ring_member *m = NULL;

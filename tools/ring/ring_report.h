@@ -37,8 +37,8 @@ int ring_report_simulate(int nodes, int vnodes, int rf, int json, FILE *out,
  * ring_allocate_tokens for rf: one step of a simulation, also used by
  * ring-bench.  *out is the caller's (ring_free); r is only read.  Returns
  * 0 or an error of ring_allocate_tokens / ring_new. */
-int ring_report_join(const struct ring *r, uint64_t node_id, int vnodes,
-		     int rf, struct ring **out);
+int ring_report_join(const struct ring *r, uint64_t node_id, int vnodes, int rf,
+		     struct ring **out);
 
 /* Limits of ring_report_simulate: beyond 1,000 nodes the joins take
  * minutes. */
