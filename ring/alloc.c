@@ -13,9 +13,10 @@
 
 #include "err.h"
 #include "ring_int.h"
+#include "rng.h"
 
-/* Mixes node ids into token streams; any odd 64-bit constant would do, this
- * one keeps the derived stream apart from other splitmix64 users. */
+/* Mixed into a node id to seed its first tokens, so that they are not the
+ * same stream as anything else seeded by the node id. */
 #define DERIVE_SALT 0x52494e47544f4b31ull /* "RINGTOK1" */
 
 /* How far around a placed token cached candidate scores go stale, in
@@ -83,20 +84,6 @@ struct alloc {
 	uint64_t *heap;	   /* see heap_key */
 	size_t nheap;
 };
-
-static uint64_t splitmix64(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return (x > y) - (x < y);
-}
 
 static double sq(double x)
 {
@@ -446,15 +433,16 @@ static size_t place_round(struct alloc *a, size_t want, size_t *placed,
  * (odds 2^-50 at 65,536 tokens) re-drawn. */
 static void derive_tokens(uint64_t node_id, size_t m, uint64_t *out)
 {
-	uint64_t s = node_id ^ DERIVE_SALT;
+	struct rk_rng rng;
+	rk_rng_seed(&rng, node_id ^ DERIVE_SALT);
 	for (size_t i = 0; i < m; i++)
-		out[i] = splitmix64(&s);
+		out[i] = rk_rng_next(&rng);
 	for (;;) {
-		qsort(out, m, sizeof(*out), cmp_u64);
+		qsort(out, m, sizeof(*out), ring_cmp_u64);
 		size_t dup = 0;
 		for (size_t i = 1; i < m; i++)
 			if (out[i] == out[i - 1])
-				out[i] = splitmix64(&s), dup++;
+				out[i] = rk_rng_next(&rng), dup++;
 		if (!dup)
 			return;
 	}
@@ -549,7 +537,7 @@ int ring_allocate_tokens(const struct ring *cur, uint64_t node_id,
 	for (size_t i = 0; i < a.ntok; i++)
 		if (a.tok[i].unit == a.newu)
 			out[k++] = a.tok[i].token;
-	qsort(out, k, sizeof(*out), cmp_u64);
+	qsort(out, k, sizeof(*out), ring_cmp_u64);
 	*n_out = k;
 	rc = 0;
 out:

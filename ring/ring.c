@@ -78,6 +78,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "err.h"
 #include "hash.h"
 #include "ring_int.h"
@@ -100,12 +101,6 @@ struct vnode_sort {
 	uint32_t member;
 };
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return (x > y) - (x < y);
-}
-
 static int cmp_member(const void *a, const void *b)
 {
 	const struct ring_member *x = *(const struct ring_member *const *)a;
@@ -121,20 +116,6 @@ static int cmp_vnode(const void *a, const void *b)
 	if (x->token != y->token)
 		return (x->token > y->token) - (x->token < y->token);
 	return (x->member > y->member) - (x->member < y->member);
-}
-
-static uint8_t *put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		*p++ = (uint8_t)(v >> (8 * i));
-	return p;
-}
-
-static uint8_t *put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		*p++ = (uint8_t)(v >> (8 * i));
-	return p;
 }
 
 /* Walks clockwise from vnode v collecting distinct members; stops at n or
@@ -201,14 +182,16 @@ static int build_checksum(struct ring *r)
 	if (!buf)
 		return RK_ENOMEM;
 	memcpy(p, RING_CANON_MAGIC, 4);
-	p = put_le32(p + 4, (uint32_t)r->n_members);
+	rk_put_le32(p + 4, (uint32_t)r->n_members);
+	p += 8;
 	for (size_t i = 0; i < r->n_members; i++) {
 		const struct ring_node *m = &r->members[i];
-		p = put_le64(p, m->id);
-		p = put_le32(p, m->weight);
-		p = put_le32(p, m->n_tokens);
-		for (size_t t = 0; t < m->n_tokens; t++)
-			p = put_le64(p, r->member_tokens[m->tok_off + t]);
+		rk_put_le64(p, m->id);
+		rk_put_le32(p + 8, m->weight);
+		rk_put_le32(p + 12, m->n_tokens);
+		p += 16;
+		for (size_t t = 0; t < m->n_tokens; t++, p += 8)
+			rk_put_le64(p, r->member_tokens[m->tok_off + t]);
 	}
 	r->checksum = rk_key_hash(buf, len);
 	free(buf);
@@ -268,7 +251,7 @@ int ring_new(const struct ring_member *members, size_t n,
 		node->tok_off = off;
 		uint64_t *t = r->member_tokens + off;
 		memcpy(t, m->tokens, m->n_tokens * sizeof(*t));
-		qsort(t, m->n_tokens, sizeof(*t), cmp_u64);
+		qsort(t, m->n_tokens, sizeof(*t), ring_cmp_u64);
 		for (size_t k = 0; k < m->n_tokens; k++) {
 			if (k > 0 && t[k] == t[k - 1])
 				goto fail;

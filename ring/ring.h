@@ -40,7 +40,8 @@
  * the decoder and the memory a hostile member list can make us spend. */
 #define RING_TOKENS_MAX 65536
 
-/* The most members a ring may hold; member indices fit in 32 bits. */
+/* The most members a ring may hold: bounds what a hostile member list can
+ * make a node build. */
 #define RING_MEMBERS_MAX 65536
 
 struct ring;
@@ -118,7 +119,8 @@ uint64_t ring_vnode_node(const struct ring *r, size_t i);
 
 /* The preference list of token: the first n distinct nodes clockwise from
  * the first vnode at or after token (wrapping past the top of the space),
- * in preference order, into out_nodes[0, n).  *n_out = min(n, members).
+ * in preference order, into out_nodes[0, n).  *n_out = min(n, members
+ * holding vnodes).
  * A binary search and a copy when n <= rf_max; a walk otherwise.  Never
  * allocates.  Returns 0. */
 int ring_lookup(const struct ring *r, uint64_t token, size_t n,
@@ -183,9 +185,9 @@ struct ring_range_change {
  * and new: every token in a listed range has exactly the listed owners, and
  * every token outside them has the same owner set in both (the order may
  * differ: a new primary for the same replicas moves no data).  Adjacent
- * ranges with identical owner lists are merged; the list is in token
- * order, starting after token 0 save for a range wrapping through it, which
- * comes last.  Either ring may be empty.
+ * ranges with identical owner lists are merged.  The list runs clockwise
+ * from token 0: ends ascending, except that a range wrapping through 0
+ * (start >= end) comes last.  Either ring may be empty.
  *
  * Returns 0 with *out (owned by the caller: free()) and *n (0 and NULL when
  * nothing changes), or RK_EINVALID / RK_ENOMEM. */
@@ -195,10 +197,10 @@ int ring_diff(const struct ring *old_ring, const struct ring *new_ring,
 /* Each member's share of the key space counting all rf replicas: the
  * fraction of tokens for which it is among the first rf distinct nodes,
  * into shares[i] for member i (shares must hold ring_member_count
- * entries); the shares sum to min(rf, members).  *max_mean (may be NULL) is
- * the largest share per unit of weight over the mean share per unit of
- * weight: 1.0 is perfect balance.  Returns 0, or RK_EINVALID when rf is 0
- * or above RING_RF_MAX. */
+ * entries); they sum to min(rf, members holding vnodes).  *max_mean (may
+ * be NULL) is the largest share per unit of weight over the mean share per
+ * unit of weight: 1.0 is perfect balance.  Returns 0, or RK_EINVALID when
+ * rf is 0 or above RING_RF_MAX, or RK_ENOMEM. */
 int ring_shares(const struct ring *r, size_t rf, double *shares,
 		double *max_mean);
 

@@ -36,6 +36,13 @@ struct ring {
 	uint32_t *pref;
 };
 
+/* qsort order of uint64_t. */
+static inline int ring_cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return (x > y) - (x < y);
+}
+
 /* Index of the first vnode whose token is >= token, n_vnodes when none
  * (the caller wraps to 0).  n_vnodes > 0. */
 static inline size_t ring_lower_bound(const struct ring *r, uint64_t token)

@@ -116,42 +116,14 @@ out:
 	return mm;
 }
 
-/* The ring without member i. */
-static struct ring *without(const struct ring *r, size_t gone)
-{
-	size_t n = ring_member_count(r), total = 0, off = 0, k;
-	for (size_t i = 0; i < n; i++) {
-		ring_member_tokens(r, i, NULL, 0, &k);
-		total += k;
-	}
-	struct ring_member *m = calloc(n, sizeof(*m));
-	uint64_t *t = malloc((total ? total : 1) * sizeof(*t));
-	struct ring *out = NULL;
-	size_t nm = 0;
-	if (m && t) {
-		for (size_t i = 0; i < n; i++) {
-			ring_member_tokens(r, i, t + off, total - off, &k);
-			if (i != gone)
-				m[nm++] = (struct ring_member){
-				    ring_member_id(r, i),
-				    ring_member_weight(r, i), t + off, k};
-			off += k;
-		}
-		struct ring_config cfg = {.rf_max = RING_RF_MAX};
-		if (ring_new(m, nm, &cfg, &out) != 0)
-			out = NULL;
-	}
-	free(m);
-	free(t);
-	return out;
-}
-
 static int balance_and_movement(const struct opts *o, struct ring **final)
 {
+	enum { KEPT = 6 };
 	struct rk_rng rng;
-	struct ring *r = NULL;
+	struct ring *r = NULL, *kept[KEPT] = {0};
 	struct ring_config cfg = {.rf_max = (uint32_t)o->rf};
 	double *share = malloc((size_t)o->nodes * sizeof(*share));
+	size_t nkept = 0;
 	int rc = ring_new(NULL, 0, &cfg, &r);
 	if (rc || !share) {
 		free(share);
@@ -190,64 +162,41 @@ static int balance_and_movement(const struct opts *o, struct ring **final)
 					      o->seed + (uint64_t)n),
 			       f, 1.0 / n, clean ? "yes" : "NO", ms);
 		}
-		ring_free(r);
+		/* Rings are immutable: keep the milestones for the leaves. */
+		if (nkept == 0 || kept[nkept - 1] != r)
+			ring_free(r);
 		r = next;
-	}
-	free(share);
-	if (rc) {
-		ring_free(r);
-		return rc;
+		if (n >= 3 && (milestone(n) || n == o->nodes) && nkept < KEPT)
+			kept[nkept++] = r;
 	}
 
-	printf("\n%5s  %12s  %12s  %13s\n", "nodes", "leave: moved",
-	       "leaver share", "only leaver's");
-	struct ring *part = NULL;
-	for (int n = 3; n <= o->nodes; n++) {
-		if (!milestone(n) && n != o->nodes)
-			continue;
-		/* The first n members to join, in join order, are the ring
-		 * of n nodes; rebuild it from the final ring's tokens. */
-		ring_free(part);
-		part = NULL;
-		rk_rng_seed(&rng, o->seed);
-		struct ring_member *m = calloc((size_t)n, sizeof(*m));
-		uint64_t *t = malloc((size_t)n * (size_t)o->vnodes * 8);
-		if (!m || !t) {
-			free(m);
-			free(t);
-			rc = RK_ENOMEM;
-			break;
-		}
-		for (int j = 0; j < n; j++) {
-			uint64_t id = rk_rng_next(&rng);
-			size_t i, k;
-			ring_member_find(r, id, &i);
-			ring_member_tokens(r, i,
-					   t + (size_t)j * (size_t)o->vnodes,
-					   (size_t)o->vnodes, &k);
-			m[j] = (struct ring_member){
-			    id, 1, t + (size_t)j * (size_t)o->vnodes, k};
-		}
-		struct ring_config c2 = {.rf_max = (uint32_t)o->rf};
-		rc = ring_new(m, (size_t)n, &c2, &part);
-		free(m);
-		free(t);
+	if (rc == 0)
+		printf("\n%5s  %12s  %12s  %13s\n", "nodes", "leave: moved",
+		       "leaver share", "only leaver's");
+	for (size_t j = 0; rc == 0 && j < nkept; j++) {
+		const struct ring *a = kept[j];
+		size_t n = ring_member_count(a);
+		size_t gone = (size_t)rk_rng_below(&rng, n);
+		uint64_t id = ring_member_id(a, gone);
+		struct ring *b = NULL;
+		rc = ring_report_leave(a, id, o->rf, &b);
 		if (rc)
 			break;
-		size_t gone = (size_t)rk_rng_below(&rng, (uint64_t)n);
-		double *sh = malloc((size_t)n * sizeof(*sh));
-		ring_shares(part, (size_t)o->rf, sh, NULL);
-		struct ring *less = without(part, gone);
-		int clean = 0;
-		double f = less ? moved(part, less, o->rf, 0,
-					ring_member_id(part, gone), &clean)
-				: -1;
-		printf("%5d  %12.4f  %12.4f  %13s\n", n, f, sh[gone] / o->rf,
-		       clean ? "yes" : "NO");
-		free(sh);
-		ring_free(less);
+		int clean;
+		double f = moved(a, b, o->rf, 0, id, &clean);
+		ring_shares(a, (size_t)o->rf, share, NULL);
+		printf("%5zu  %12.4f  %12.4f  %13s\n", n, f,
+		       share[gone] / o->rf, clean ? "yes" : "NO");
+		ring_free(b);
 	}
-	ring_free(part);
+	for (size_t j = 0; j < nkept; j++)
+		if (kept[j] != r)
+			ring_free(kept[j]);
+	if (rc) {
+		ring_free(r);
+		r = NULL;
+	}
+	free(share);
 	*final = r;
 	return rc;
 }

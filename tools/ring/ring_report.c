@@ -73,46 +73,78 @@ int ring_report_print(const struct ring *r, int rf, int json, FILE *out)
 	return ferror(out) ? RK_EIO : 0;
 }
 
+/* r's members as ring_new takes them, with room for one more member and
+ * `spare` more tokens: *m and *tok are the caller's to free, *used is how
+ * many tokens are taken. */
+static int members_of(const struct ring *r, size_t spare,
+		      struct ring_member **m, uint64_t **tok, size_t *used)
+{
+	size_t n = ring_member_count(r), total = 0, k;
+	for (size_t i = 0; i < n; i++) {
+		ring_member_tokens(r, i, NULL, 0, &k);
+		total += k;
+	}
+	*m = calloc(n + 1, sizeof(**m));
+	*tok = malloc((total + spare + 1) * sizeof(**tok));
+	if (!*m || !*tok) {
+		free(*m);
+		free(*tok);
+		return RK_ENOMEM;
+	}
+	*used = 0;
+	for (size_t i = 0; i < n; i++) {
+		ring_member_tokens(r, i, *tok + *used, total - *used, &k);
+		(*m)[i] = (struct ring_member){ring_member_id(r, i),
+					       ring_member_weight(r, i),
+					       *tok + *used, k};
+		*used += k;
+	}
+	return 0;
+}
+
 int ring_report_join(const struct ring *r, uint64_t node_id, int vnodes, int rf,
 		     struct ring **out)
 {
-	size_t n = ring_member_count(r), total = 0;
-	struct ring_member *m = NULL;
-	uint64_t *tok = NULL;
-	int rc = RK_EINVALID;
+	size_t n = ring_member_count(r), used, k;
+	struct ring_member *m;
+	uint64_t *tok;
 
 	*out = NULL;
 	if (vnodes < 1 || rf < 1)
 		return RK_EINVALID;
-	for (size_t i = 0; i < n; i++) {
-		size_t k = 0;
-		ring_member_tokens(r, i, NULL, 0, &k);
-		total += k;
-	}
-	rc = RK_ENOMEM;
-	m = calloc(n + 1, sizeof(*m));
-	tok = malloc((total + (size_t)vnodes) * sizeof(*tok));
-	if (!m || !tok)
-		goto out;
-	size_t off = 0;
-	for (size_t i = 0; i < n; i++) {
-		size_t k = 0;
-		ring_member_tokens(r, i, tok + off, total - off, &k);
-		m[i] = (struct ring_member){ring_member_id(r, i),
-					    ring_member_weight(r, i), tok + off,
-					    k};
-		off += k;
-	}
-	size_t k = 0;
-	rc = ring_allocate_tokens(r, node_id, 1, (uint32_t)vnodes, (size_t)rf,
-				  tok + off, (size_t)vnodes, &k);
+	int rc = members_of(r, (size_t)vnodes, &m, &tok, &used);
 	if (rc)
-		goto out;
-	m[n] = (struct ring_member){node_id, 1, tok + off, k};
+		return rc;
+	rc = ring_allocate_tokens(r, node_id, 1, (uint32_t)vnodes, (size_t)rf,
+				  tok + used, (size_t)vnodes, &k);
+	if (rc == 0) {
+		m[n] = (struct ring_member){node_id, 1, tok + used, k};
+		struct ring_config cfg = {.epoch = ring_epoch(r) + 1,
+					  .rf_max = (uint32_t)rf};
+		rc = ring_new(m, n + 1, &cfg, out);
+	}
+	free(m);
+	free(tok);
+	return rc;
+}
+
+int ring_report_leave(const struct ring *r, uint64_t node_id, int rf,
+		      struct ring **out)
+{
+	size_t n = ring_member_count(r), used, i;
+	struct ring_member *m;
+	uint64_t *tok;
+
+	*out = NULL;
+	if (rf < 1 || ring_member_find(r, node_id, &i) != 0)
+		return RK_EINVALID;
+	int rc = members_of(r, 0, &m, &tok, &used);
+	if (rc)
+		return rc;
+	m[i] = m[n - 1];
 	struct ring_config cfg = {.epoch = ring_epoch(r) + 1,
 				  .rf_max = (uint32_t)rf};
-	rc = ring_new(m, n + 1, &cfg, out);
-out:
+	rc = ring_new(m, n - 1, &cfg, out);
 	free(m);
 	free(tok);
 	return rc;

@@ -40,6 +40,11 @@ int ring_report_simulate(int nodes, int vnodes, int rf, int json, FILE *out,
 int ring_report_join(const struct ring *r, uint64_t node_id, int vnodes, int rf,
 		     struct ring **out);
 
+/* The ring r without node_id, for rf: ring-bench's leave.  Returns 0,
+ * RK_EINVALID (no such member, rf < 1) or an error of ring_new. */
+int ring_report_leave(const struct ring *r, uint64_t node_id, int rf,
+		      struct ring **out);
+
 /* Limits of ring_report_simulate: beyond 1,000 nodes the joins take
  * minutes. */
 #define RING_REPORT_MAX_NODES 1000
