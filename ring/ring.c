@@ -54,9 +54,10 @@
  * placeholders of exactly opt, and its own term is weighted by the share
  * of its tokens already placed, so that it takes neither too much early
  * nor too little late.  With 256 vnodes per node the most loaded of 3 to
- * 100 nodes joining one by one stays within 0.5% of the mean (ring-bench
- * prints the figures); placing the 100th node's 256 tokens takes some
- * 30 ms, once in the node's life.
+ * 100 nodes joining one by one stays within 1% of the mean, and a join
+ * moves 1/N of the data, all of it to the new node (ring-bench prints the
+ * figures); placing the 100th node's 256 tokens takes some 30 ms, once in
+ * the node's life.
  *
  * Where we differ from Cassandra: no racks or data centres, nodes are the
  * only unit; a node's weight is its number of vnodes (weight x vnodes per
