@@ -41,11 +41,19 @@ static const struct setting settings[] = {
 	 "TCP address for clients (and, later, peers); gossip will use UDP "
 	 "on the same port"},
 	{"node", "data_dir", K_STR, F(data_dir), S(data_dir), "./ringkv-data",
-	 0, 0, "directory for the node id and the op-log"},
-	{"node", "cluster_name", K_STR, F(cluster_name), S(cluster_name),
-	 "ringkv", 0, 0, "nodes only talk to nodes with the same name"},
+	 0, 0, "directory for the node id, its ring tokens and the op-log"},
 	{"node", "log_level", K_LOGLEVEL, F(log_level), 0, "info", 0, 0,
 	 "error, warn, info, debug or trace"},
+	{"node", "weight", K_COUNT, F(weight), 0, "1", 1, 64,
+	 "this node's share of the ring relative to the others (tokens are "
+	 "chosen at first start)"},
+	{"node", "vnodes", K_COUNT, F(vnodes), 0, "256", 1, 4096,
+	 "virtual nodes (ring tokens) per unit of weight"},
+
+	{"cluster", "name", K_STR, F(cluster_name), S(cluster_name), "ringkv",
+	 0, 0, "nodes only talk to nodes with the same name"},
+	{"cluster", "replication_factor", K_COUNT, F(rf), 0, "3", 1, 8,
+	 "copies of each key (every node must agree)"},
 
 	{"storage", "fsync", K_FSYNC, F(fsync), 0, "interval", 0, 0,
 	 "always: acknowledge a write only once it is on disk (concurrent "
@@ -322,8 +330,10 @@ int config_validate(const struct node_config *c, char *err, size_t errlen)
 	if (!c->data_dir[0])
 		return errf(err, errlen, RK_EINVALID, "node.data_dir is empty");
 	if (!c->cluster_name[0])
+		return errf(err, errlen, RK_EINVALID, "cluster.name is empty");
+	if (c->weight * c->vnodes > 65536)
 		return errf(err, errlen, RK_EINVALID,
-			    "node.cluster_name is empty");
+			    "node.weight x node.vnodes is above 65536 tokens");
 	/* A request carries key and value plus a little framing. */
 	if (c->max_frame < c->max_key + c->max_value + 64)
 		return errf(err, errlen, RK_EINVALID,

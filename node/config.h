@@ -17,9 +17,14 @@
 struct node_config {
 	/* [node] */
 	char listen[256];        /* host:port for clients (and peers) */
-	char data_dir[PATH_MAX]; /* node_id, LOCK, log/ */
-	char cluster_name[64];
+	char data_dir[PATH_MAX]; /* node_id, tokens, LOCK, log/ */
 	int log_level;
+	uint64_t weight;         /* share of the ring relative to others */
+	uint64_t vnodes;         /* virtual nodes per unit of weight */
+
+	/* [cluster] (every node must agree) */
+	char cluster_name[64];
+	uint64_t rf;             /* replication factor */
 
 	/* [storage] */
 	int fsync;                 /* enum rk_fsync */

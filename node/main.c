@@ -11,6 +11,7 @@
 
 #include <ev.h>
 
+#include "cluster.h"
 #include "config.h"
 #include "err.h"
 #include "log.h"
@@ -39,7 +40,7 @@ static void usage(FILE *out)
 		"  -l, --listen HOST:PORT   client address (node.listen)\n"
 		"  -d, --data-dir DIR       data directory (node.data_dir)\n"
 		"      --fsync MODE         always | interval | never (storage.fsync)\n"
-		"      --cluster-name NAME  (node.cluster_name)\n"
+		"      --cluster-name NAME  (cluster.name)\n"
 		"      --log-level LEVEL    error | warn | info | debug | trace\n"
 		"  -o, --set NAME=VALUE     any setting, e.g. --set limits.max_value=4MiB\n"
 		"      --print-config       print the effective settings and exit\n"
@@ -135,7 +136,7 @@ int main(int argc, char **argv)
 		case 'l': name = "node.listen"; break;
 		case 'd': name = "node.data_dir"; break;
 		case 'f': name = "storage.fsync"; break;
-		case 'C': name = "node.cluster_name"; break;
+		case 'C': name = "cluster.name"; break;
 		case 'L': name = "node.log_level"; break;
 		case 'o': {
 			const char *eq = strchr(optarg, '=');
@@ -217,9 +218,17 @@ int main(int argc, char **argv)
 			     : (double)recs,
 		ss.keys);
 
-	g_loop = ev_default_loop(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
-	if (server_new(g_loop, &cfg, st, &lg, &g_server, err, sizeof(err))) {
+	struct cluster *cl;
+	if (cluster_open(&cfg, store_node_id(st), &lg, &cl, err, sizeof(err))) {
 		rk_error(&lg, "node", "cannot start: %s", err);
+		store_close(st);
+		return EXIT_STARTUP;
+	}
+	g_loop = ev_default_loop(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+	if (server_new(g_loop, &cfg, st, cl, &lg, &g_server, err,
+		       sizeof(err))) {
+		rk_error(&lg, "node", "cannot start: %s", err);
+		cluster_free(cl);
 		store_close(st);
 		return EXIT_STARTUP;
 	}
@@ -242,6 +251,7 @@ int main(int argc, char **argv)
 	ev_run(g_loop, 0);
 
 	server_free(g_server);
+	cluster_free(cl);
 	store_close(st);
 	rk_info(&lg, "node", "stopped");
 	ev_loop_destroy(g_loop);

@@ -64,6 +64,7 @@ struct server {
 	struct ev_loop *loop;
 	const struct node_config *cfg;
 	struct store *st;
+	struct cluster *cl;
 	const struct rk_logger *lg;
 	struct rk_wire_limits limits;
 	char address[300];
@@ -255,6 +256,17 @@ static void handle_request(struct conn *c, const struct rk_request *q)
 		r.version = RINGKV_VERSION;
 		r.nodes = &self;
 		r.n_nodes = 1;
+		send_resp(c, &r);
+		return;
+	}
+	case RK_OP_RING_INFO: {
+		struct rk_ring_member m[1];
+		const struct ring *ring = cluster_ring(srv->cl);
+		r.n_ring = cluster_ring_members(srv->cl, srv->address, m, 1);
+		r.ring = m;
+		r.ring_epoch = ring_epoch(ring);
+		r.ring_checksum = ring_checksum(ring);
+		r.rf = cluster_rf(srv->cl);
 		send_resp(c, &r);
 		return;
 	}
@@ -733,8 +745,9 @@ static void raise_fd_limit(struct server *srv)
 }
 
 int server_new(struct ev_loop *loop, const struct node_config *cfg,
-	       struct store *st, const struct rk_logger *lg,
-	       struct server **out, char *err, size_t errlen)
+	       struct store *st, struct cluster *cl,
+	       const struct rk_logger *lg, struct server **out, char *err,
+	       size_t errlen)
 {
 	*out = NULL;
 	struct server *srv = calloc(1, sizeof(*srv));
@@ -743,6 +756,7 @@ int server_new(struct ev_loop *loop, const struct node_config *cfg,
 	srv->loop = loop;
 	srv->cfg = cfg;
 	srv->st = st;
+	srv->cl = cl;
 	srv->lg = lg;
 	srv->lfd = -1;
 	srv->limits.max_key = (uint32_t)cfg->max_key;

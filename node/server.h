@@ -20,6 +20,7 @@
 
 #include <ev.h>
 
+#include "cluster.h"
 #include "config.h"
 #include "log.h"
 #include "store.h"
@@ -27,11 +28,12 @@
 struct server;
 
 /* Binds cfg->listen and prepares watchers on loop; does not start them.
- * Borrows cfg, st and lg for its lifetime.  Returns 0 or RK_EIO with a
+ * Borrows cfg, st, cl and lg for its lifetime.  Returns 0 or RK_EIO with a
  * reason in err. */
 int server_new(struct ev_loop *loop, const struct node_config *cfg,
-	       struct store *st, const struct rk_logger *lg,
-	       struct server **out, char *err, size_t errlen);
+	       struct store *st, struct cluster *cl,
+	       const struct rk_logger *lg, struct server **out, char *err,
+	       size_t errlen);
 
 /* Starts accepting and serving. */
 void server_start(struct server *srv);

@@ -130,6 +130,9 @@ static int request_from(const Ringkv__Envelope *e,
 	case RINGKV__ENVELOPE__BODY_CLUSTER_INFO:
 		req->op = RK_OP_CLUSTER_INFO;
 		return 0;
+	case RINGKV__ENVELOPE__BODY_RING_INFO:
+		req->op = RK_OP_RING_INFO;
+		return 0;
 	case RINGKV__ENVELOPE__BODY_RESPONSE:
 		return fail(err, errlen, RK_EBAD_REQUEST,
 			    "a response is not a request");
@@ -198,8 +201,11 @@ int rk_wire_encode_response(struct rk_buf *out, const struct rk_response *r)
 	Ringkv__WriteResult write = RINGKV__WRITE_RESULT__INIT;
 	Ringkv__ExistsResult exists = RINGKV__EXISTS_RESULT__INIT;
 	Ringkv__ClusterInfoResult ci = RINGKV__CLUSTER_INFO_RESULT__INIT;
+	Ringkv__RingInfoResult ri = RINGKV__RING_INFO_RESULT__INIT;
 	Ringkv__NodeInfo *nodes = NULL;
 	Ringkv__NodeInfo **node_ptrs = NULL;
+	Ringkv__RingMember *rm = NULL;
+	Ringkv__RingMember **rm_ptrs = NULL;
 
 	env.request_id = r->id;
 	env.body_case = RINGKV__ENVELOPE__BODY_RESPONSE;
@@ -266,6 +272,35 @@ int rk_wire_encode_response(struct rk_buf *out, const struct rk_response *r)
 			ci.nodes = node_ptrs;
 		}
 		break;
+	case RK_OP_RING_INFO:
+		resp.result_case = RINGKV__RESPONSE__RESULT_RING_INFO;
+		resp.ring_info = &ri;
+		ri.epoch = r->ring_epoch;
+		ri.checksum = r->ring_checksum;
+		ri.replication_factor = r->rf;
+		if (r->n_ring) {
+			rm = calloc(r->n_ring, sizeof(*rm));
+			rm_ptrs = calloc(r->n_ring, sizeof(*rm_ptrs));
+			if (!rm || !rm_ptrs) {
+				free(rm);
+				free(rm_ptrs);
+				return RK_ENOMEM;
+			}
+			for (size_t i = 0; i < r->n_ring; i++) {
+				const struct rk_ring_member *m = &r->ring[i];
+				ringkv__ring_member__init(&rm[i]);
+				rm[i].node_id = m->node_id;
+				rm[i].weight = m->weight;
+				rm[i].tokens = (uint64_t *)m->tokens;
+				rm[i].n_tokens = m->n_tokens;
+				rm[i].client_address = (char *)m->client_addr;
+				rm[i].state = (char *)m->state;
+				rm_ptrs[i] = &rm[i];
+			}
+			ri.n_members = r->n_ring;
+			ri.members = rm_ptrs;
+		}
+		break;
 	case RK_OP_NONE:
 	default:
 		break;
@@ -273,6 +308,8 @@ int rk_wire_encode_response(struct rk_buf *out, const struct rk_response *r)
 	int rc = pack_frame(out, &env);
 	free(nodes);
 	free(node_ptrs);
+	free(rm);
+	free(rm_ptrs);
 	return rc;
 }
 
@@ -285,6 +322,7 @@ int rk_wire_encode_request(struct rk_buf *out, const struct rk_request *q)
 	Ringkv__Delete del = RINGKV__DELETE__INIT;
 	Ringkv__Exists ex = RINGKV__EXISTS__INIT;
 	Ringkv__ClusterInfo ci = RINGKV__CLUSTER_INFO__INIT;
+	Ringkv__RingInfo ri = RINGKV__RING_INFO__INIT;
 
 	env.request_id = q->id;
 	switch (q->op) {
@@ -321,6 +359,10 @@ int rk_wire_encode_request(struct rk_buf *out, const struct rk_request *q)
 	case RK_OP_CLUSTER_INFO:
 		env.body_case = RINGKV__ENVELOPE__BODY_CLUSTER_INFO;
 		env.cluster_info = &ci;
+		break;
+	case RK_OP_RING_INFO:
+		env.body_case = RINGKV__ENVELOPE__BODY_RING_INFO;
+		env.ring_info = &ri;
 		break;
 	case RK_OP_NONE:
 	default:
@@ -386,14 +428,22 @@ int rk_wire_decode_response(const uint8_t *body, size_t len,
 		r->cluster_name = p->cluster_info->cluster_name;
 		r->version = p->cluster_info->version;
 		break;
+	case RINGKV__RESPONSE__RESULT_RING_INFO:
+		r->op = RK_OP_RING_INFO;
+		r->ring_epoch = p->ring_info->epoch;
+		r->ring_checksum = p->ring_info->checksum;
+		r->rf = p->ring_info->replication_factor;
+		break;
 	default:
 		r->op = RK_OP_NONE;
 		break;
 	}
-	struct rk_wire_msg *m = calloc(1, sizeof(*m) + sizeof(struct rk_node_info) *
-					     (r->op == RK_OP_CLUSTER_INFO
-						      ? p->cluster_info->n_nodes
-						      : 0));
+	size_t extra = 0;
+	if (r->op == RK_OP_CLUSTER_INFO)
+		extra = sizeof(struct rk_node_info) * p->cluster_info->n_nodes;
+	else if (r->op == RK_OP_RING_INFO)
+		extra = sizeof(struct rk_ring_member) * p->ring_info->n_members;
+	struct rk_wire_msg *m = calloc(1, sizeof(*m) + extra);
 	if (!m) {
 		ringkv__envelope__free_unpacked(e, NULL);
 		memset(r, 0, sizeof(*r));
@@ -411,6 +461,19 @@ int rk_wire_decode_response(const uint8_t *body, size_t len,
 		}
 		r->nodes = ni;
 		r->n_nodes = p->cluster_info->n_nodes;
+	} else if (r->op == RK_OP_RING_INFO) {
+		struct rk_ring_member *rm = (struct rk_ring_member *)(m + 1);
+		for (size_t i = 0; i < p->ring_info->n_members; i++) {
+			const Ringkv__RingMember *x = p->ring_info->members[i];
+			rm[i].node_id = x->node_id;
+			rm[i].weight = x->weight;
+			rm[i].tokens = x->tokens;
+			rm[i].n_tokens = x->n_tokens;
+			rm[i].client_addr = x->client_address;
+			rm[i].state = x->state;
+		}
+		r->ring = rm;
+		r->n_ring = p->ring_info->n_members;
 	}
 	*owner = m;
 	return 0;
@@ -425,6 +488,7 @@ const char *rk_op_name(enum rk_op op)
 	case RK_OP_DELETE: return "delete";
 	case RK_OP_EXISTS: return "exists";
 	case RK_OP_CLUSTER_INFO: return "cluster_info";
+	case RK_OP_RING_INFO: return "ring_info";
 	case RK_OP_NONE:
 	default: return "none";
 	}

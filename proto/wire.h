@@ -28,6 +28,7 @@ enum rk_op {
 	RK_OP_DELETE,
 	RK_OP_EXISTS,
 	RK_OP_CLUSTER_INFO,
+	RK_OP_RING_INFO,
 };
 
 /* Consistency levels; values equal the wire enum. */
@@ -69,6 +70,16 @@ struct rk_node_info {
 	const char *state;
 };
 
+/* One member of the ring, as RingInfo lists it. */
+struct rk_ring_member {
+	uint64_t node_id;
+	uint32_t weight;
+	const uint64_t *tokens;
+	size_t n_tokens;
+	const char *client_addr;
+	const char *state;
+};
+
 /* A response.  For encoding the caller owns every pointer; for decoding
  * they borrow from the rk_wire_msg. */
 struct rk_response {
@@ -85,6 +96,11 @@ struct rk_response {
 	const char *version;      /* CLUSTER_INFO */
 	const struct rk_node_info *nodes; /* CLUSTER_INFO */
 	size_t n_nodes;
+	uint64_t ring_epoch;              /* RING_INFO */
+	uint64_t ring_checksum;
+	uint32_t rf;
+	const struct rk_ring_member *ring; /* RING_INFO members */
+	size_t n_ring;
 };
 
 /* Owns one unpacked envelope (opaque). */

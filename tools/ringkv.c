@@ -16,6 +16,9 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "err.h"
+#include "ring.h"
+#include "ring_report.h"
 #include "ringkv.h"
 
 #define EXIT_YES 0
@@ -30,6 +33,9 @@ struct cli {
 	int json;
 	int raw;
 	int interactive; /* at the prompt */
+	int simulate;    /* ring --simulate N */
+	int vnodes;      /* ring --vnodes V */
+	int rf;          /* ring --rf R; 0: the cluster's */
 	rkv_options opts;
 	rkv_client *client; /* connected on first use */
 };
@@ -385,6 +391,55 @@ static int cmd_info(struct cli *cli, int argc, char **argv)
 	return EXIT_YES;
 }
 
+/* Each node's share of the key space: the live ring, or a simulated one. */
+static int cmd_ring(struct cli *cli, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	char err[256] = "";
+	if (cli->simulate) {
+		int rc = ring_report_simulate(cli->simulate,
+					      cli->vnodes ? cli->vnodes : 256,
+					      cli->rf ? cli->rf : 3, cli->json,
+					      stdout, err, sizeof(err));
+		return rc ? fail("ring --simulate: %s", err) : EXIT_YES;
+	}
+	if (connect_once(cli))
+		return EXIT_ERR;
+	rkv_ring_info *ri;
+	int rc = rkv_ring_info_get(cli->client, &ri);
+	if (rc)
+		return report(cli, rc);
+	struct ring_member *m = calloc(ri->n_members ? ri->n_members : 1,
+				       sizeof(*m));
+	struct ring *r = NULL;
+	int rf = cli->rf ? cli->rf : (int)ri->replication_factor;
+	if (!m) {
+		rc = RKV_ERR_NOMEM;
+	} else {
+		for (size_t i = 0; i < ri->n_members; i++)
+			m[i] = (struct ring_member){
+				.node_id = ri->members[i].node_id,
+				.weight = ri->members[i].weight,
+				.tokens = ri->members[i].tokens,
+				.n_tokens = ri->members[i].n_tokens};
+		struct ring_config rcfg = {.epoch = ri->epoch,
+					   .rf_max = (uint32_t)rf};
+		rc = ring_new(m, ri->n_members, &rcfg, &r);
+	}
+	if (!rc && ring_checksum(r) != ri->checksum)
+		fprintf(stderr, "ringkv: warning: the ring built here has "
+				"checksum %016llx, the node reports %016llx\n",
+			(unsigned long long)ring_checksum(r),
+			(unsigned long long)ri->checksum);
+	if (!rc)
+		rc = ring_report_print(r, rf, cli->json, stdout);
+	ring_free(r);
+	free(m);
+	rkv_ring_info_free(ri);
+	return rc ? fail("ring: %s", rk_strerror(rc)) : EXIT_YES;
+}
+
 /* Commands of later releases say so plainly instead of pretending. */
 static int cmd_later(struct cli *cli, int argc, char **argv)
 {
@@ -409,11 +464,13 @@ static const struct command commands[] = {
 	 1, 1},
 	{"ping", "", "round trip to the node", cmd_ping, 0, 0},
 	{"info", "", "the cluster as the node sees it", cmd_info, 0, 0},
+	{"ring", "[--simulate N] [--vnodes V] [--rf R]",
+	 "each node's share of the key space (live, or N simulated nodes)",
+	 cmd_ring, 0, 0},
 	{"help", "", "this list", cmd_help, 0, 0},
 	/* Not built yet; each names the release that brings it. */
 	{"members", NULL, NULL, cmd_later, 0, 99},
 	{"status", NULL, NULL, cmd_later, 0, 99},
-	{"ring", NULL, NULL, cmd_later, 0, 99},
 	{"cas", NULL, NULL, cmd_later, 0, 99},
 	{"incr", NULL, NULL, cmd_later, 0, 99},
 	{"decr", NULL, NULL, cmd_later, 0, 99},
@@ -577,6 +634,9 @@ int main(int argc, char **argv)
 		{"raw", no_argument, NULL, 'r'},
 		{"consistency", required_argument, NULL, 'c'},
 		{"timeout", required_argument, NULL, 't'},
+		{"simulate", required_argument, NULL, 'S'},
+		{"vnodes", required_argument, NULL, 'v'},
+		{"rf", required_argument, NULL, 'R'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -621,6 +681,18 @@ int main(int argc, char **argv)
 					    "of milliseconds",
 					    optarg);
 			cli.opts.request_timeout_ms = (int)v;
+			break;
+		}
+		case 'S':
+		case 'v':
+		case 'R': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || v <= 0 || v > 100000)
+				return fail("--%s: '%s' is not a positive number",
+					    c == 'S' ? "simulate" : c == 'v' ? "vnodes" : "rf",
+					    optarg);
+			*(c == 'S' ? &cli.simulate : c == 'v' ? &cli.vnodes : &cli.rf) = (int)v;
 			break;
 		}
 		case 'h':

@@ -45,6 +45,7 @@ struct call {
 	int exists;
 	rkv_timestamp ts;
 	struct rkv_cluster_info *ci; /* CLUSTER_INFO result */
+	struct rkv_ring_info *ri;    /* RING_INFO result */
 	uint64_t node_id;
 };
 
@@ -299,6 +300,51 @@ void rkv_cluster_info_free(rkv_cluster_info *ci)
 	cluster_info_free(ci);
 }
 
+void rkv_ring_info_free(rkv_ring_info *ri)
+{
+	if (!ri)
+		return;
+	for (size_t i = 0; i < ri->n_members; i++) {
+		free(ri->members[i].tokens);
+		free(ri->members[i].client_address);
+		free(ri->members[i].state);
+	}
+	free(ri->members);
+	free(ri);
+}
+
+/* Copies a RingInfo answer; returns 0 or RKV_ERR_NOMEM. */
+static int take_ring(struct call *k, const struct rk_response *r)
+{
+	rkv_ring_info *ri = calloc(1, sizeof(*ri));
+	if (!ri)
+		return RKV_ERR_NOMEM;
+	k->ri = ri;
+	ri->epoch = r->ring_epoch;
+	ri->checksum = r->ring_checksum;
+	ri->replication_factor = r->rf;
+	ri->members = calloc(r->n_ring ? r->n_ring : 1, sizeof(*ri->members));
+	if (!ri->members)
+		return RKV_ERR_NOMEM;
+	for (size_t i = 0; i < r->n_ring; i++) {
+		rkv_ring_member *m = &ri->members[i];
+		ri->n_members++;
+		m->node_id = r->ring[i].node_id;
+		m->weight = r->ring[i].weight;
+		m->n_tokens = r->ring[i].n_tokens;
+		m->tokens = malloc((m->n_tokens ? m->n_tokens : 1) *
+				   sizeof(uint64_t));
+		m->client_address = dup_str(r->ring[i].client_addr);
+		m->state = dup_str(r->ring[i].state);
+		if (!m->tokens || !m->client_address || !m->state)
+			return RKV_ERR_NOMEM;
+		if (m->n_tokens)
+			memcpy(m->tokens, r->ring[i].tokens,
+			       m->n_tokens * sizeof(uint64_t));
+	}
+	return 0;
+}
+
 /* Copies what the caller keeps out of a decoded response. */
 static int take_answer(struct call *k, const struct rk_response *r)
 {
@@ -328,6 +374,13 @@ static int take_answer(struct call *k, const struct rk_response *r)
 		v->len = r->value.n;
 		v->ts = k->ts;
 		k->value = v;
+	} else if (k->req.op == RK_OP_RING_INFO) {
+		if (take_ring(k, r)) {
+			rkv_ring_info_free(k->ri);
+			k->ri = NULL;
+			k->status = RKV_ERR_NOMEM;
+			return RKV_ERR_NOMEM;
+		}
 	} else if (k->req.op == RK_OP_CLUSTER_INFO) {
 		struct rkv_cluster_info *ci = calloc(1, sizeof(*ci));
 		if (!ci)
@@ -625,6 +678,18 @@ int rkv_ping(rkv_client *c, uint64_t *node_id)
 	return rc;
 }
 
+int rkv_ring_info_get(rkv_client *c, rkv_ring_info **out)
+{
+	*out = NULL;
+	struct call k = {.req = {.op = RK_OP_RING_INFO}};
+	int rc = call_one(c, &k, 1, c->opts.request_timeout_ms);
+	if (rc == RKV_OK)
+		*out = k.ri;
+	else
+		rkv_ring_info_free(k.ri);
+	return rc;
+}
+
 int rkv_cluster_info_get(rkv_client *c, rkv_cluster_info **out)
 {
 	*out = NULL;
@@ -661,8 +726,10 @@ static void batch_clear_results(rkv_batch *b)
 	for (size_t i = 0; i < b->n; i++) {
 		rkv_value_free(b->calls[i].value);
 		cluster_info_free(b->calls[i].ci);
+		rkv_ring_info_free(b->calls[i].ri);
 		b->calls[i].value = NULL;
 		b->calls[i].ci = NULL;
+		b->calls[i].ri = NULL;
 	}
 }
 

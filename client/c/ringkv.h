@@ -159,6 +159,28 @@ typedef struct rkv_cluster_info {
 int rkv_cluster_info_get(rkv_client *c, rkv_cluster_info **out);
 void rkv_cluster_info_free(rkv_cluster_info *ci);
 
+/* The ring as the connected node sees it: with it a client can compute a
+ * key's replicas itself (key token = XXH3-64, seed 0, of the key bytes). */
+typedef struct rkv_ring_member {
+	uint64_t node_id;
+	uint32_t weight;
+	uint64_t *tokens;   /* ascending */
+	size_t n_tokens;
+	char *client_address;
+	char *state;
+} rkv_ring_member;
+
+typedef struct rkv_ring_info {
+	uint64_t epoch;
+	uint64_t checksum;
+	uint32_t replication_factor;
+	rkv_ring_member *members;
+	size_t n_members;
+} rkv_ring_info;
+
+int rkv_ring_info_get(rkv_client *c, rkv_ring_info **out);
+void rkv_ring_info_free(rkv_ring_info *ri);
+
 /* --- pipelining ---
  * A batch queues many requests and sends them without waiting for
  * answers; rkv_batch_exec returns when every request is answered.  Each

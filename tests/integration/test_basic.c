@@ -132,6 +132,10 @@ Test(basic, restart_keeps_data)
 	cr_assert_eq(rkv_delete(c, "r7", 2, NULL), RKV_OK);
 	uint64_t id1;
 	cr_assert_eq(rkv_ping(c, &id1), RKV_OK);
+	rkv_ring_info *ring1;
+	cr_assert_eq(rkv_ring_info_get(c, &ring1), RKV_OK);
+	cr_assert_eq(ring1->n_members, 1);
+	cr_assert_eq(ring1->members[0].n_tokens, 256);
 	rkv_close(c);
 	/* A clean stop, then a crash: both keep every acknowledged write. */
 	for (int round = 0; round < 2; round++) {
@@ -142,6 +146,11 @@ Test(basic, restart_keeps_data)
 		uint64_t id2;
 		cr_assert_eq(rkv_ping(c, &id2), RKV_OK);
 		cr_assert_eq(id1, id2, "the node id survives restarts");
+		rkv_ring_info *ring2;
+		cr_assert_eq(rkv_ring_info_get(c, &ring2), RKV_OK);
+		cr_assert_eq(ring2->checksum, ring1->checksum,
+			     "the tokens survive restarts");
+		rkv_ring_info_free(ring2);
 		for (int i = 0; i < 500; i++) {
 			snprintf(k, sizeof(k), "r%d", i);
 			snprintf(v, sizeof(v), "v%d", i);
@@ -157,6 +166,7 @@ Test(basic, restart_keeps_data)
 		}
 		rkv_close(c);
 	}
+	rkv_ring_info_free(ring1);
 }
 
 Test(basic, a_thousand_concurrent_connections)

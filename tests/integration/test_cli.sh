@@ -57,6 +57,11 @@ check ping 0 '^PONG from [0-9a-f]{16} at ' -- $R -s "$addr" ping
 check info 0 'cluster ringkv' -- $R -s "$addr" info
 check "json info" 0 '"nodes":\[\{"id":"[0-9a-f]{16}","address":"'"$addr"'","state":"alive"\}\]' \
 	-- $R -s "$addr" --json info
+check "ring" 0 '^ring epoch 1 checksum [0-9a-f]{16}: 1 nodes, 256 vnodes, rf 3' -- $R -s "$addr" ring
+check "json ring" 0 '"nodes":\[\{"id":"[0-9a-f]{16}","weight":1,"vnodes":256,"share":1.000000\}\]' -- $R -s "$addr" --json ring
+check "ring --simulate" 0 'max/mean 1\.0' -- $R ring --simulate 10
+check "ring --simulate json" 0 '"rf":2,.*"vnodes":16' -- $R ring --simulate 5 --vnodes 16 --rf 2 --json
+check "ring --simulate bad" 2 '^$' -- $R ring --simulate 0
 check "RINGKV_SEEDS" 0 '^PONG' -- env RINGKV_SEEDS="$addr" $R ping
 check "unreachable is exit 2" 2 '^$' -- $R -s 127.0.0.1:1 ping
 check "json error" 2 '"ok":false,"error":"cannot connect"' -- $R -s 127.0.0.1:1 --json ping
