@@ -18,6 +18,7 @@
 #include "addr.h"
 #include "err.h"
 #include "frame.h"
+#include "peer_wire.h"
 #include "wire.h"
 
 /* Bytes asked of the kernel per read. */
@@ -47,6 +48,9 @@ struct conn {
 	uint32_t refs;       /* replies waiting for fsync */
 	int closing;         /* no more reads; close once out is written */
 	int pending;         /* on srv->pending: frames left from last turn */
+	int is_peer;         /* said Hello{PEER}: frames are PeerEnvelopes */
+	int in_turn;         /* inside conn_process: it flushes at the end */
+	uint64_t peer_id;    /* the node id it announced */
 	struct conn *prev, *next;         /* srv->conns, or srv->dead */
 	struct conn *pend_prev, *pend_next; /* srv->pending */
 };
@@ -86,6 +90,9 @@ struct server {
 	size_t ack_head, ack_len, ack_cap;
 	int draining;
 	uint64_t counted_rejects;
+	server_peer_fn peer_fn;
+	void *peer_ctx;
+	uint64_t foreign_hellos; /* peers of another cluster, refused */
 };
 
 static void conn_close(struct conn *c, const char *why);
@@ -259,6 +266,28 @@ static void handle_request(struct conn *c, const struct rk_request *q)
 		send_resp(c, &r);
 		return;
 	}
+	case RK_OP_HELLO:
+		if (q->role == RK_ROLE_PEER &&
+		    strcmp(q->cluster_name, srv->cfg->cluster_name) != 0) {
+			if (srv->foreign_hellos++ % 100 == 0)
+				rk_warn(srv->lg, "server",
+					"refused a peer of cluster '%s' (we are "
+					"'%s'); %" PRIu64 " so far",
+					q->cluster_name, srv->cfg->cluster_name,
+					srv->foreign_hellos);
+			send_error(c, q->id, RK_EBAD_REQUEST,
+				   "cluster name mismatch");
+			c->closing = 1;
+			return;
+		}
+		r.node_id = store_node_id(srv->st);
+		r.cluster_name = srv->cfg->cluster_name;
+		r.protocol_version = RK_PROTOCOL_VERSION;
+		if (q->role == RK_ROLE_PEER) {
+			c->is_peer = 1;
+			c->peer_id = q->node_id;
+		}
+		break;
 	case RK_OP_RING_INFO: {
 		struct rk_ring_member m[1];
 		const struct ring *ring = cluster_ring(srv->cl);
@@ -279,8 +308,37 @@ static void handle_request(struct conn *c, const struct rk_request *q)
 	send_resp(c, &r);
 }
 
+/* Gossip packets are small; other peer payloads are bounded by the frame. */
+static void handle_peer_frame(struct conn *c, const uint8_t *body,
+			      uint32_t len)
+{
+	struct server *srv = c->srv;
+	struct peer_msg m;
+	struct peer_wire_msg *owner;
+	char why[160];
+	int rc = peer_wire_decode(body, len, srv->cfg->max_frame, &m, &owner,
+				  why, sizeof(why));
+	if (rc || !srv->peer_fn) {
+		struct peer_msg e = {.id = m.id, .op = PEER_OP_ERROR,
+				     .status = rc ? rc : RK_EUNKNOWN_COMMAND,
+				     .error = rc ? why : "no peer service"};
+		server_peer_reply(c, &e);
+		peer_wire_msg_free(owner);
+		if (rc && ++c->bad_frames >= srv->cfg->max_bad_frames)
+			c->closing = 1;
+		return;
+	}
+	c->bad_frames = 0;
+	srv->peer_fn(srv->peer_ctx, c, &m);
+	peer_wire_msg_free(owner);
+}
+
 static void handle_frame(struct conn *c, const uint8_t *body, uint32_t len)
 {
+	if (c->is_peer) {
+		handle_peer_frame(c, body, len);
+		return;
+	}
 	struct rk_request q;
 	struct rk_wire_msg *owner;
 	char why[160];
@@ -299,6 +357,42 @@ static void handle_frame(struct conn *c, const uint8_t *body, uint32_t len)
 	c->bad_frames = 0;
 	handle_request(c, &q);
 	rk_wire_msg_free(owner);
+}
+
+void server_peer_reply(struct conn *c, const struct peer_msg *m)
+{
+	if (c->fd < 0)
+		return;
+	if (peer_wire_encode(&c->out, m) != 0) {
+		conn_close(c, "out of memory for a peer reply");
+		return;
+	}
+	if (rk_buf_readable(&c->out) > c->srv->cfg->max_output_bytes)
+		conn_close(c, "output buffer over limits.max_output");
+	else if (!c->in_turn)
+		conn_flush(c); /* a late reply: nothing else will flush it */
+}
+
+void server_conn_ref(struct conn *c)
+{
+	c->refs++;
+}
+
+void server_conn_unref(struct conn *c)
+{
+	conn_unref(c);
+}
+
+uint64_t server_conn_peer_id(const struct conn *c)
+{
+	return c->peer_id;
+}
+
+void server_set_peer_handler(struct server *srv, server_peer_fn fn,
+			     void *ctx)
+{
+	srv->peer_fn = fn;
+	srv->peer_ctx = ctx;
 }
 
 /* ------------------------------------------------------------------ */
@@ -407,8 +501,10 @@ static void conn_process(struct conn *c)
 	struct server *srv = c->srv;
 	uint64_t budget = srv->cfg->frames_per_turn;
 	int consumed = 0;
+	c->in_turn = 1;
 	while (c->fd >= 0 && !c->closing) {
 		if (budget-- == 0) {
+			c->in_turn = 0;
 			pending_add(c);
 			ev_io_stop(srv->loop, &c->rio);
 			conn_flush(c);
@@ -436,6 +532,7 @@ static void conn_process(struct conn *c)
 		rk_buf_consume(&c->in, f.frame_len);
 		consumed = 1;
 	}
+	c->in_turn = 0;
 	if (c->fd < 0)
 		return;
 	pending_del(c);

@@ -26,6 +26,16 @@
 #include "store.h"
 
 struct server;
+struct conn;
+struct peer_msg;
+
+/* Handles one request that arrived on a peer connection (one that said
+ * Hello{role: PEER} with our cluster name).  Reply with server_peer_reply,
+ * now or later; to reply later, hold the connection with server_conn_ref
+ * and let go with server_conn_unref (a closed connection swallows the
+ * reply). */
+typedef void (*server_peer_fn)(void *ctx, struct conn *c,
+			       const struct peer_msg *m);
 
 /* Binds cfg->listen and prepares watchers on loop; does not start them.
  * Borrows cfg, st, cl and lg for its lifetime.  Returns 0 or RK_EIO with a
@@ -34,6 +44,18 @@ int server_new(struct ev_loop *loop, const struct node_config *cfg,
 	       struct store *st, struct cluster *cl,
 	       const struct rk_logger *lg, struct server **out, char *err,
 	       size_t errlen);
+
+/* Routes peer requests to fn(ctx, ...).  Without a handler a peer request
+ * gets UNKNOWN_COMMAND. */
+void server_set_peer_handler(struct server *srv, server_peer_fn fn,
+			     void *ctx);
+
+void server_peer_reply(struct conn *c, const struct peer_msg *m);
+void server_conn_ref(struct conn *c);
+void server_conn_unref(struct conn *c);
+
+/* The node id a peer connection announced in its Hello. */
+uint64_t server_conn_peer_id(const struct conn *c);
 
 /* Starts accepting and serving. */
 void server_start(struct server *srv);

@@ -133,6 +133,20 @@ static int request_from(const Ringkv__Envelope *e,
 	case RINGKV__ENVELOPE__BODY_RING_INFO:
 		req->op = RK_OP_RING_INFO;
 		return 0;
+	case RINGKV__ENVELOPE__BODY_HELLO:
+		req->op = RK_OP_HELLO;
+		if (e->hello->role != RINGKV__HELLO__ROLE__CLIENT &&
+		    e->hello->role != RINGKV__HELLO__ROLE__PEER)
+			return fail(err, errlen, RK_EBAD_REQUEST,
+				    "unknown hello role %d", e->hello->role);
+		if (strlen(e->hello->cluster_name) > 255)
+			return fail(err, errlen, RK_EBAD_REQUEST,
+				    "cluster name longer than 255 bytes");
+		req->role = (enum rk_role)e->hello->role;
+		req->cluster_name = e->hello->cluster_name;
+		req->node_id = e->hello->node_id;
+		req->protocol_version = e->hello->protocol_version;
+		return 0;
 	case RINGKV__ENVELOPE__BODY_RESPONSE:
 		return fail(err, errlen, RK_EBAD_REQUEST,
 			    "a response is not a request");
@@ -202,6 +216,7 @@ int rk_wire_encode_response(struct rk_buf *out, const struct rk_response *r)
 	Ringkv__ExistsResult exists = RINGKV__EXISTS_RESULT__INIT;
 	Ringkv__ClusterInfoResult ci = RINGKV__CLUSTER_INFO_RESULT__INIT;
 	Ringkv__RingInfoResult ri = RINGKV__RING_INFO_RESULT__INIT;
+	Ringkv__HelloResult hr = RINGKV__HELLO_RESULT__INIT;
 	Ringkv__NodeInfo *nodes = NULL;
 	Ringkv__NodeInfo **node_ptrs = NULL;
 	Ringkv__RingMember *rm = NULL;
@@ -272,6 +287,14 @@ int rk_wire_encode_response(struct rk_buf *out, const struct rk_response *r)
 			ci.nodes = node_ptrs;
 		}
 		break;
+	case RK_OP_HELLO:
+		resp.result_case = RINGKV__RESPONSE__RESULT_HELLO;
+		resp.hello = &hr;
+		hr.node_id = r->node_id;
+		if (r->cluster_name)
+			hr.cluster_name = (char *)r->cluster_name;
+		hr.protocol_version = r->protocol_version;
+		break;
 	case RK_OP_RING_INFO:
 		resp.result_case = RINGKV__RESPONSE__RESULT_RING_INFO;
 		resp.ring_info = &ri;
@@ -323,6 +346,7 @@ int rk_wire_encode_request(struct rk_buf *out, const struct rk_request *q)
 	Ringkv__Exists ex = RINGKV__EXISTS__INIT;
 	Ringkv__ClusterInfo ci = RINGKV__CLUSTER_INFO__INIT;
 	Ringkv__RingInfo ri = RINGKV__RING_INFO__INIT;
+	Ringkv__Hello hello = RINGKV__HELLO__INIT;
 
 	env.request_id = q->id;
 	switch (q->op) {
@@ -363,6 +387,15 @@ int rk_wire_encode_request(struct rk_buf *out, const struct rk_request *q)
 	case RK_OP_RING_INFO:
 		env.body_case = RINGKV__ENVELOPE__BODY_RING_INFO;
 		env.ring_info = &ri;
+		break;
+	case RK_OP_HELLO:
+		env.body_case = RINGKV__ENVELOPE__BODY_HELLO;
+		env.hello = &hello;
+		hello.role = (Ringkv__Hello__Role)q->role;
+		if (q->cluster_name)
+			hello.cluster_name = (char *)q->cluster_name;
+		hello.node_id = q->node_id;
+		hello.protocol_version = q->protocol_version;
 		break;
 	case RK_OP_NONE:
 	default:
@@ -428,6 +461,12 @@ int rk_wire_decode_response(const uint8_t *body, size_t len,
 		r->cluster_name = p->cluster_info->cluster_name;
 		r->version = p->cluster_info->version;
 		break;
+	case RINGKV__RESPONSE__RESULT_HELLO:
+		r->op = RK_OP_HELLO;
+		r->node_id = p->hello->node_id;
+		r->cluster_name = p->hello->cluster_name;
+		r->protocol_version = p->hello->protocol_version;
+		break;
 	case RINGKV__RESPONSE__RESULT_RING_INFO:
 		r->op = RK_OP_RING_INFO;
 		r->ring_epoch = p->ring_info->epoch;
@@ -489,6 +528,7 @@ const char *rk_op_name(enum rk_op op)
 	case RK_OP_EXISTS: return "exists";
 	case RK_OP_CLUSTER_INFO: return "cluster_info";
 	case RK_OP_RING_INFO: return "ring_info";
+	case RK_OP_HELLO: return "hello";
 	case RK_OP_NONE:
 	default: return "none";
 	}

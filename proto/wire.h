@@ -29,7 +29,17 @@ enum rk_op {
 	RK_OP_EXISTS,
 	RK_OP_CLUSTER_INFO,
 	RK_OP_RING_INFO,
+	RK_OP_HELLO,
 };
+
+/* Hello roles; values equal the wire enum. */
+enum rk_role {
+	RK_ROLE_CLIENT = 0,
+	RK_ROLE_PEER = 1,
+};
+
+/* The peer protocol version this build speaks. */
+#define RK_PROTOCOL_VERSION 1
 
 /* Consistency levels; values equal the wire enum. */
 enum rk_consistency {
@@ -60,6 +70,11 @@ struct rk_request {
 	struct rk_bytes key;   /* GET, PUT, DELETE, EXISTS */
 	struct rk_bytes value; /* PUT; PING payload */
 	enum rk_consistency consistency;
+	/* HELLO */
+	enum rk_role role;
+	const char *cluster_name; /* borrowed; NUL-terminated */
+	uint64_t node_id;
+	uint32_t protocol_version;
 };
 
 /* One node, as ClusterInfo lists it. */
@@ -91,8 +106,9 @@ struct rk_response {
 	rk_ts ts;              /* GET, PUT, DELETE, EXISTS */
 	int has_ts;
 	int exists;            /* EXISTS */
-	uint64_t node_id;      /* PING, CLUSTER_INFO self */
-	const char *cluster_name; /* CLUSTER_INFO */
+	uint64_t node_id;      /* PING, CLUSTER_INFO self, HELLO */
+	const char *cluster_name; /* CLUSTER_INFO, HELLO */
+	uint32_t protocol_version; /* HELLO */
 	const char *version;      /* CLUSTER_INFO */
 	const struct rk_node_info *nodes; /* CLUSTER_INFO */
 	size_t n_nodes;

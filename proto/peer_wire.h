@@ -1,0 +1,47 @@
+/* peer_wire.h: the peer protocol's decoder and encoder (peer.proto).
+ *
+ * Like wire.h for clients: the only code that reads protobuf-c structs of
+ * the peer protocol; it validates every field before anything trusts it
+ * and hands out plain C structs.  Ownership as in wire.h: a decoded message
+ * borrows from its peer_wire_msg, freed by the function that decoded it.
+ */
+#ifndef RK_PEER_WIRE_H
+#define RK_PEER_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "wire.h"
+
+enum peer_op {
+	PEER_OP_NONE = 0,
+	PEER_OP_ERROR,             /* a failed request's reply */
+	PEER_OP_GOSSIP_SYNC,       /* SWIM push-pull request */
+	PEER_OP_GOSSIP_SYNC_REPLY, /* SWIM push-pull reply */
+};
+
+struct peer_msg {
+	uint64_t id;
+	enum peer_op op;
+	int status;              /* ERROR: an RK_E* code */
+	const char *error;       /* ERROR: detail, may be NULL */
+	struct rk_bytes payload; /* GOSSIP_SYNC(_REPLY): the SWIM packet */
+};
+
+struct peer_wire_msg;
+void peer_wire_msg_free(struct peer_wire_msg *m);
+
+/* Appends one frame carrying m to out.  Returns 0, RK_EINVALID, RK_ENOMEM. */
+int peer_wire_encode(struct rk_buf *out, const struct peer_msg *m);
+
+/* Decodes one frame body.  Returns 0 with *m and *owner filled, or
+ * RK_EBAD_REQUEST / RK_EUNKNOWN_COMMAND / RK_ENOMEM with a reason in err
+ * and m->id set when the envelope itself was readable. */
+int peer_wire_decode(const uint8_t *body, size_t len, size_t max_payload,
+		     struct peer_msg *m, struct peer_wire_msg **owner,
+		     char *err, size_t errlen);
+
+const char *peer_op_name(enum peer_op op);
+
+#endif
