@@ -199,3 +199,20 @@ Test(wire, status_numbers_match_the_proto_enum)
 	cr_assert_eq(-RK_EEMPTY_KEY, RINGKV__STATUS__EMPTY_KEY);
 	cr_assert_eq(-RK_ECONTENTION_TIMEOUT, RINGKV__STATUS__CONTENTION_TIMEOUT);
 }
+
+Test(wire, hello_round_trip_and_role_check)
+{
+	struct rk_request q = {.id = 1, .op = RK_OP_HELLO,
+			       .role = RK_ROLE_PEER, .cluster_name = "prod",
+			       .node_id = 0xabc, .protocol_version = 1};
+	struct rk_request r;
+	struct rk_wire_msg *m;
+	char err[128];
+	cr_assert_eq(roundtrip(&q, &r, &m, err), 0, "%s", err);
+	cr_assert_eq(r.role, RK_ROLE_PEER);
+	cr_assert_str_eq(r.cluster_name, "prod");
+	cr_assert_eq(r.node_id, 0xabc);
+	rk_wire_msg_free(m);
+	q.role = (enum rk_role)7;
+	cr_assert_eq(roundtrip(&q, &r, &m, err), RK_EBAD_REQUEST);
+}
