@@ -124,7 +124,7 @@
  * 14-16 s in the simulator (first probe of the victim alone has an
  * exponential tail: e^-6 that nobody probes it for 6 s), against a 15 s
  * target; with 3 it stays under 13 s. */
-#define DEFAULT_SUSPICION_MULT 3u
+#define DEFAULT_SUSPICION_MULT 3.0
 /* memberlist's SuspicionMaxTimeoutMult: a lone suspecter waits 6x longer. */
 #define DEFAULT_SUSPICION_MAX_MULT 6u
 /* Lifeguard's K: as many independent suspecters as helpers we ask. */
@@ -1654,7 +1654,8 @@ static int config_valid(const struct swim_config *c,
 	if (c->meta_len > SWIM_META_MAX || (c->meta_len && !c->meta))
 		return 0;
 	if (c->period_ms == 0 || c->probe_timeout_ms == 0 ||
-	    c->probe_timeout_ms >= c->period_ms || c->suspicion_mult == 0 ||
+	    c->probe_timeout_ms >= c->period_ms || !(c->suspicion_mult > 0) ||
+	    c->suspicion_mult > 1000 ||
 	    c->suspicion_max_mult == 0 || c->suspicion_k > MAX_SUSPICION_K ||
 	    c->indirect_k > MAX_SUSPICION_K || c->retransmit_mult == 0 ||
 	    (c->gossip_fanout && c->gossip_ms == 0) ||

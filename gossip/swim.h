@@ -56,7 +56,7 @@ struct swim_config {
 	uint32_t period_ms;          /* protocol period T: one probe each */
 	uint32_t probe_timeout_ms;   /* direct ack wait before ping-req */
 	uint32_t indirect_k;         /* helpers asked to ping-req */
-	uint32_t suspicion_mult;     /* min suspicion = mult*max(1,log10 N)*T */
+	double suspicion_mult;       /* min suspicion = mult*max(1,log10 N)*T */
 	uint32_t suspicion_max_mult; /* max suspicion = max_mult * min */
 	uint32_t suspicion_k;        /* independent suspicions that bring the
 					timeout down to min (Lifeguard K) */

@@ -82,6 +82,8 @@ static int header_ok(const struct swim_msg *m)
 	if (m->type == SWIM_MSG_PING_REQ &&
 	    (m->target_id == 0 || !swim_addr_valid(m->target_addr)))
 		return 0;
+	if (m->join && m->type != SWIM_MSG_SYNC)
+		return 0;
 	return 1;
 }
 
@@ -183,8 +185,6 @@ int gossip_wire_decode(const uint8_t *bytes, size_t len,
 	m->target_addr = nz(pkt->target_addr);
 	m->join = pkt->join != 0;
 	if (!header_ok(m))
-		goto fail;
-	if (m->join && m->type != SWIM_MSG_SYNC)
 		goto fail;
 
 	o = calloc(1, sizeof(*o));
