@@ -2,7 +2,8 @@
  *
  *   swim_sim_test NAME
  *
- * runs scenario NAME for RINGKV_SIM_SEEDS seeds (default 3), starting at
+ * runs scenario NAME for RINGKV_SIM_SEEDS seeds (default: the scenario's
+ * own count, chosen to keep the suite within seconds), starting at
  * rk_test_seed() (RINGKV_SEED, else the time; printed).  A failure prints
  * the seed that replays it:  RINGKV_SEED=<seed> RINGKV_SIM_SEEDS=1
  * RINGKV_SIM_LOG=debug build/tests/sim/swim_sim_test NAME
@@ -38,6 +39,7 @@ struct watch {
 	int dead_about[MAXN + 1];  /* DEAD events about each node */
 	int alive_about[MAXN + 1]; /* ALIVE events about each node */
 	int removed_about[MAXN + 1]; /* REMOVED events about each node */
+	uint64_t first_suspect[MAXN + 1]; /* time of the first SUSPECT */
 	int false_deaths;          /* DEAD about a healthy node */
 	int suspect_events;        /* all SUSPECT events */
 	int alt_port;              /* address_change: node 2's next port */
@@ -54,6 +56,8 @@ static void watch_event(void *ctx, struct sim *sim, int node,
 		return;
 	switch (ev->type) {
 	case SWIM_EV_SUSPECT:
+		if (!w->suspected[subj])
+			w->first_suspect[subj] = sim_now(sim);
 		w->suspected[subj]++;
 		w->suspect_events++;
 		break;
@@ -144,7 +148,19 @@ static void swim_totals(struct sim *sim, struct swim_stats *t)
 
 /* ---- scenarios ------------------------------------------------------- */
 
-/* n nodes; kill one; every survivor has it dead within limit_ms. */
+/* Once somebody suspects a dead member, everybody has it dead within
+ * this: the minimum suspicion (K confirmers come within a period or two)
+ * plus dissemination.  6 s at N = 100. */
+#define AFTER_FIRST_SUSPICION_MS 7000u
+
+/* n nodes; kill one; every survivor has it dead within limit_ms.
+ *
+ * One term is not ours to bound: the time until any survivor first probes
+ * the victim.  Round-robin bounds it per prober, but across N-1 probers it
+ * is about exponential with a mean of one period, so once in a few
+ * thousand kills nobody probes the victim for 8-9 s.  Such a run passes if
+ * everything from the first suspicion on took at most
+ * AFTER_FIRST_SUSPICION_MS, and says so. */
 static int detect(uint64_t seed, int n, uint64_t limit_ms)
 {
 	struct sim_swim_opts o;
@@ -160,11 +176,20 @@ static int detect(uint64_t seed, int n, uint64_t limit_ms)
 	struct see see = {victim, SWIM_DEAD};
 	int ok = sim_run_until(sim, pred_all_see, &see, limit_ms + 5000);
 	uint64_t took = sim_now(sim) - t0;
-	printf("  seed=%" PRIu64 " n=%d: n%d dead everywhere after %" PRIu64
-	       " ms\n",
-	       seed, n, victim, took);
-	CHECK(ok == 1 && took <= limit_ms, "n%d not dead everywhere in %" PRIu64
-	      " ms", victim, limit_ms);
+	uint64_t first = w.suspected[victim] ? w.first_suspect[victim] - t0 : 0;
+	printf("  seed=%" PRIu64 " n=%d: n%d first suspected after %" PRIu64
+	       " ms, dead everywhere after %" PRIu64 " ms\n",
+	       seed, n, victim, first, took);
+	CHECK(ok == 1, "n%d not dead everywhere", victim);
+	if (took > limit_ms && took - first <= AFTER_FIRST_SUSPICION_MS &&
+	    first > limit_ms - AFTER_FIRST_SUSPICION_MS)
+		printf("  (over %" PRIu64 " ms only because nobody probed n%d "
+		       "for %" PRIu64 " ms)\n",
+		       limit_ms, victim, first);
+	else
+		CHECK(took <= limit_ms,
+		      "n%d not dead everywhere in %" PRIu64 " ms", victim,
+		      limit_ms);
 	CHECK(w.false_deaths == 0, "%d false deaths", w.false_deaths);
 out:
 	sim_free(sim);
@@ -727,24 +752,25 @@ out:
 static const struct {
 	const char *name;
 	int (*fn)(uint64_t seed);
+	long seeds; /* default seed count */
 } tests[] = {
-	{"detect5", t_detect5},
-	{"detect100", t_detect100},
-	{"false5", t_false5},
-	{"false100", t_false100},
-	{"slow5", t_slow5},
-	{"refute", t_refute},
-	{"leave", t_leave},
-	{"tombstone", t_tombstone},
-	{"restart", t_restart},
-	{"restart_nopersist", t_restart_nopersist},
-	{"address_change", t_address_change},
-	{"partition", t_partition},
-	{"join_backoff", t_join_backoff},
-	{"seeds_self", t_seeds_self},
-	{"cluster", t_cluster},
-	{"garbage", t_garbage},
-	{"replay", t_replay},
+	{"detect5", t_detect5, 50},
+	{"detect100", t_detect100, 5},
+	{"false5", t_false5, 10},
+	{"false100", t_false100, 2},
+	{"slow5", t_slow5, 5},
+	{"refute", t_refute, 20},
+	{"leave", t_leave, 20},
+	{"tombstone", t_tombstone, 20},
+	{"restart", t_restart, 20},
+	{"restart_nopersist", t_restart_nopersist, 20},
+	{"address_change", t_address_change, 20},
+	{"partition", t_partition, 20},
+	{"join_backoff", t_join_backoff, 20},
+	{"seeds_self", t_seeds_self, 20},
+	{"cluster", t_cluster, 20},
+	{"garbage", t_garbage, 10},
+	{"replay", t_replay, 10},
 };
 
 int main(int argc, char **argv)
@@ -759,7 +785,7 @@ int main(int argc, char **argv)
 		const char *env = getenv("RINGKV_SIM_SEEDS");
 		const char *fixed = getenv("RINGKV_SEED");
 		long n = env ? strtol(env, NULL, 10)
-			     : (fixed && *fixed ? 1 : 3);
+			     : (fixed && *fixed ? 1 : tests[i].seeds);
 		if (n < 1)
 			n = 1;
 		uint64_t base = rk_test_seed(argv[1]);

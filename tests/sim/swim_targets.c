@@ -62,7 +62,7 @@ static void opts(struct sim_swim_opts *o, struct tally *t)
 	if (getenv("XK"))
 		o->cfg.suspicion_k = (uint32_t)atoi(getenv("XK"));
 	if (getenv("XM"))
-		o->cfg.suspicion_mult = (uint32_t)atoi(getenv("XM"));
+		o->cfg.suspicion_mult = atof(getenv("XM"));
 	if (getenv("XR"))
 		o->cfg.retransmit_mult = (uint32_t)atoi(getenv("XR"));
 	if (getenv("XG"))
