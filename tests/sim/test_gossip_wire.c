@@ -22,7 +22,7 @@ static uint64_t seed;
 
 static void setup(void)
 {
-	seed = rk_test_seed("test_gossip_wire");
+	seed = rk_test_seed(criterion_current_test->name);
 	rk_rng_seed(&rng, seed);
 }
 
