@@ -82,10 +82,30 @@
  *    memberlist, so a member that hears it learns the whole dogpile at
  *    once instead of one confirmation per message; the K confirmations
  *    then reach everybody about as fast as the suspicion itself.
- *  - Piggy-backed dissemination only; no separate gossip timer.  A suspect,
- *    dead or left record carries no addresses (the receiver knows them, or
- *    ignores the record), which keeps packets small.  The queue is ordered
- *    by transmissions so far, then newest first, like memberlist's.
+ *  - A member that hears of a new suspicion probes the suspect next, out of
+ *    turn, with probability (K+1)/(N-2): about K+1 independent verdicts
+ *    arrive within a period or two at any N, where waiting for round-robin
+ *    turns could take up to 2N-1 periods.  The expected extra load is K+1
+ *    probes per suspicion, whatever N is.
+ *  - Dissemination rides on pings, acks, ping-reqs and nacks as in the
+ *    paper, and also, as memberlist does with its gossip timer, while
+ *    anything is queued every gossip_ms the queue is pushed in a GOSSIP
+ *    packet to gossip_fanout random members (alive, suspect, or dead for
+ *    under gossip_to_dead_ms, so the recently buried learn it and refute).
+ *    A member whose last push is older than gossip_ms pushes news at once,
+ *    so it spreads in network round trips rather than periods.  Every
+ *    update is still sent at most ceil(lambda*ln(N+1)) times, whichever
+ *    packet carries it, so the bytes per update are what piggy-backing
+ *    alone would send, and nothing extra is sent when nothing is queued.
+ *    Piggy-backing alone took 4-5 periods to reach 100 members, which with
+ *    the suspicion minimum put dead-everywhere at N = 100 near 15 s.
+ *  - A suspect, dead or left record carries no addresses (the receiver
+ *    knows them, or ignores the record), which keeps packets small.  The
+ *    queue is ordered by transmissions so far, then newest first, like
+ *    memberlist's.
+ *  - The minimum suspicion is 3 (memberlist: 4) periods times
+ *    max(1, log10 N), for the detection targets (see
+ *    DEFAULT_SUSPICION_MULT).
  *  - Metadata (ring weight and an opaque blob up to 512 bytes) rides on
  *    alive records; changing it raises the incarnation.
  *  - Cluster name in every packet; foreign packets are dropped and counted.
@@ -129,12 +149,13 @@
 #define DEFAULT_SUSPICION_MAX_MULT 6u
 /* Lifeguard's K: as many independent suspecters as helpers we ask. */
 #define DEFAULT_SUSPICION_K 3u
-/* memberlist's RetransmitMult (lambda): with ceil(log10(N+1)) it sends an
- * update 4 times at N = 5, 12 at N = 100, 16 at N = 1000. */
+/* memberlist's RetransmitMult (lambda), but over ln rather than log10:
+ * ceil(4 ln(N+1)) sends an update 8 times at N = 5, 19 at N = 100, 28 at
+ * N = 1000.  memberlist's 4 at N = 5 lost dead records to members that
+ * happened to talk to nobody who still carried them. */
 #define DEFAULT_RETRANSMIT_MULT 4u
-/* memberlist's GossipInterval and GossipNodes: fresh news reaches N
- * members in about log(N)/log(1 + 5 * 2) periods instead of log(N)/log(3)
- * with piggy-backing alone; nothing is sent when nothing is queued. */
+/* memberlist's GossipInterval; 2 of its GossipNodes' 3 sufficed in the
+ * simulator (see the essay). */
 #define DEFAULT_GOSSIP_MS 200u
 #define DEFAULT_GOSSIP_FANOUT 2u
 /* memberlist's GossipToTheDeadTime. */
@@ -772,6 +793,12 @@ static void apply_self(struct swim *s, const struct swim_update *u)
 	struct member *me = s->self;
 	if (s->leaving)
 		return;
+	if (u->state == SWIM_ALIVE && u->incarnation >= me->inc &&
+	    info_differs(me, u))
+		rk_warn(s->rt.log, MODULE,
+			"a record of our id n%" PRIu64 " inc=%" PRIu64
+			" at %s: an earlier life of ours, or a node with our id",
+			u->id, u->incarnation, u->gossip_addr);
 	if (u->incarnation > me->inc ||
 	    (u->incarnation == me->inc &&
 	     (u->state != SWIM_ALIVE || info_differs(me, u))))

@@ -14,7 +14,9 @@
  *   the timer fires               -> swim_tick(), then re-arm ONE timer at
  *                                    swim_next_deadline()
  *   a push-pull request arrives   -> swim_recv_sync(), send the reply back
- *   on TCP                           on the same connection
+ *   on TCP                           on the same connection (bodies are
+ *                                    framed like every TCP message; accept
+ *                                    up to cfg.max_sync_bytes)
  *   the reply to our send_sync()  -> swim_recv_sync_reply()
  *   operator: join / leave        -> swim_join(), swim_leave()
  *
@@ -115,7 +117,8 @@ const char *swim_event_name(int type);
 
 struct swim_event {
 	enum swim_event_type type;     /* what happened */
-	enum swim_state prev_state;    /* the member's state before */
+	enum swim_state prev_state;    /* the member's state before (LEFT for
+					  a member we never knew) */
 	const struct swim_member *member; /* borrowed, valid during the call */
 };
 
