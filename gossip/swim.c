@@ -204,6 +204,9 @@
 #define LEAVE_FANOUT 3u
 /* Smallest piggy-back record: stop filling a packet below this room. */
 #define MIN_UPDATE_BYTES 24u
+/* Queue entries one packet looks at, at most: filling stays O(1) even when
+ * a long backlog holds records too big for the room left. */
+#define SCAN_MAX 512u
 
 #define NEVER UINT64_MAX
 #define MODULE "gossip"
@@ -1010,6 +1013,7 @@ static void send_packet(struct swim *s, const char *addr, struct swim_msg *msg,
 
 	size_t hdr = swim_msg_header_size_bound(msg);
 	size_t room = hdr < s->cfg.max_packet ? s->cfg.max_packet - hdr : 0;
+	size_t empty_room = room, scanned = 0;
 	if (buddy && buddy->state == SWIM_SUSPECT) {
 		fill_update(buddy, &s->ups[0], false);
 		size_t b = swim_update_size_bound(&s->ups[0]);
@@ -1020,13 +1024,27 @@ static void send_packet(struct swim *s, const char *addr, struct swim_msg *msg,
 	}
 	uint32_t limit = tx_limit(s);
 	for (uint32_t t = 0; t < limit && room >= MIN_UPDATE_BYTES; t++) {
+		struct member *next;
 		for (struct member *m = s->bc[t];
-		     m && n < MAX_PIGGYBACK && room >= MIN_UPDATE_BYTES;
-		     m = m->bc_next) {
+		     m && n < MAX_PIGGYBACK && room >= MIN_UPDATE_BYTES &&
+		     scanned < SCAN_MAX;
+		     m = next) {
+			next = m->bc_next;
+			scanned++;
 			if (m == buddy && n > 0 && s->ups[0].id == m->id)
 				continue;
 			fill_update(m, &s->ups[n], false);
 			size_t b = swim_update_size_bound(&s->ups[n]);
+			if (b > empty_room) {
+				/* Long addresses and metadata: no datagram
+				 * can carry it; push-pull will. */
+				rk_warn(s->rt.log, MODULE,
+					"record of n%" PRIu64 " (%zu bytes) "
+					"exceeds max_packet; left to push-pull",
+					m->id, b);
+				bc_unlink(s, m);
+				continue;
+			}
 			if (b > room)
 				continue;
 			room -= b;
@@ -1035,6 +1053,8 @@ static void send_packet(struct swim *s, const char *addr, struct swim_msg *msg,
 		}
 	}
 	msg->n_updates = n;
+	if (msg->type == SWIM_MSG_GOSSIP && n == 0)
+		return;
 
 	rk_buf_clear(&s->out);
 	int rc = s->rt.codec->encode(msg, &s->out);
@@ -1409,7 +1429,8 @@ static void gc_tick(struct swim *s, uint64_t now)
 	s->gc_at = now + gc_interval(s);
 	for (size_t i = 0; i < s->n_members;) {
 		struct member *m = s->members[i];
-		if ((m->state == SWIM_DEAD || m->state == SWIM_LEFT) &&
+		if (m != s->self &&
+		    (m->state == SWIM_DEAD || m->state == SWIM_LEFT) &&
 		    now - m->since >= s->cfg.tombstone_ms) {
 			rk_info(s->rt.log, MODULE,
 				"forget n%" PRIu64 " (%s since %" PRIu64 ")",

@@ -897,3 +897,26 @@ Test(swim, fresh_news_is_pushed_to_random_members)
 	}
 	cr_assert_eq(gossips, 2);
 }
+
+Test(swim, a_record_no_datagram_can_carry_is_left_to_push_pull)
+{
+	static uint8_t meta[SWIM_META_MAX];
+	struct swim_config c;
+	base_config(&c);
+	c.max_packet = 400;
+	start_with(&c);
+	peers(4);
+	run_to(f.now + 30000, 1);
+	struct swim_update u = rec(7, 0, SWIM_ALIVE, NULL, 0);
+	u.meta = meta;
+	u.meta_len = sizeof(meta);
+	size_t n = f.n_out;
+	f.up[7] = 1;
+	tell(u);
+	run_to(f.now + 5000, 1);
+	cr_assert_eq(state_of(7), SWIM_ALIVE);
+	cr_assert_eq(find_out(n, SWIM_MSG_GOSSIP, 0), -1,
+		     "gossiped a record that cannot fit, or an empty packet");
+	for (size_t i = n; i < f.n_out; i++)
+		cr_assert_leq(f.out[i].len, 400);
+}
