@@ -215,105 +215,105 @@
 
 /* A suspicion we hold about one member (Lifeguard's dogpile timer). */
 struct suspicion {
-	uint64_t start;    /* when we began suspecting */
+	uint64_t start;	   /* when we began suspecting */
 	uint64_t min_ms;   /* timeout once k confirmations are in */
 	uint64_t max_ms;   /* timeout with no confirmation */
-	uint32_t k;        /* confirmations that bring it down to min_ms */
-	uint32_t n;        /* independent confirmations so far */
+	uint32_t k;	   /* confirmations that bring it down to min_ms */
+	uint32_t n;	   /* independent confirmations so far */
 	uint64_t deadline; /* start + timeout(n) */
-	size_t pos;        /* index in swim.suspects */
-	uint64_t who[];    /* who[0] first suspecter, then n confirmers */
+	size_t pos;	   /* index in swim.suspects */
+	uint64_t who[];	   /* who[0] first suspecter, then n confirmers */
 };
 
 /* One member, self included. */
 struct member {
-	uint64_t id;             /* node id: the table key */
-	uint64_t inc;            /* incarnation as we know it */
-	enum swim_state state;   /* alive, suspect, dead, left */
-	uint64_t since;          /* now_ms() of the last state change */
-	char *blob;              /* owned: gossip\0peer\0client\0 then meta */
+	uint64_t id;		 /* node id: the table key */
+	uint64_t inc;		 /* incarnation as we know it */
+	enum swim_state state;	 /* alive, suspect, dead, left */
+	uint64_t since;		 /* now_ms() of the last state change */
+	char *blob;		 /* owned: gossip\0peer\0client\0 then meta */
 	const char *gossip_addr; /* into blob */
-	const char *peer_addr;   /* into blob; "" when unknown */
+	const char *peer_addr;	 /* into blob; "" when unknown */
 	const char *client_addr; /* into blob; "" when unknown */
-	const uint8_t *meta;     /* into blob; NULL when meta_len == 0 */
-	size_t meta_len;         /* bytes of meta */
-	uint32_t weight;         /* ring weight */
-	size_t idx;              /* position in swim.members */
-	int bc_tx;               /* transmissions of the queued record, or -1 */
-	struct member *bc_prev;  /* neighbours in swim.bc[bc_tx] */
+	const uint8_t *meta;	 /* into blob; NULL when meta_len == 0 */
+	size_t meta_len;	 /* bytes of meta */
+	uint32_t weight;	 /* ring weight */
+	size_t idx;		 /* position in swim.members */
+	int bc_tx;		 /* transmissions of the queued record, or -1 */
+	struct member *bc_prev;	 /* neighbours in swim.bc[bc_tx] */
 	struct member *bc_next;
-	struct suspicion *susp;  /* owned; non-NULL exactly while SUSPECT */
+	struct suspicion *susp; /* owned; non-NULL exactly while SUSPECT */
 };
 
 /* Our probe in flight (one at a time). */
 struct probe {
-	bool active;          /* waiting for an ack */
+	bool active;	      /* waiting for an ack */
 	bool indirect_sent;   /* ping-reqs are out */
 	uint64_t target_id;   /* whom we probe (looked up again: it may go) */
-	uint64_t seq;         /* sequence number the ack must echo */
+	uint64_t seq;	      /* sequence number the ack must echo */
 	uint64_t indirect_at; /* when to send ping-reqs */
 	uint64_t deadline;    /* end of the probe: suspect if no ack */
 	uint32_t nacks_expected; /* helpers asked */
-	uint32_t nacks;          /* NACKs received */
+	uint32_t nacks;		 /* NACKs received */
 };
 
 /* A ping-req we are helping with. */
 struct relay {
-	uint64_t seq;        /* our PING's sequence number to the target */
+	uint64_t seq;	     /* our PING's sequence number to the target */
 	uint64_t origin_seq; /* the requester's, echoed in ACK/NACK */
 	uint64_t nack_at;    /* when to NACK if the target is silent */
 	uint64_t expire;     /* when to forget */
-	bool nack_sent;      /* NACK already sent */
+	bool nack_sent;	     /* NACK already sent */
 	char origin_addr[SWIM_ADDR_MAX + 1]; /* the requester's gossip addr */
 };
 
 struct swim {
-	struct swim_config cfg;   /* copy; strings point into our copies */
-	struct swim_runtime rt;   /* copy of the owner's vtable */
-	char *cluster;            /* owned copy of cfg.cluster */
-	struct member *self;      /* our record, also in the table */
+	struct swim_config cfg; /* copy; strings point into our copies */
+	struct swim_runtime rt; /* copy of the owner's vtable */
+	char *cluster;		/* owned copy of cfg.cluster */
+	struct member *self;	/* our record, also in the table */
 
-	struct member **members;  /* owned: every member, probe order */
-	size_t n_members;         /* entries in members */
-	size_t cap_members;       /* capacity of members */
-	size_t probe_idx;         /* next position to probe in members */
-	struct member **tab;      /* owned: open-addressing index by id */
-	size_t tab_cap;           /* power of two, > 2 * n_members */
-	size_t n_live;            /* alive + suspect, self included */
-	size_t n_dead;            /* DEAD tombstones */
+	struct member **members; /* owned: every member, probe order */
+	size_t n_members;	 /* entries in members */
+	size_t cap_members;	 /* capacity of members */
+	size_t probe_idx;	 /* next position to probe in members */
+	struct member **tab;	 /* owned: open-addressing index by id */
+	size_t tab_cap;		 /* power of two, > 2 * n_members */
+	size_t n_live;		 /* alive + suspect, self included */
+	size_t n_dead;		 /* DEAD tombstones */
 
-	struct member *bc[TX_MAX];  /* broadcast queue: bucket per tx count */
-	struct member **suspects;   /* owned: members with a suspicion */
-	size_t n_suspects;          /* entries in suspects */
-	size_t cap_suspects;        /* capacity of suspects */
+	struct member *bc[TX_MAX]; /* broadcast queue: bucket per tx count */
+	struct member **suspects;  /* owned: members with a suspicion */
+	size_t n_suspects;	   /* entries in suspects */
+	size_t cap_suspects;	   /* capacity of suspects */
 
-	struct probe probe;               /* our probe in flight */
-	struct relay relays[MAX_RELAYS];  /* ping-reqs we help with */
-	size_t n_relays;                  /* used entries of relays */
-	uint64_t seq;                     /* last sequence number used */
-	uint32_t lhm;                     /* Lifeguard local health */
+	struct probe probe;		 /* our probe in flight */
+	struct relay relays[MAX_RELAYS]; /* ping-reqs we help with */
+	size_t n_relays;		 /* used entries of relays */
+	uint64_t seq;			 /* last sequence number used */
+	uint32_t lhm;			 /* Lifeguard local health */
 
-	uint64_t next_probe_at;   /* start of our next probe */
-	uint64_t hurry_id;        /* a new suspect to probe next, or 0 */
-	uint64_t gossip_at;       /* next push of queued updates */
-	uint64_t push_pull_at;    /* next anti-entropy push-pull */
-	uint64_t reconnect_at;    /* next ping to a dead member */
-	uint64_t recon_seq;       /* that ping's sequence number, 0: none */
-	uint64_t recon_id;        /* and its target */
-	uint64_t gc_at;           /* next tombstone sweep */
+	uint64_t next_probe_at; /* start of our next probe */
+	uint64_t hurry_id;	/* a new suspect to probe next, or 0 */
+	uint64_t gossip_at;	/* next push of queued updates */
+	uint64_t push_pull_at;	/* next anti-entropy push-pull */
+	uint64_t reconnect_at;	/* next ping to a dead member */
+	uint64_t recon_seq;	/* that ping's sequence number, 0: none */
+	uint64_t recon_id;	/* and its target */
+	uint64_t gc_at;		/* next tombstone sweep */
 
-	char **seeds;             /* owned: join seeds, self excluded */
-	size_t n_seeds;           /* entries in seeds */
-	bool join_active;         /* still retrying seeds */
-	bool joined;              /* JOIN_DONE was reported */
-	uint64_t join_at;         /* next join attempt */
-	uint32_t join_backoff;    /* delay before the attempt after that */
-	bool leaving;             /* swim_leave was called */
+	char **seeds;	       /* owned: join seeds, self excluded */
+	size_t n_seeds;	       /* entries in seeds */
+	bool join_active;      /* still retrying seeds */
+	bool joined;	       /* JOIN_DONE was reported */
+	uint64_t join_at;      /* next join attempt */
+	uint32_t join_backoff; /* delay before the attempt after that */
+	bool leaving;	       /* swim_leave was called */
 
-	struct rk_buf out;        /* owned: datagram encode scratch */
+	struct rk_buf out; /* owned: datagram encode scratch */
 	struct swim_update ups[MAX_PIGGYBACK + 1]; /* piggy-back scratch */
-	struct member *picked[MAX_PIGGYBACK];      /* queue entries in ups */
-	struct swim_stats stats;  /* counters */
+	struct member *picked[MAX_PIGGYBACK];	   /* queue entries in ups */
+	struct swim_stats stats;		   /* counters */
 };
 
 /* ---- small helpers --------------------------------------------------- */
@@ -350,8 +350,8 @@ static char *dup_str(const char *p)
 
 const char *swim_event_name(int type)
 {
-	static const char *const names[] = {"?",    "JOINED",  "SUSPECT",
-					    "DEAD", "ALIVE",   "LEFT",
+	static const char *const names[] = {"?",       "JOINED",  "SUSPECT",
+					    "DEAD",    "ALIVE",	  "LEFT",
 					    "UPDATED", "REMOVED", "JOIN_DONE"};
 	if (type < 1 || type > SWIM_EV_JOIN_DONE)
 		return "?";
@@ -648,8 +648,7 @@ static void lhm_add(struct swim *s, int delta)
 	if (v > (int)s->cfg.max_lhm)
 		v = (int)s->cfg.max_lhm;
 	if ((uint32_t)v != s->lhm)
-		rk_debug(s->rt.log, MODULE, "local health %u -> %d", s->lhm,
-			 v);
+		rk_debug(s->rt.log, MODULE, "local health %u -> %d", s->lhm, v);
 	s->lhm = (uint32_t)v;
 }
 
@@ -659,8 +658,8 @@ static uint64_t suspicion_timeout(const struct suspicion *su, uint32_t c)
 	if (su->k == 0 || c >= su->k)
 		return su->min_ms;
 	double frac = log((double)c + 1.0) / log((double)su->k + 1.0);
-	double t = (double)su->max_ms -
-		   frac * (double)(su->max_ms - su->min_ms);
+	double t =
+	    (double)su->max_ms - frac * (double)(su->max_ms - su->min_ms);
 	uint64_t ms = (uint64_t)floor(t);
 	return ms < su->min_ms ? su->min_ms : ms;
 }
@@ -685,7 +684,7 @@ static int suspicion_start(struct swim *s, struct member *m, uint64_t from,
 		s->cap_suspects = cap;
 	}
 	struct suspicion *su =
-		calloc(1, sizeof(*su) + (1 + (size_t)k) * sizeof(uint64_t));
+	    calloc(1, sizeof(*su) + (1 + (size_t)k) * sizeof(uint64_t));
 	if (!su)
 		return RK_ENOMEM;
 	double scale = log10((double)(n ? n : 1));
@@ -738,8 +737,8 @@ static void make_suspect(struct swim *s, struct member *m, uint64_t inc,
 			 const uint64_t *ids, size_t n, uint64_t now)
 {
 	if (suspicion_start(s, m, ids[0], now)) {
-		rk_error(s->rt.log, MODULE, "out of memory suspecting n%" PRIu64,
-			 m->id);
+		rk_error(s->rt.log, MODULE,
+			 "out of memory suspecting n%" PRIu64, m->id);
 		return;
 	}
 	suspicion_confirm_all(m, ids + 1, n - 1);
@@ -798,10 +797,11 @@ static void apply_self(struct swim *s, const struct swim_update *u)
 		return;
 	if (u->state == SWIM_ALIVE && u->incarnation >= me->inc &&
 	    info_differs(me, u))
-		rk_warn(s->rt.log, MODULE,
-			"a record of our id n%" PRIu64 " inc=%" PRIu64
-			" at %s: an earlier life of ours, or a node with our id",
-			u->id, u->incarnation, u->gossip_addr);
+		rk_warn(
+		    s->rt.log, MODULE,
+		    "a record of our id n%" PRIu64 " inc=%" PRIu64
+		    " at %s: an earlier life of ours, or a node with our id",
+		    u->id, u->incarnation, u->gossip_addr);
 	if (u->incarnation > me->inc ||
 	    (u->incarnation == me->inc &&
 	     (u->state != SWIM_ALIVE || info_differs(me, u))))
@@ -913,16 +913,15 @@ static void apply_update(struct swim *s, const struct swim_update *u,
 				suspicion_confirm_all(m, ids + 1, n_ids - 1);
 				enqueue(s, m);
 			}
-		} else if (prev == SWIM_SUSPECT &&
-			   u->incarnation == m->inc &&
+		} else if (prev == SWIM_SUSPECT && u->incarnation == m->inc &&
 			   suspicion_confirm_all(m, ids, n_ids)) {
 			rk_debug(s->rt.log, MODULE,
 				 "suspect n%" PRIu64 " confirmed (%u of %u), "
 				 "timeout=%" PRIu64 "ms",
 				 m->id, m->susp->n, m->susp->k,
 				 m->susp->deadline > now
-					 ? m->susp->deadline - now
-					 : 0);
+				     ? m->susp->deadline - now
+				     : 0);
 			enqueue(s, m);
 		}
 		return;
@@ -938,8 +937,9 @@ static void apply_update(struct swim *s, const struct swim_update *u,
 			m->inc = u->incarnation;
 			set_state(s, m, SWIM_LEFT, now);
 			enqueue(s, m);
-			rk_info(s->rt.log, MODULE, "left n%" PRIu64
-				" inc=%" PRIu64, m->id, m->inc);
+			rk_info(s->rt.log, MODULE,
+				"left n%" PRIu64 " inc=%" PRIu64, m->id,
+				m->inc);
 			emit(s, SWIM_EV_LEFT, prev, m);
 		}
 		return;
@@ -952,8 +952,7 @@ static void suspect_by_self(struct swim *s, struct member *m, uint64_t now)
 	s->stats.suspicions++;
 	if (m->state == SWIM_ALIVE)
 		make_suspect(s, m, m->inc, &s->self->id, 1, now);
-	else if (m->state == SWIM_SUSPECT &&
-		 suspicion_confirm(m, s->self->id))
+	else if (m->state == SWIM_SUSPECT && suspicion_confirm(m, s->self->id))
 		enqueue(s, m);
 }
 
@@ -1239,15 +1238,15 @@ static void probe_start(struct swim *s, uint64_t now)
 	if (!t)
 		return;
 	s->probe = (struct probe){
-		.active = true,
-		.target_id = t->id,
-		.seq = ++s->seq,
-		.indirect_at = now + s->cfg.probe_timeout_ms * scale,
-		.deadline = now + s->cfg.period_ms * scale,
+	    .active = true,
+	    .target_id = t->id,
+	    .seq = ++s->seq,
+	    .indirect_at = now + s->cfg.probe_timeout_ms * scale,
+	    .deadline = now + s->cfg.period_ms * scale,
 	};
 	s->stats.probes++;
-	send_simple(s, t->gossip_addr, SWIM_MSG_PING, s->probe.seq, t->id,
-		    NULL, t);
+	send_simple(s, t->gossip_addr, SWIM_MSG_PING, s->probe.seq, t->id, NULL,
+		    t);
 }
 
 static void probe_indirect(struct swim *s)
@@ -1334,8 +1333,8 @@ static void join_attempt(struct swim *s, uint64_t now)
 	d = d * 3 / 4 + rand_below(s, d / 2 + 1);
 	s->join_at = now + d;
 	s->join_backoff = s->join_backoff * 2 > s->cfg.join_backoff_max_ms
-				  ? s->cfg.join_backoff_max_ms
-				  : s->join_backoff * 2;
+			      ? s->cfg.join_backoff_max_ms
+			      : s->join_backoff * 2;
 }
 
 /* True when some update still has transmissions to go. */
@@ -1398,8 +1397,8 @@ static void reconnect_tick(struct swim *s, uint64_t now)
 	s->recon_seq = ++s->seq;
 	s->recon_id = m->id;
 	rk_debug(s->rt.log, MODULE, "reconnect: ping dead n%" PRIu64, m->id);
-	send_simple(s, m->gossip_addr, SWIM_MSG_PING, s->recon_seq, m->id,
-		    NULL, NULL);
+	send_simple(s, m->gossip_addr, SWIM_MSG_PING, s->recon_seq, m->id, NULL,
+		    NULL);
 }
 
 static void member_remove(struct swim *s, struct member *m)
@@ -1485,7 +1484,7 @@ uint64_t swim_next_deadline(const struct swim *s)
 	}
 	for (size_t i = 0; i < s->n_relays; i++)
 		d = min_u64(d, s->relays[i].nack_sent ? s->relays[i].expire
-						       : s->relays[i].nack_at);
+						      : s->relays[i].nack_at);
 	for (size_t i = 0; i < s->n_suspects; i++)
 		d = min_u64(d, s->suspects[i]->susp->deadline);
 	return d;
@@ -1502,8 +1501,10 @@ static void on_ping_req(struct swim *s, const struct swim_msg *msg,
 		return;
 	}
 	if (s->n_relays == MAX_RELAYS) {
-		rk_debug(s->rt.log, MODULE, "ping-req from n%" PRIu64
-			 " dropped: too many in flight", msg->from_id);
+		rk_debug(s->rt.log, MODULE,
+			 "ping-req from n%" PRIu64
+			 " dropped: too many in flight",
+			 msg->from_id);
 		return;
 	}
 	struct relay *r = &s->relays[s->n_relays++];
@@ -1531,8 +1532,7 @@ static void on_ack(struct swim *s, const struct swim_msg *msg)
 		s->recon_seq = 0;
 		if (m && m->state == SWIM_DEAD) {
 			rk_info(s->rt.log, MODULE,
-				"dead n%" PRIu64 " answers: push-pull",
-				m->id);
+				"dead n%" PRIu64 " answers: push-pull", m->id);
 			send_sync(s, m->gossip_addr, false);
 		}
 		return;
@@ -1559,8 +1559,8 @@ static int decode(struct swim *s, const char *from, const uint8_t *bytes,
 		return rc;
 	if (rc) {
 		s->stats.drop_malformed++;
-		rk_debug(s->rt.log, MODULE,
-			 "drop %zu bytes from %s: malformed", len, nz(from));
+		rk_debug(s->rt.log, MODULE, "drop %zu bytes from %s: malformed",
+			 len, nz(from));
 		return RK_EPROTOCOL;
 	}
 	if (strcmp(msg->cluster, s->cluster) != 0) {
@@ -1580,8 +1580,7 @@ static void apply_all(struct swim *s, const struct swim_msg *msg,
 		      bool from_sync, uint64_t now)
 {
 	for (size_t i = 0; i < msg->n_updates; i++)
-		apply_update(s, &msg->updates[i], from_sync, msg->from_id,
-			     now);
+		apply_update(s, &msg->updates[i], from_sync, msg->from_id, now);
 }
 
 int swim_recv_udp(struct swim *s, const char *from, const uint8_t *bytes,
@@ -1652,8 +1651,8 @@ static int recv_state(struct swim *s, const char *from, const uint8_t *bytes,
 	struct swim_msg msg;
 	void *owner;
 	const struct swim_decode_limits lim = {
-		.max_bytes = s->cfg.max_sync_bytes,
-		.max_updates = s->cfg.max_members};
+	    .max_bytes = s->cfg.max_sync_bytes,
+	    .max_updates = s->cfg.max_members};
 	int rc = decode(s, from, bytes, len, &lim, &msg, &owner);
 	if (rc)
 		return rc;
@@ -1681,8 +1680,8 @@ int swim_recv_sync(struct swim *s, const char *from, const uint8_t *bytes,
 	return encode_state(s, SWIM_MSG_SYNC_REPLY, false, reply);
 }
 
-int swim_recv_sync_reply(struct swim *s, const char *from,
-			 const uint8_t *bytes, size_t len)
+int swim_recv_sync_reply(struct swim *s, const char *from, const uint8_t *bytes,
+			 size_t len)
 {
 	return recv_state(s, from, bytes, len, SWIM_MSG_SYNC_REPLY);
 }
@@ -1703,13 +1702,12 @@ static int config_valid(const struct swim_config *c,
 		return 0;
 	if (c->period_ms == 0 || c->probe_timeout_ms == 0 ||
 	    c->probe_timeout_ms >= c->period_ms || !(c->suspicion_mult > 0) ||
-	    c->suspicion_mult > 1000 ||
-	    c->suspicion_max_mult == 0 || c->suspicion_k > MAX_SUSPICION_K ||
+	    c->suspicion_mult > 1000 || c->suspicion_max_mult == 0 ||
+	    c->suspicion_k > MAX_SUSPICION_K ||
 	    c->indirect_k > MAX_SUSPICION_K || c->retransmit_mult == 0 ||
 	    (c->gossip_fanout && c->gossip_ms == 0) ||
-	    c->gossip_fanout > MAX_SUSPICION_K ||
-	    c->push_pull_ms == 0 || c->reconnect_ms == 0 ||
-	    c->join_backoff_ms == 0 ||
+	    c->gossip_fanout > MAX_SUSPICION_K || c->push_pull_ms == 0 ||
+	    c->reconnect_ms == 0 || c->join_backoff_ms == 0 ||
 	    c->join_backoff_max_ms < c->join_backoff_ms ||
 	    c->tombstone_ms == 0 || c->max_packet < 256 ||
 	    c->max_packet > UDP_MAX_PAYLOAD || c->max_lhm > 1000 ||
@@ -1760,10 +1758,10 @@ int swim_new(const struct swim_config *cfg, const struct swim_runtime *rt,
 	 * and push-pull in lockstep. */
 	s->next_probe_at = now + rand_below(s, cfg->period_ms);
 	s->gossip_at = cfg->gossip_fanout ? now + cfg->gossip_ms : NEVER;
-	s->push_pull_at = now + cfg->push_pull_ms / 2 +
-			  rand_below(s, cfg->push_pull_ms);
-	s->reconnect_at = now + cfg->reconnect_ms / 2 +
-			  rand_below(s, cfg->reconnect_ms);
+	s->push_pull_at =
+	    now + cfg->push_pull_ms / 2 + rand_below(s, cfg->push_pull_ms);
+	s->reconnect_at =
+	    now + cfg->reconnect_ms / 2 + rand_below(s, cfg->reconnect_ms);
 	s->gc_at = now + gc_interval(s);
 	if (s->rt.on_incarnation)
 		s->rt.on_incarnation(s->rt.ctx, s->self->inc);
@@ -1882,8 +1880,10 @@ int swim_set_meta(struct swim *s, uint32_t weight, const uint8_t *meta,
 		return rc;
 	me->weight = weight;
 	bump_incarnation(s, me->inc);
-	rk_info(s->rt.log, MODULE, "metadata changed: weight=%u meta=%zu bytes"
-		" inc=%" PRIu64, weight, meta_len, me->inc);
+	rk_info(s->rt.log, MODULE,
+		"metadata changed: weight=%u meta=%zu bytes"
+		" inc=%" PRIu64,
+		weight, meta_len, me->inc);
 	return 0;
 }
 
@@ -1909,8 +1909,7 @@ size_t swim_size(const struct swim *s)
 	return s->n_live;
 }
 
-size_t swim_members(const struct swim *s, struct swim_member *out,
-		    size_t cap)
+size_t swim_members(const struct swim *s, struct swim_member *out, size_t cap)
 {
 	size_t k = 0;
 	if (cap > 0)
@@ -1921,8 +1920,7 @@ size_t swim_members(const struct swim *s, struct swim_member *out,
 	return s->n_members;
 }
 
-int swim_member_get(const struct swim *s, uint64_t id,
-		    struct swim_member *out)
+int swim_member_get(const struct swim *s, uint64_t id, struct swim_member *out)
 {
 	const struct member *m = lookup(s, id);
 	if (!m)

@@ -43,42 +43,42 @@ struct swim;
  * default; the caller then sets identity and addresses.  swim_new copies
  * everything it keeps. */
 struct swim_config {
-	uint64_t id;              /* node id, non-zero; survives address change */
-	const char *gossip_addr;  /* "host:port" of our UDP socket (required) */
-	const char *peer_addr;    /* "host:port" for peer TCP, or "" */
-	const char *client_addr;  /* "host:port" for clients, or "" */
-	uint32_t weight;          /* ring weight, gossiped verbatim */
-	const uint8_t *meta;      /* opaque metadata, gossiped verbatim */
-	size_t meta_len;          /* <= SWIM_META_MAX */
-	const char *cluster;      /* cluster name; other clusters are dropped */
-	uint64_t incarnation;     /* starting incarnation: one above the last
-				     one on_incarnation reported (0 on a
-				     fresh data dir) */
+	uint64_t id; /* node id, non-zero; survives address change */
+	const char *gossip_addr; /* "host:port" of our UDP socket (required) */
+	const char *peer_addr;	 /* "host:port" for peer TCP, or "" */
+	const char *client_addr; /* "host:port" for clients, or "" */
+	uint32_t weight;	 /* ring weight, gossiped verbatim */
+	const uint8_t *meta;	 /* opaque metadata, gossiped verbatim */
+	size_t meta_len;	 /* <= SWIM_META_MAX */
+	const char *cluster;	 /* cluster name; other clusters are dropped */
+	uint64_t incarnation;	 /* starting incarnation: one above the last
+				    one on_incarnation reported (0 on a
+				    fresh data dir) */
 
-	uint32_t period_ms;          /* protocol period T: one probe each */
+	uint32_t period_ms;	     /* protocol period T: one probe each */
 	uint32_t probe_timeout_ms;   /* direct ack wait before ping-req */
-	uint32_t indirect_k;         /* helpers asked to ping-req */
-	double suspicion_mult;       /* min suspicion = mult*max(1,log10 N)*T */
+	uint32_t indirect_k;	     /* helpers asked to ping-req */
+	double suspicion_mult;	     /* min suspicion = mult*max(1,log10 N)*T */
 	uint32_t suspicion_max_mult; /* max suspicion = max_mult * min */
-	uint32_t suspicion_k;        /* independent suspicions that bring the
+	uint32_t suspicion_k;	     /* independent suspicions that bring the
 					timeout down to min (Lifeguard K) */
 	uint32_t retransmit_mult;    /* lambda: an update is sent
 					ceil(lambda*ln(N+1)) times */
-	uint32_t gossip_ms;          /* while updates are queued, push them
+	uint32_t gossip_ms;	     /* while updates are queued, push them
 					this often ... */
-	uint32_t gossip_fanout;      /* ... to this many random members */
+	uint32_t gossip_fanout;	     /* ... to this many random members */
 	uint32_t gossip_to_dead_ms;  /* members dead for less than this still
 					get those pushes, to learn and refute */
-	uint32_t push_pull_ms;       /* anti-entropy push-pull period */
-	uint32_t reconnect_ms;       /* period of the ping to a dead member
+	uint32_t push_pull_ms;	     /* anti-entropy push-pull period */
+	uint32_t reconnect_ms;	     /* period of the ping to a dead member
 					that lets partitions heal */
 	uint32_t join_backoff_ms;    /* first join retry delay (doubles) */
-	uint32_t join_backoff_max_ms;/* join retry delay cap */
-	uint64_t tombstone_ms;       /* dead/left members kept this long */
-	uint32_t max_packet;         /* UDP payload limit, bytes */
-	uint32_t max_lhm;            /* Lifeguard local health ceiling */
-	uint32_t max_sync_bytes;     /* largest push-pull body accepted */
-	uint32_t max_members;        /* most members a push-pull may carry */
+	uint32_t join_backoff_max_ms; /* join retry delay cap */
+	uint64_t tombstone_ms;	      /* dead/left members kept this long */
+	uint32_t max_packet;	      /* UDP payload limit, bytes */
+	uint32_t max_lhm;	      /* Lifeguard local health ceiling */
+	uint32_t max_sync_bytes;      /* largest push-pull body accepted */
+	uint32_t max_members;	      /* most members a push-pull may carry */
 };
 
 /* Fills cfg with zeros and every tuning default (see swim.c). */
@@ -88,17 +88,17 @@ void swim_config_defaults(struct swim_config *cfg);
  * from the module: valid until the next input call (tick, recv_*, join,
  * leave, set_meta, free). */
 struct swim_member {
-	uint64_t id;             /* node id */
-	uint64_t incarnation;    /* its incarnation as we know it */
-	enum swim_state state;   /* alive, suspect, dead or left */
+	uint64_t id;		 /* node id */
+	uint64_t incarnation;	 /* its incarnation as we know it */
+	enum swim_state state;	 /* alive, suspect, dead or left */
 	uint64_t state_since_ms; /* runtime time of the last state change */
 	const char *gossip_addr; /* "host:port" */
-	const char *peer_addr;   /* "host:port" or "" */
+	const char *peer_addr;	 /* "host:port" or "" */
 	const char *client_addr; /* "host:port" or "" */
-	uint32_t weight;         /* ring weight */
-	const uint8_t *meta;     /* opaque metadata or NULL */
-	size_t meta_len;         /* bytes of meta */
-	int is_self;             /* 1 for this node's own record */
+	uint32_t weight;	 /* ring weight */
+	const uint8_t *meta;	 /* opaque metadata or NULL */
+	size_t meta_len;	 /* bytes of meta */
+	int is_self;		 /* 1 for this node's own record */
 };
 
 enum swim_event_type {
@@ -116,18 +116,18 @@ enum swim_event_type {
 const char *swim_event_name(int type);
 
 struct swim_event {
-	enum swim_event_type type;     /* what happened */
-	enum swim_state prev_state;    /* the member's state before (LEFT for
-					  a member we never knew) */
+	enum swim_event_type type;	  /* what happened */
+	enum swim_state prev_state;	  /* the member's state before (LEFT for
+					     a member we never knew) */
 	const struct swim_member *member; /* borrowed, valid during the call */
 };
 
 /* The owner's side.  Every callback gets ctx.  Callbacks must not call
  * swim input functions; they may call queries (swim_members...). */
 struct swim_runtime {
-	void *ctx;                      /* passed back; borrowed */
+	void *ctx;			/* passed back; borrowed */
 	const struct swim_codec *codec; /* &gossip_wire_codec; borrowed */
-	const struct rk_logger *log;    /* the node's logger; NULL: silent */
+	const struct rk_logger *log;	/* the node's logger; NULL: silent */
 	/* Monotonic milliseconds. */
 	uint64_t (*now_ms)(void *ctx);
 	/* 64 random bits (seeded in the simulator). */
@@ -152,25 +152,25 @@ struct swim_runtime {
 
 /* Counters since swim_new. */
 struct swim_stats {
-	uint64_t udp_sent;        /* datagrams handed to send_udp */
-	uint64_t udp_recv;        /* datagrams passed to swim_recv_udp */
-	uint64_t syncs_sent;      /* push-pull requests sent */
-	uint64_t syncs_recv;      /* push-pull requests and replies merged */
-	uint64_t drop_malformed;  /* rejected by the decoder */
-	uint64_t drop_cluster;    /* well-formed but another cluster */
-	uint64_t drop_misdirected;/* PING for another node id; wrong type */
-	uint64_t probes;          /* direct probes started */
-	uint64_t probe_failures;  /* probes with no ack, direct or indirect */
-	uint64_t ping_reqs_sent;  /* indirect probe requests sent */
-	uint64_t nacks_sent;      /* as a helper, target did not answer */
-	uint64_t nacks_recv;      /* nacks for our probes */
-	uint64_t suspicions;      /* members we suspected after our probe */
-	uint64_t suspect_events;  /* members that turned suspect in our view */
-	uint64_t dead_declared;   /* suspicion timers that expired here */
-	uint64_t refutes;         /* times we raised our incarnation */
-	uint64_t updates_sent;    /* piggy-backed updates sent */
-	uint64_t updates_recv;    /* piggy-backed updates received */
-	uint32_t lhm;             /* current Lifeguard local health multiplier */
+	uint64_t udp_sent;	   /* datagrams handed to send_udp */
+	uint64_t udp_recv;	   /* datagrams passed to swim_recv_udp */
+	uint64_t syncs_sent;	   /* push-pull requests sent */
+	uint64_t syncs_recv;	   /* push-pull requests and replies merged */
+	uint64_t drop_malformed;   /* rejected by the decoder */
+	uint64_t drop_cluster;	   /* well-formed but another cluster */
+	uint64_t drop_misdirected; /* PING for another node id; wrong type */
+	uint64_t probes;	   /* direct probes started */
+	uint64_t probe_failures;   /* probes with no ack, direct or indirect */
+	uint64_t ping_reqs_sent;   /* indirect probe requests sent */
+	uint64_t nacks_sent;	   /* as a helper, target did not answer */
+	uint64_t nacks_recv;	   /* nacks for our probes */
+	uint64_t suspicions;	   /* members we suspected after our probe */
+	uint64_t suspect_events;   /* members that turned suspect in our view */
+	uint64_t dead_declared;	   /* suspicion timers that expired here */
+	uint64_t refutes;	   /* times we raised our incarnation */
+	uint64_t updates_sent;	   /* piggy-backed updates sent */
+	uint64_t updates_recv;	   /* piggy-backed updates received */
+	uint32_t lhm; /* current Lifeguard local health multiplier */
 };
 
 /* Creates a node's membership state with itself alive.  cfg and rt are
@@ -230,8 +230,8 @@ int swim_recv_sync(struct swim *s, const char *from, const uint8_t *bytes,
 
 /* The reply to one of our send_sync() requests.  Returns 0, RK_EPROTOCOL,
  * RK_ENOMEM. */
-int swim_recv_sync_reply(struct swim *s, const char *from,
-			 const uint8_t *bytes, size_t len);
+int swim_recv_sync_reply(struct swim *s, const char *from, const uint8_t *bytes,
+			 size_t len);
 
 /* Our current incarnation (the value to persist). */
 uint64_t swim_incarnation(const struct swim *s);
@@ -244,12 +244,10 @@ size_t swim_member_count(const struct swim *s);
 
 /* Fills out[0, min(cap, count)) with a snapshot of the table (self first)
  * and returns the count.  Pointers borrowed as struct swim_member says. */
-size_t swim_members(const struct swim *s, struct swim_member *out,
-		    size_t cap);
+size_t swim_members(const struct swim *s, struct swim_member *out, size_t cap);
 
 /* One member by id.  Returns 0 or RK_ENOT_FOUND. */
-int swim_member_get(const struct swim *s, uint64_t id,
-		    struct swim_member *out);
+int swim_member_get(const struct swim *s, uint64_t id, struct swim_member *out);
 
 /* Members we consider alive or suspect, self included: the N of the
  * log(N) formulas. */

@@ -16,8 +16,7 @@
 
 const char *swim_state_name(int state)
 {
-	static const char *const names[] = {"alive", "suspect", "dead",
-					    "left"};
+	static const char *const names[] = {"alive", "suspect", "dead", "left"};
 	if (state < 0 || state >= SWIM_STATE_COUNT)
 		return "?";
 	return names[state];
@@ -25,8 +24,8 @@ const char *swim_state_name(int state)
 
 const char *swim_msg_type_name(int type)
 {
-	static const char *const names[] = {"?",    "ping", "ack",
-					    "ping-req", "nack", "sync",
+	static const char *const names[] = {"?",	  "ping",  "ack",
+					    "ping-req",	  "nack",  "sync",
 					    "sync-reply", "gossip"};
 	if (type < 1 || type > SWIM_MSG_TYPE_MAX)
 		return "?";
@@ -61,24 +60,24 @@ static size_t str_field(const char *s)
 
 size_t swim_update_size_bound(const struct swim_update *u)
 {
-	size_t body = FIXED64_FIELD                     /* id */
-		      + 1 + varint_len(u->incarnation)  /* incarnation */
-		      + SMALL_FIELD                     /* state */
-		      + len_field(8 * u->n_suspecters)  /* suspecters, packed */
+	size_t body = FIXED64_FIELD		       /* id */
+		      + 1 + varint_len(u->incarnation) /* incarnation */
+		      + SMALL_FIELD		       /* state */
+		      + len_field(8 * u->n_suspecters) /* suspecters, packed */
 		      + str_field(u->gossip_addr) + str_field(u->peer_addr) +
 		      str_field(u->client_addr) + 1 +
-		      varint_len(u->weight)             /* weight */
-		      + len_field(u->meta_len);         /* meta */
-	return len_field(body);                 /* repeated Update updates */
+		      varint_len(u->weight)	/* weight */
+		      + len_field(u->meta_len); /* meta */
+	return len_field(body);			/* repeated Update updates */
 }
 
 size_t swim_msg_header_size_bound(const struct swim_msg *m)
 {
-	return 1 + varint_len(SWIM_WIRE_VERSION) /* version */
-	       + str_field(m->cluster) + SMALL_FIELD /* type */
-	       + FIXED64_FIELD                       /* from_id */
+	return 1 + varint_len(SWIM_WIRE_VERSION)		  /* version */
+	       + str_field(m->cluster) + SMALL_FIELD		  /* type */
+	       + FIXED64_FIELD					  /* from_id */
 	       + str_field(m->from_addr) + 1 + varint_len(m->seq) /* seq */
-	       + FIXED64_FIELD                       /* target_id */
+	       + FIXED64_FIELD				  /* target_id */
 	       + str_field(m->target_addr) + SMALL_FIELD; /* join */
 }
 

@@ -34,10 +34,10 @@
 
 /* A member's state.  Values are the wire enum's. */
 enum swim_state {
-	SWIM_ALIVE = 0,   /* answering probes */
+	SWIM_ALIVE = 0,	  /* answering probes */
 	SWIM_SUSPECT = 1, /* missed a probe; may still refute */
-	SWIM_DEAD = 2,    /* suspicion expired unrefuted; a tombstone */
-	SWIM_LEFT = 3,    /* left gracefully; a tombstone, never "dead" */
+	SWIM_DEAD = 2,	  /* suspicion expired unrefuted; a tombstone */
+	SWIM_LEFT = 3,	  /* left gracefully; a tombstone, never "dead" */
 };
 #define SWIM_STATE_COUNT 4
 
@@ -46,13 +46,13 @@ const char *swim_state_name(int state);
 
 /* Message kinds.  Values are the wire enum's; 0 is invalid. */
 enum swim_msg_type {
-	SWIM_MSG_PING = 1,       /* direct probe; answered with ACK */
-	SWIM_MSG_ACK = 2,        /* answer to PING, or forwarded by a helper */
-	SWIM_MSG_PING_REQ = 3,   /* "probe target for me" (indirect probe) */
-	SWIM_MSG_NACK = 4,       /* helper: "target did not answer me" */
-	SWIM_MSG_SYNC = 5,       /* push-pull request over TCP: full state */
+	SWIM_MSG_PING = 1,	 /* direct probe; answered with ACK */
+	SWIM_MSG_ACK = 2,	 /* answer to PING, or forwarded by a helper */
+	SWIM_MSG_PING_REQ = 3,	 /* "probe target for me" (indirect probe) */
+	SWIM_MSG_NACK = 4,	 /* helper: "target did not answer me" */
+	SWIM_MSG_SYNC = 5,	 /* push-pull request over TCP: full state */
 	SWIM_MSG_SYNC_REPLY = 6, /* push-pull reply over TCP: full state */
-	SWIM_MSG_GOSSIP = 7,     /* updates only, no reply */
+	SWIM_MSG_GOSSIP = 7,	 /* updates only, no reply */
 };
 #define SWIM_MSG_TYPE_MAX 7
 
@@ -64,34 +64,35 @@ const char *swim_msg_type_name(int type);
  * left records piggy-backed on datagrams carry only id, incarnation, state
  * and (suspect) the suspecters, to save room. */
 struct swim_update {
-	uint64_t id;             /* node id; never 0 */
-	uint64_t incarnation;    /* raised only by the node itself */
-	enum swim_state state;   /* what the record says */
+	uint64_t id;		    /* node id; never 0 */
+	uint64_t incarnation;	    /* raised only by the node itself */
+	enum swim_state state;	    /* what the record says */
 	const uint64_t *suspecters; /* SUSPECT: who suspects, first suspecter
 				       first; else NULL */
-	size_t n_suspecters;     /* SUSPECT: 1..SWIM_SUSPECTERS_MAX; else 0 */
+	size_t n_suspecters;	 /* SUSPECT: 1..SWIM_SUSPECTERS_MAX; else 0 */
 	const char *gossip_addr; /* "host:port" of its gossip (UDP) socket, or
 				    "" when the record carries no addresses */
-	const char *peer_addr;   /* "host:port" for peer TCP, or "" */
+	const char *peer_addr;	 /* "host:port" for peer TCP, or "" */
 	const char *client_addr; /* "host:port" for clients, or "" */
-	uint32_t weight;         /* ring weight (number of tokens) */
-	const uint8_t *meta;     /* opaque metadata; NULL when meta_len == 0 */
-	size_t meta_len;         /* <= SWIM_META_MAX */
+	uint32_t weight;	 /* ring weight (number of tokens) */
+	const uint8_t *meta;	 /* opaque metadata; NULL when meta_len == 0 */
+	size_t meta_len;	 /* <= SWIM_META_MAX */
 };
 
 /* One message.  Which fields mean something depends on type. */
 struct swim_msg {
 	enum swim_msg_type type; /* what this is */
-	const char *cluster;     /* sender's cluster name; checked by swim */
-	uint64_t from_id;        /* sender's node id; never 0 */
-	const char *from_addr;   /* sender's gossip address: replies go here */
-	uint64_t seq;            /* PING/ACK/PING_REQ/NACK: probe sequence */
-	uint64_t target_id;      /* PING: whom the sender means to probe (0 =
+	const char *cluster;	 /* sender's cluster name; checked by swim */
+	uint64_t from_id;	 /* sender's node id; never 0 */
+	const char *from_addr;	 /* sender's gossip address: replies go here */
+	uint64_t seq;		 /* PING/ACK/PING_REQ/NACK: probe sequence */
+	uint64_t target_id;	 /* PING: whom the sender means to probe (0 =
 				    anyone); PING_REQ: whom to probe */
-	const char *target_addr; /* PING_REQ: target's gossip address; else "" */
-	int join;                /* SYNC: the sender is joining */
+	const char
+	    *target_addr; /* PING_REQ: target's gossip address; else "" */
+	int join;	  /* SYNC: the sender is joining */
 	struct swim_update *updates; /* piggy-backed updates, or full state */
-	size_t n_updates;            /* entries in updates */
+	size_t n_updates;	     /* entries in updates */
 };
 
 /* What a decoder accepts.  Anything beyond is rejected before it is used. */

@@ -18,14 +18,14 @@
 /* What decode hands out as the owner: the unpacked packet and the plain
  * update array that borrows from it. */
 struct gossip_wire_owner {
-	Ringkv__Gossip__Packet *pkt;  /* from packet__unpack; freed here */
-	struct swim_update *updates;  /* malloc'd; strings borrow from pkt */
+	Ringkv__Gossip__Packet *pkt; /* from packet__unpack; freed here */
+	struct swim_update *updates; /* malloc'd; strings borrow from pkt */
 };
 
 const struct swim_codec gossip_wire_codec = {
-	.encode = gossip_wire_encode,
-	.decode = gossip_wire_decode,
-	.release = gossip_wire_release,
+    .encode = gossip_wire_encode,
+    .decode = gossip_wire_decode,
+    .release = gossip_wire_release,
 };
 
 static const char *nz(const char *s)
@@ -55,9 +55,9 @@ static int update_ok(const struct swim_update *u, int type)
 	/* A suspicion names who holds it (Lifeguard counts them); nothing
 	 * else names anybody. */
 	if (u->state == SWIM_SUSPECT
-		    ? (u->n_suspecters < 1 ||
-		       u->n_suspecters > SWIM_SUSPECTERS_MAX || !u->suspecters)
-		    : u->n_suspecters != 0)
+		? (u->n_suspecters < 1 ||
+		   u->n_suspecters > SWIM_SUSPECTERS_MAX || !u->suspecters)
+		: u->n_suspecters != 0)
 		return 0;
 	if (!opt_addr_ok(u->gossip_addr) || !opt_addr_ok(u->peer_addr) ||
 	    !opt_addr_ok(u->client_addr))
@@ -158,8 +158,8 @@ void gossip_wire_release(void *owner)
 }
 
 int gossip_wire_decode(const uint8_t *bytes, size_t len,
-		       const struct swim_decode_limits *lim,
-		       struct swim_msg *m, void **owner)
+		       const struct swim_decode_limits *lim, struct swim_msg *m,
+		       void **owner)
 {
 	struct gossip_wire_owner *o = NULL;
 	Ringkv__Gossip__Packet *pkt = NULL;

@@ -24,8 +24,8 @@ extern const struct swim_codec gossip_wire_codec;
 /* The same functions, for callers that want them directly. */
 int gossip_wire_encode(const struct swim_msg *m, struct rk_buf *out);
 int gossip_wire_decode(const uint8_t *bytes, size_t len,
-		       const struct swim_decode_limits *lim,
-		       struct swim_msg *m, void **owner);
+		       const struct swim_decode_limits *lim, struct swim_msg *m,
+		       void **owner);
 void gossip_wire_release(void *owner);
 
 #endif

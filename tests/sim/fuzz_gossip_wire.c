@@ -16,12 +16,14 @@ static int same(const struct swim_msg *a, const struct swim_msg *b)
 {
 	if (a->type != b->type || a->from_id != b->from_id ||
 	    a->seq != b->seq || a->target_id != b->target_id ||
-	    strcmp(a->cluster, b->cluster) || strcmp(a->from_addr, b->from_addr) ||
+	    strcmp(a->cluster, b->cluster) ||
+	    strcmp(a->from_addr, b->from_addr) ||
 	    strcmp(a->target_addr, b->target_addr) || !a->join != !b->join ||
 	    a->n_updates != b->n_updates)
 		return 0;
 	for (size_t i = 0; i < a->n_updates; i++) {
-		const struct swim_update *x = &a->updates[i], *y = &b->updates[i];
+		const struct swim_update *x = &a->updates[i],
+					 *y = &b->updates[i];
 		if (x->id != y->id || x->incarnation != y->incarnation ||
 		    x->state != y->state || x->weight != y->weight ||
 		    x->n_suspecters != y->n_suspecters ||

@@ -55,9 +55,13 @@ static void feed_ping(struct swim *s, uint64_t from, uint64_t seq,
 {
 	char fa[32];
 	snprintf(fa, sizeof(fa), "10.0.0.%u:7946", (unsigned)from);
-	struct swim_msg m = {.type = SWIM_MSG_PING, .cluster = "fz",
-			     .from_id = from, .from_addr = fa, .seq = seq,
-			     .target_addr = "", .updates = (struct swim_update *)u,
+	struct swim_msg m = {.type = SWIM_MSG_PING,
+			     .cluster = "fz",
+			     .from_id = from,
+			     .from_addr = fa,
+			     .seq = seq,
+			     .target_addr = "",
+			     .updates = (struct swim_update *)u,
 			     .n_updates = n};
 	struct rk_buf b;
 	rk_buf_init(&b);

@@ -17,57 +17,57 @@ enum ev_kind {
 
 /* One pending event. */
 struct event {
-	uint64_t at;    /* virtual time */
-	uint64_t seq;   /* insertion order: the tie-break */
-	uint64_t gen;   /* EV_TIMER: the node's timer generation */
-	uint8_t *data;  /* EV_MSG: owned copy of the bytes */
-	size_t len;     /* EV_MSG: bytes */
-	int kind;       /* enum ev_kind */
-	int node;       /* destination / timer owner */
-	int from;       /* EV_MSG: sender */
-	int channel;    /* EV_MSG: program's channel */
+	uint64_t at;	/* virtual time */
+	uint64_t seq;	/* insertion order: the tie-break */
+	uint64_t gen;	/* EV_TIMER: the node's timer generation */
+	uint8_t *data;	/* EV_MSG: owned copy of the bytes */
+	size_t len;	/* EV_MSG: bytes */
+	int kind;	/* enum ev_kind */
+	int node;	/* destination / timer owner */
+	int from;	/* EV_MSG: sender */
+	int channel;	/* EV_MSG: program's channel */
 	uint32_t epoch; /* EV_TIMER: the owner's boot count */
 };
 
 /* One simulated node. */
 struct node {
-	struct sim *sim;         /* back pointer, for the log sink */
-	int up;                  /* booted and not killed */
-	void *state;             /* program state while up */
-	uint32_t epoch;          /* boots so far */
-	uint64_t timer_gen;      /* bumps on every (re)arm and disarm */
-	uint64_t timer_at;       /* armed time, UINT64_MAX: none */
-	uint32_t slow_ms;        /* extra delay on all its messages */
-	int group;               /* partition group */
-	struct rk_rng rng;       /* the node's own random stream */
-	struct rk_logger log;    /* tag "n<i>", virtual-time sink */
-	struct rk_buf disk;      /* survives kills */
+	struct sim *sim;	     /* back pointer, for the log sink */
+	int up;			     /* booted and not killed */
+	void *state;		     /* program state while up */
+	uint32_t epoch;		     /* boots so far */
+	uint64_t timer_gen;	     /* bumps on every (re)arm and disarm */
+	uint64_t timer_at;	     /* armed time, UINT64_MAX: none */
+	uint32_t slow_ms;	     /* extra delay on all its messages */
+	int group;		     /* partition group */
+	struct rk_rng rng;	     /* the node's own random stream */
+	struct rk_logger log;	     /* tag "n<i>", virtual-time sink */
+	struct rk_buf disk;	     /* survives kills */
 	struct sim_node_stats stats; /* counters */
 };
 
 /* Open-addressing map from a directed or undirected pair to a link. */
 struct pair_map {
-	uint64_t *keys;          /* 0: empty (pairs are never 0: nodes >= 1) */
-	struct sim_link *vals;   /* parallel to keys */
-	size_t cap;              /* power of two */
-	size_t n;                /* used slots */
+	uint64_t *keys;	       /* 0: empty (pairs are never 0: nodes >= 1) */
+	struct sim_link *vals; /* parallel to keys */
+	size_t cap;	       /* power of two */
+	size_t n;	       /* used slots */
 };
 
 struct sim {
-	struct sim_config cfg;   /* copy */
-	struct node *nodes;      /* owned: [0] unused, 1..n */
-	uint64_t now;            /* virtual clock */
-	uint64_t next_seq;       /* for events */
-	struct event *heap;      /* owned: binary min-heap */
-	size_t heap_n;           /* events in heap */
-	size_t heap_cap;         /* capacity */
-	struct rk_rng net_rng;   /* loss, delay, duplication */
-	struct rk_rng test_rng;  /* sim_rand for tests */
-	struct pair_map links;   /* directed overrides */
-	struct pair_map blocks;  /* undirected blocks */
-	uint64_t trace;          /* running hash of deliveries */
-	uint64_t events;         /* processed */
-	uint64_t check_ms;       /* sim_run_until granularity */
+	struct sim_config cfg;			/* copy */
+	struct node *nodes;			/* owned: [0] unused, 1..n */
+	uint64_t now;				/* virtual clock */
+	uint64_t next_seq;			/* for events */
+	struct event *heap;			/* owned: binary min-heap */
+	size_t heap_n;				/* events in heap */
+	size_t heap_cap;			/* capacity */
+	struct rk_rng net_rng;			/* loss, delay, duplication */
+	struct rk_rng test_rng;			/* sim_rand for tests */
+	struct pair_map links;			/* directed overrides */
+	struct pair_map blocks;			/* undirected blocks */
+	uint64_t trace;				/* running hash of deliveries */
+	uint64_t events;			/* processed */
+	uint64_t check_ms;			/* sim_run_until granularity */
 	int (*invariant)(struct sim *, void *); /* after every event */
 	void *invariant_ctx;
 };
@@ -203,8 +203,8 @@ static void node_reseed(struct sim *sim, int node)
 {
 	struct node *nd = &sim->nodes[node];
 	rk_rng_seed(&nd->rng, sim->cfg.seed ^
-				      (0x9e3779b97f4a7c15ull * (uint64_t)node) ^
-				      (0xc2b2ae3d27d4eb4full * nd->epoch));
+				  (0x9e3779b97f4a7c15ull * (uint64_t)node) ^
+				  (0xc2b2ae3d27d4eb4full * nd->epoch));
 }
 
 static int node_boot(struct sim *sim, int node)
@@ -215,8 +215,8 @@ static int node_boot(struct sim *sim, int node)
 	nd->up = 1;
 	nd->timer_at = UINT64_MAX;
 	nd->timer_gen++;
-	int rc = sim->cfg.program->boot(sim, node, sim->cfg.program_ctx,
-					&nd->state);
+	int rc =
+	    sim->cfg.program->boot(sim, node, sim->cfg.program_ctx, &nd->state);
 	if (rc) {
 		nd->up = 0;
 		nd->state = NULL;
@@ -332,7 +332,8 @@ int sim_send(struct sim *sim, int from, int to, int channel, int reliable,
 	const struct sim_link *l = link_for(sim, from, to);
 	src->stats.sent++;
 	src->stats.bytes_sent += n;
-	if (!reliable && l->drop > 0 && rk_rng_double(&sim->net_rng) < l->drop) {
+	if (!reliable && l->drop > 0 &&
+	    rk_rng_double(&sim->net_rng) < l->drop) {
 		src->stats.lost++;
 		return 0;
 	}
@@ -340,10 +341,11 @@ int sim_send(struct sim *sim, int from, int to, int channel, int reliable,
 	if (!reliable && l->dup > 0 && rk_rng_double(&sim->net_rng) < l->dup)
 		copies = 2;
 	for (int c = 0; c < copies; c++) {
-		uint64_t d = l->delay_min_ms +
-			     rk_rng_below(&sim->net_rng,
-					  (uint64_t)(l->delay_max_ms -
-						     l->delay_min_ms) + 1);
+		uint64_t d =
+		    l->delay_min_ms +
+		    rk_rng_below(&sim->net_rng,
+				 (uint64_t)(l->delay_max_ms - l->delay_min_ms) +
+				     1);
 		if (!reliable && l->reorder > 0 &&
 		    rk_rng_double(&sim->net_rng) < l->reorder)
 			d += rk_rng_below(&sim->net_rng,
@@ -433,8 +435,7 @@ static int step(struct sim *sim)
 		free(ev.data);
 	} else {
 		struct node *nd = &sim->nodes[ev.node];
-		if (!nd->up || ev.epoch != nd->epoch ||
-		    ev.gen != nd->timer_gen)
+		if (!nd->up || ev.epoch != nd->epoch || ev.gen != nd->timer_gen)
 			return 0;
 		nd->timer_at = UINT64_MAX;
 		sim->cfg.program->tick(nd->state);
@@ -456,8 +457,8 @@ int sim_run_for(struct sim *sim, uint64_t ms)
 	return 0;
 }
 
-int sim_run_until(struct sim *sim, int (*pred)(struct sim *, void *),
-		  void *ctx, uint64_t timeout_ms)
+int sim_run_until(struct sim *sim, int (*pred)(struct sim *, void *), void *ctx,
+		  uint64_t timeout_ms)
 {
 	uint64_t end = sim->now + timeout_ms;
 	for (;;) {
@@ -591,8 +592,7 @@ uint64_t sim_trace_hash(const struct sim *sim)
 	return sim->trace;
 }
 
-void sim_node_stats(const struct sim *sim, int node,
-		    struct sim_node_stats *out)
+void sim_node_stats(const struct sim *sim, int node, struct sim_node_stats *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (valid_node(sim, node))

@@ -40,9 +40,9 @@ struct sim;
 
 /* How one direction of a link treats messages. */
 struct sim_link {
-	double drop;           /* datagram loss probability */
-	double dup;            /* datagram duplication probability */
-	double reorder;        /* probability of an extra random delay */
+	double drop;	       /* datagram loss probability */
+	double dup;	       /* datagram duplication probability */
+	double reorder;	       /* probability of an extra random delay */
 	uint32_t reorder_ms;   /* that extra delay, uniform in [0, ms] */
 	uint32_t delay_min_ms; /* one-way delay, uniform in [min, max] */
 	uint32_t delay_max_ms;
@@ -69,13 +69,13 @@ struct sim_program {
 };
 
 struct sim_config {
-	int n_nodes;                       /* nodes 1..n_nodes */
-	uint64_t seed;                     /* all randomness comes from it */
+	int n_nodes;			   /* nodes 1..n_nodes */
+	uint64_t seed;			   /* all randomness comes from it */
 	const struct sim_program *program; /* what every node runs */
-	void *program_ctx;                 /* passed to boot; borrowed */
-	struct sim_link link;              /* default for every link */
-	int boot_all;                      /* boot every node at t = 0 */
-	int log_level;                     /* node loggers' level */
+	void *program_ctx;		   /* passed to boot; borrowed */
+	struct sim_link link;		   /* default for every link */
+	int boot_all;			   /* boot every node at t = 0 */
+	int log_level;			   /* node loggers' level */
 };
 
 /* Defaults: 1-5 ms delay, no loss, every node booted at t = 0, log level
@@ -135,8 +135,8 @@ int sim_run_for(struct sim *sim, uint64_t ms);
  * time (sim_set_check_interval, default 10 ms), or timeout_ms passed.
  * Returns 1 when pred held, 0 on timeout, or the invariant checker's
  * negative result. */
-int sim_run_until(struct sim *sim, int (*pred)(struct sim *, void *),
-		  void *ctx, uint64_t timeout_ms);
+int sim_run_until(struct sim *sim, int (*pred)(struct sim *, void *), void *ctx,
+		  uint64_t timeout_ms);
 void sim_set_check_interval(struct sim *sim, uint64_t ms);
 
 /* Called after every event; a nonzero return stops the run and is what
@@ -172,10 +172,10 @@ uint64_t sim_trace_hash(const struct sim *sim);
 
 /* Per-node message counters. */
 struct sim_node_stats {
-	uint64_t sent;       /* messages the node sent */
+	uint64_t sent;	     /* messages the node sent */
 	uint64_t bytes_sent; /* their bytes */
 	uint64_t delivered;  /* messages delivered to it */
-	uint64_t lost;       /* its messages lost: drop, partition, down */
+	uint64_t lost;	     /* its messages lost: drop, partition, down */
 };
 void sim_node_stats(const struct sim *sim, int node,
 		    struct sim_node_stats *out);

@@ -12,12 +12,12 @@
 
 /* One node's program state. */
 struct sim_swim_node {
-	struct sim *sim;                  /* the simulation */
-	int node;                         /* our number and swim id */
+	struct sim *sim;		  /* the simulation */
+	int node;			  /* our number and swim id */
 	const struct sim_swim_opts *opts; /* borrowed from prog_ctx */
-	struct swim *swim;                /* owned */
-	struct rk_buf reply;              /* push-pull reply scratch */
-	char addr[32];                    /* our gossip address */
+	struct swim *swim;		  /* owned */
+	struct rk_buf reply;		  /* push-pull reply scratch */
+	char addr[32];			  /* our gossip address */
 };
 
 void sim_swim_addr(int node, char *buf, size_t n)
@@ -138,21 +138,20 @@ static int node_boot(struct sim *sim, int node, void *prog_ctx, void **state)
 	cfg.id = (uint64_t)node;
 	cfg.gossip_addr = n->addr;
 	struct rk_buf *disk = sim_disk(sim, node);
-	cfg.incarnation = rk_buf_readable(disk) == 8
-				  ? rk_get_le64(rk_buf_rptr(disk)) + 1
-				  : 0;
+	cfg.incarnation =
+	    rk_buf_readable(disk) == 8 ? rk_get_le64(rk_buf_rptr(disk)) + 1 : 0;
 	if (o->configure)
 		o->configure(o->event_ctx, node, &cfg);
 	struct swim_runtime rt = {
-		.ctx = n,
-		.codec = &gossip_wire_codec,
-		.log = sim_logger(sim, node),
-		.now_ms = rt_now,
-		.random = rt_random,
-		.send_udp = rt_send_udp,
-		.send_sync = rt_send_sync,
-		.on_event = rt_event,
-		.on_incarnation = rt_incarnation,
+	    .ctx = n,
+	    .codec = &gossip_wire_codec,
+	    .log = sim_logger(sim, node),
+	    .now_ms = rt_now,
+	    .random = rt_random,
+	    .send_udp = rt_send_udp,
+	    .send_sync = rt_send_sync,
+	    .on_event = rt_event,
+	    .on_incarnation = rt_incarnation,
 	};
 	/* Published first: events fired inside swim_new/swim_join may look
 	 * the node up. */
@@ -207,12 +206,12 @@ static void node_tick(void *state)
 }
 
 const struct sim_program sim_swim_program = {
-	.name = "swim",
-	.boot = node_boot,
-	.recv = node_recv,
-	.tick = node_tick,
-	.kill = node_free,
-	.free = node_free,
+    .name = "swim",
+    .boot = node_boot,
+    .recv = node_recv,
+    .tick = node_tick,
+    .kill = node_free,
+    .free = node_free,
 };
 
 /* ---- views ----------------------------------------------------------- */
@@ -289,8 +288,7 @@ int sim_swim_cluster(struct sim **out, int n, uint64_t seed,
 		return rc;
 	/* The check is O(n^2): keep it from dominating large runs. */
 	sim_set_check_interval(*out, n > 10 ? (uint64_t)n : 10);
-	if (sim_run_until(*out, sim_swim_pred_converged, NULL, timeout_ms) !=
-	    1)
+	if (sim_run_until(*out, sim_swim_pred_converged, NULL, timeout_ms) != 1)
 		return RK_ETIMEOUT;
 	sim_set_check_interval(*out, 10);
 	return 0;

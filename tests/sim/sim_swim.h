@@ -20,8 +20,8 @@
 #include "swim.h"
 
 enum {
-	SIM_SWIM_UDP = 0,        /* a datagram */
-	SIM_SWIM_SYNC = 1,       /* push-pull request (reliable) */
+	SIM_SWIM_UDP = 0,	 /* a datagram */
+	SIM_SWIM_SYNC = 1,	 /* push-pull request (reliable) */
 	SIM_SWIM_SYNC_REPLY = 2, /* push-pull reply (reliable) */
 };
 
@@ -29,13 +29,13 @@ enum {
 struct sim_swim_opts {
 	struct swim_config cfg; /* timings and cluster; id, addresses and
 				   incarnation are set per node */
-	int seeds[8];           /* nodes whose addresses each node joins */
-	int n_seeds;            /* 0: do not join on boot */
-	int persist;            /* keep the incarnation on the disk */
+	int seeds[8];		/* nodes whose addresses each node joins */
+	int n_seeds;		/* 0: do not join on boot */
+	int persist;		/* keep the incarnation on the disk */
 	/* Every swim event, with the node that saw it; may be NULL. */
 	void (*on_event)(void *ctx, struct sim *sim, int node,
 			 const struct swim_event *ev);
-	void *event_ctx;        /* passed to on_event */
+	void *event_ctx; /* passed to on_event */
 	/* Last word on a node's config before swim_new; may be NULL. */
 	void (*configure)(void *ctx, int node, struct swim_config *cfg);
 };

@@ -20,31 +20,32 @@
 
 #define MAXN 128
 
-#define CHECK(cond, ...)                                                  \
-	do {                                                              \
-		if (!(cond)) {                                            \
-			fprintf(stderr, "  check failed at %s:%d: %s: ",  \
-				__FILE__, __LINE__, #cond);               \
-			fprintf(stderr, __VA_ARGS__);                     \
-			fprintf(stderr, "\n");                            \
-			rc = 1;                                           \
-			goto out;                                         \
-		}                                                         \
+#define CHECK(cond, ...)                                                       \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			fprintf(stderr,                                        \
+				"  check failed at %s:%d: %s: ", __FILE__,     \
+				__LINE__, #cond);                              \
+			fprintf(stderr, __VA_ARGS__);                          \
+			fprintf(stderr, "\n");                                 \
+			rc = 1;                                                \
+			goto out;                                              \
+		}                                                              \
 	} while (0)
 
 /* What the nodes told us, through their events. */
 struct watch {
-	int unhealthy[MAXN + 1];   /* killed, slowed, left: deaths expected */
-	int suspected[MAXN + 1];   /* SUSPECT events about each node */
-	int dead_about[MAXN + 1];  /* DEAD events about each node */
-	int alive_about[MAXN + 1]; /* ALIVE events about each node */
+	int unhealthy[MAXN + 1];     /* killed, slowed, left: deaths expected */
+	int suspected[MAXN + 1];     /* SUSPECT events about each node */
+	int dead_about[MAXN + 1];    /* DEAD events about each node */
+	int alive_about[MAXN + 1];   /* ALIVE events about each node */
 	int removed_about[MAXN + 1]; /* REMOVED events about each node */
 	uint64_t first_suspect[MAXN + 1]; /* time of the first SUSPECT */
-	int false_deaths;          /* DEAD about a healthy node */
-	int suspect_events;        /* all SUSPECT events */
-	int alt_port;              /* address_change: node 2's next port */
-	char alt_addr[32];         /* its address string */
-	const char *alt_cluster;   /* cluster: node 5's cluster name */
+	int false_deaths;		  /* DEAD about a healthy node */
+	int suspect_events;		  /* all SUSPECT events */
+	int alt_port;		 /* address_change: node 2's next port */
+	char alt_addr[32];	 /* its address string */
+	const char *alt_cluster; /* cluster: node 5's cluster name */
 };
 
 static void watch_event(void *ctx, struct sim *sim, int node,
@@ -66,7 +67,8 @@ static void watch_event(void *ctx, struct sim *sim, int node,
 		if (!w->unhealthy[subj]) {
 			w->false_deaths++;
 			fprintf(stderr,
-				"  t=%" PRIu64 " n%d declared healthy n%d dead\n",
+				"  t=%" PRIu64
+				" n%d declared healthy n%d dead\n",
 				sim_now(sim), node, subj);
 		}
 		break;
@@ -213,8 +215,8 @@ static int no_false_deaths(uint64_t seed, int n, int slow)
 	struct sim_swim_opts o;
 	struct watch w;
 	struct sim *sim = NULL;
-	struct sim_link l = {.drop = 0.05, .delay_min_ms = 1,
-			     .delay_max_ms = 5};
+	struct sim_link l = {
+	    .drop = 0.05, .delay_min_ms = 1, .delay_max_ms = 5};
 	int rc = 0;
 	opts_init(&o, &w);
 	CHECK(cluster(&sim, n, seed, &o, &l) == 0, "setup");
@@ -229,9 +231,9 @@ static int no_false_deaths(uint64_t seed, int n, int slow)
 	printf("  seed=%" PRIu64 " n=%d loss=5%%%s: %" PRIu64
 	       " s, false deaths %d, suspect events %d, own suspicions %" PRIu64
 	       ", refutes %" PRIu64 ", slow node declared dead %d times\n",
-	       seed, n, slow ? " slow n1 +2s" : "",
-	       (sim_now(sim) - t0) / 1000, w.false_deaths, w.suspect_events,
-	       t.suspicions, t.refutes, slow ? w.dead_about[1] : 0);
+	       seed, n, slow ? " slow n1 +2s" : "", (sim_now(sim) - t0) / 1000,
+	       w.false_deaths, w.suspect_events, t.suspicions, t.refutes,
+	       slow ? w.dead_about[1] : 0);
 	CHECK(w.false_deaths == 0, "%d healthy members declared dead",
 	      w.false_deaths);
 out:
@@ -280,8 +282,8 @@ static int t_refute(uint64_t seed)
 	      "n2 not alive everywhere after the heal");
 	CHECK(sim_run_for(sim, 30000) == 0, "run");
 	uint64_t inc1 = swim_incarnation(sim_swim(sim, 2));
-	CHECK(inc1 > inc0, "n2 did not refute (inc %" PRIu64 " -> %" PRIu64
-	      ")", inc0, inc1);
+	CHECK(inc1 > inc0, "n2 did not refute (inc %" PRIu64 " -> %" PRIu64 ")",
+	      inc0, inc1);
 	CHECK(sim_swim_converged(sim), "views differ");
 	CHECK(w.dead_about[2] == 0, "n2 declared dead %d times",
 	      w.dead_about[2]);
@@ -304,12 +306,19 @@ static int inject_alive(struct sim *sim, int from, int to, uint64_t id,
 	char fa[32], ua[32];
 	sim_swim_addr(from, fa, sizeof(fa));
 	sim_swim_addr((int)id, ua, sizeof(ua));
-	struct swim_update u = {.id = id, .incarnation = inc,
-				.state = SWIM_ALIVE, .gossip_addr = ua,
-				.peer_addr = "", .client_addr = ""};
-	struct swim_msg m = {.type = SWIM_MSG_PING, .cluster = "sim",
-			     .from_id = (uint64_t)from, .from_addr = fa,
-			     .seq = 1, .target_addr = "", .updates = &u,
+	struct swim_update u = {.id = id,
+				.incarnation = inc,
+				.state = SWIM_ALIVE,
+				.gossip_addr = ua,
+				.peer_addr = "",
+				.client_addr = ""};
+	struct swim_msg m = {.type = SWIM_MSG_PING,
+			     .cluster = "sim",
+			     .from_id = (uint64_t)from,
+			     .from_addr = fa,
+			     .seq = 1,
+			     .target_addr = "",
+			     .updates = &u,
 			     .n_updates = 1};
 	struct rk_buf b;
 	rk_buf_init(&b);
@@ -361,7 +370,7 @@ out:
 static int pred_forgotten4(struct sim *sim, void *ctx)
 {
 	(void)ctx;
-	return sim_swim_all_see(sim, 4, (enum swim_state)-1);
+	return sim_swim_all_see(sim, 4, (enum swim_state) - 1);
 }
 
 /* Tombstones expire: with 20 s retention, a dead member is forgotten by
@@ -384,8 +393,7 @@ static int t_tombstone(uint64_t seed)
 	CHECK(sim_swim_all_see(sim, 4, SWIM_DEAD), "tombstone gone early");
 	CHECK(sim_run_until(sim, pred_forgotten4, NULL, 15000) == 1,
 	      "tombstone of n4 not expired");
-	CHECK(w.removed_about[4] == 4, "%d REMOVED events",
-	      w.removed_about[4]);
+	CHECK(w.removed_about[4] == 4, "%d REMOVED events", w.removed_about[4]);
 	CHECK(sim_run_for(sim, 30000) == 0, "run");
 	CHECK(pred_forgotten4(sim, NULL), "n4 came back");
 out:
@@ -659,16 +667,28 @@ static int t_garbage(uint64_t seed)
 	sim_swim_addr(4, fa, sizeof(fa));
 	sim_swim_addr(3, ua, sizeof(ua));
 	static const uint64_t by4 = 4;
-	struct swim_update u[2] = {
-		{.id = 3, .incarnation = 0, .state = SWIM_ALIVE,
-		 .gossip_addr = ua, .peer_addr = "", .client_addr = ""},
-		{.id = 2, .incarnation = 0, .state = SWIM_SUSPECT,
-		 .suspecters = &by4, .n_suspecters = 1,
-		 .gossip_addr = "", .peer_addr = "",
-		 .client_addr = ""}};
-	struct swim_msg m = {.type = SWIM_MSG_PING, .cluster = "sim",
-			     .from_id = 4, .from_addr = fa, .seq = 77,
-			     .target_addr = "", .updates = u, .n_updates = 2};
+	struct swim_update u[2] = {{.id = 3,
+				    .incarnation = 0,
+				    .state = SWIM_ALIVE,
+				    .gossip_addr = ua,
+				    .peer_addr = "",
+				    .client_addr = ""},
+				   {.id = 2,
+				    .incarnation = 0,
+				    .state = SWIM_SUSPECT,
+				    .suspecters = &by4,
+				    .n_suspecters = 1,
+				    .gossip_addr = "",
+				    .peer_addr = "",
+				    .client_addr = ""}};
+	struct swim_msg m = {.type = SWIM_MSG_PING,
+			     .cluster = "sim",
+			     .from_id = 4,
+			     .from_addr = fa,
+			     .seq = 77,
+			     .target_addr = "",
+			     .updates = u,
+			     .n_updates = 2};
 	CHECK(gossip_wire_encode(&m, &b) == 0, "encode");
 	for (int k = 0; k < 3000; k++) {
 		size_t n;
@@ -707,8 +727,11 @@ static uint64_t busy_run(uint64_t seed, struct swim_stats *t)
 	struct sim_swim_opts o;
 	struct watch w;
 	struct sim *sim = NULL;
-	struct sim_link l = {.drop = 0.1, .dup = 0.05, .reorder = 0.1,
-			     .reorder_ms = 50, .delay_min_ms = 1,
+	struct sim_link l = {.drop = 0.1,
+			     .dup = 0.05,
+			     .reorder = 0.1,
+			     .reorder_ms = 50,
+			     .delay_min_ms = 1,
 			     .delay_max_ms = 20};
 	const int side[] = {4, 5};
 	uint64_t h = 0;
@@ -754,23 +777,23 @@ static const struct {
 	int (*fn)(uint64_t seed);
 	long seeds; /* default seed count */
 } tests[] = {
-	{"detect5", t_detect5, 50},
-	{"detect100", t_detect100, 5},
-	{"false5", t_false5, 10},
-	{"false100", t_false100, 2},
-	{"slow5", t_slow5, 5},
-	{"refute", t_refute, 20},
-	{"leave", t_leave, 20},
-	{"tombstone", t_tombstone, 20},
-	{"restart", t_restart, 20},
-	{"restart_nopersist", t_restart_nopersist, 20},
-	{"address_change", t_address_change, 20},
-	{"partition", t_partition, 20},
-	{"join_backoff", t_join_backoff, 20},
-	{"seeds_self", t_seeds_self, 20},
-	{"cluster", t_cluster, 20},
-	{"garbage", t_garbage, 10},
-	{"replay", t_replay, 10},
+    {"detect5", t_detect5, 50},
+    {"detect100", t_detect100, 5},
+    {"false5", t_false5, 10},
+    {"false100", t_false100, 2},
+    {"slow5", t_slow5, 5},
+    {"refute", t_refute, 20},
+    {"leave", t_leave, 20},
+    {"tombstone", t_tombstone, 20},
+    {"restart", t_restart, 20},
+    {"restart_nopersist", t_restart_nopersist, 20},
+    {"address_change", t_address_change, 20},
+    {"partition", t_partition, 20},
+    {"join_backoff", t_join_backoff, 20},
+    {"seeds_self", t_seeds_self, 20},
+    {"cluster", t_cluster, 20},
+    {"garbage", t_garbage, 10},
+    {"replay", t_replay, 10},
 };
 
 int main(int argc, char **argv)

@@ -17,15 +17,15 @@
 
 /* Events the targets need. */
 struct tally {
-	int healthy_limit;        /* nodes > this are not "healthy" */
-	int unhealthy;            /* one more node deaths are expected for */
-	int false_deaths;         /* DEAD about a healthy node */
-	int suspect_events;       /* all SUSPECT events */
-	int dead_unhealthy;       /* DEAD events about the unhealthy node */
-	int watch;                /* node whose JOINED we count */
-	int joined_seen;          /* observers that saw watch join */
-	uint64_t first_suspect;   /* first SUSPECT about unhealthy, or 0 */
-	uint64_t first_dead;      /* first DEAD about unhealthy, or 0 */
+	int healthy_limit;	/* nodes > this are not "healthy" */
+	int unhealthy;		/* one more node deaths are expected for */
+	int false_deaths;	/* DEAD about a healthy node */
+	int suspect_events;	/* all SUSPECT events */
+	int dead_unhealthy;	/* DEAD events about the unhealthy node */
+	int watch;		/* node whose JOINED we count */
+	int joined_seen;	/* observers that saw watch join */
+	uint64_t first_suspect; /* first SUSPECT about unhealthy, or 0 */
+	uint64_t first_dead;	/* first DEAD about unhealthy, or 0 */
 };
 
 static void tally_event(void *ctx, struct sim *sim, int node,
@@ -114,13 +114,14 @@ static void detection(uint64_t seed, int n, int trials)
 	}
 	char what[96];
 	if (got) {
-		snprintf(what, sizeof(what), "%d nodes: kill -> first suspicion, s",
-			 n);
+		snprintf(what, sizeof(what),
+			 "%d nodes: kill -> first suspicion, s", n);
 		dist(what, fs, got, 1000.0);
-		snprintf(what, sizeof(what), "%d nodes: kill -> first dead, s", n);
-		dist(what, fd, got, 1000.0);
-		snprintf(what, sizeof(what), "%d nodes: kill -> dead everywhere, s",
+		snprintf(what, sizeof(what), "%d nodes: kill -> first dead, s",
 			 n);
+		dist(what, fd, got, 1000.0);
+		snprintf(what, sizeof(what),
+			 "%d nodes: kill -> dead everywhere, s", n);
 		dist(what, v, got, 1000.0);
 	}
 	if (got != trials || false_deaths)
@@ -138,8 +139,8 @@ static void false_deaths(uint64_t seed, int n, int slow, int lifeguard)
 	struct sim_swim_opts o;
 	struct tally t;
 	struct sim *sim;
-	struct sim_link l = {.drop = 0.05, .delay_min_ms = 1,
-			     .delay_max_ms = 5};
+	struct sim_link l = {
+	    .drop = 0.05, .delay_min_ms = 1, .delay_max_ms = 5};
 	opts(&o, &t);
 	if (!lifeguard) {
 		/* No local health (fixed probe rate and timeouts) and no
@@ -169,9 +170,8 @@ static void false_deaths(uint64_t seed, int n, int slow, int lifeguard)
 	printf("  %3d nodes, 5%% loss, 1000 s%-18s%s: healthy declared dead "
 	       "%d; suspicions raised %" PRIu64 " (suspect events %d, "
 	       "refutes %" PRIu64 ")",
-	       n, slow ? ", one node +2 s" : "",
-	       lifeguard ? "" : " NO LHM/K", t.false_deaths, susp,
-	       t.suspect_events, refutes);
+	       n, slow ? ", one node +2 s" : "", lifeguard ? "" : " NO LHM/K",
+	       t.false_deaths, susp, t.suspect_events, refutes);
 	if (slow)
 		printf("; slow node declared dead %d times", t.dead_unhealthy);
 	printf("\n");
@@ -211,8 +211,8 @@ static void dissemination(uint64_t seed, int n, int trials, uint32_t fanout)
 		for (int i = 1; i < n; i++)
 			sim_revive(sim, i);
 		sim_set_check_interval(sim, n > 10 ? (uint64_t)n : 10);
-		if (sim_run_until(sim, sim_swim_pred_converged, NULL,
-				  600000) != 1) {
+		if (sim_run_until(sim, sim_swim_pred_converged, NULL, 600000) !=
+		    1) {
 			printf("  !! %d nodes did not converge\n", n);
 			sim_free(sim);
 			return;

@@ -41,7 +41,8 @@ struct sample {
 static void rand_addr(char *buf, size_t n)
 {
 	if (rk_rng_below(&rng, 4) == 0)
-		snprintf(buf, n, "[::%x]:%u", (unsigned)rk_rng_below(&rng, 65536),
+		snprintf(buf, n, "[::%x]:%u",
+			 (unsigned)rk_rng_below(&rng, 65536),
 			 1 + (unsigned)rk_rng_below(&rng, 65535));
 	else
 		snprintf(buf, n, "10.%u.%u.%u:%u",
@@ -61,7 +62,8 @@ static void sample_fill(struct sample *s)
 {
 	memset(s, 0, sizeof(*s));
 	struct swim_msg *m = &s->m;
-	m->type = (enum swim_msg_type)(1 + rk_rng_below(&rng, SWIM_MSG_TYPE_MAX));
+	m->type =
+	    (enum swim_msg_type)(1 + rk_rng_below(&rng, SWIM_MSG_TYPE_MAX));
 	m->cluster = rk_rng_below(&rng, 2) ? "prod-eu.1" : "c";
 	m->from_id = 1 + rand_big() / 2;
 	rand_addr(s->from, sizeof(s->from));
@@ -81,15 +83,16 @@ static void sample_fill(struct sample *s)
 		struct swim_update *u = &s->ups[i];
 		u->id = 1 + rand_big() / 2;
 		u->incarnation = rand_big();
-		u->state = (enum swim_state)rk_rng_below(&rng, SWIM_STATE_COUNT);
+		u->state =
+		    (enum swim_state)rk_rng_below(&rng, SWIM_STATE_COUNT);
 		if (u->state == SWIM_SUSPECT) {
 			u->n_suspecters = 1 + (size_t)rk_rng_below(&rng, 4);
 			for (size_t j = 0; j < u->n_suspecters; j++)
 				s->ids[i][j] = 1 + rand_big() / 2;
 			u->suspecters = s->ids[i];
 		}
-		int full = sync || u->state == SWIM_ALIVE ||
-			   rk_rng_below(&rng, 2);
+		int full =
+		    sync || u->state == SWIM_ALIVE || rk_rng_below(&rng, 2);
 		u->gossip_addr = u->peer_addr = u->client_addr = "";
 		if (full) {
 			rand_addr(s->addrs[i][0], 32);
@@ -101,7 +104,8 @@ static void sample_fill(struct sample *s)
 				u->client_addr = s->addrs[i][2];
 			}
 			u->weight = (uint32_t)rk_rng_next(&rng);
-			u->meta_len = (size_t)rk_rng_below(&rng, SWIM_META_MAX + 1);
+			u->meta_len =
+			    (size_t)rk_rng_below(&rng, SWIM_META_MAX + 1);
 			for (size_t j = 0; j < u->meta_len; j++)
 				s->meta[i][j] = (uint8_t)rk_rng_next(&rng);
 			u->meta = u->meta_len ? s->meta[i] : NULL;
@@ -160,12 +164,14 @@ Test(gossip_wire, round_trip_and_size_bound)
 		sample_fill(&s);
 		encode(&s.m, &b);
 		size_t bound = swim_msg_size_bound(&s.m);
-		cr_assert_leq(b.len, bound, "encoded %zu > bound %zu (seed %lu)",
-			      b.len, bound, (unsigned long)seed);
+		cr_assert_leq(b.len, bound,
+			      "encoded %zu > bound %zu (seed %lu)", b.len,
+			      bound, (unsigned long)seed);
 		/* Conservative, not wasteful: only absent fields count. */
 		cr_assert_leq(bound - b.len, 40 + 24 * s.m.n_updates);
-		cr_assert_eq(gossip_wire_decode(b.data, b.len, &lim, &d, &owner),
-			     0, "seed %lu", (unsigned long)seed);
+		cr_assert_eq(
+		    gossip_wire_decode(b.data, b.len, &lim, &d, &owner), 0,
+		    "seed %lu", (unsigned long)seed);
 		same_msg(&s.m, &d);
 		gossip_wire_release(owner);
 		rk_buf_destroy(&b);
@@ -234,13 +240,19 @@ struct base {
 static void base_init(struct base *b)
 {
 	memset(b, 0, sizeof(*b));
-	b->u = (struct swim_update){.id = 7, .incarnation = 3,
+	b->u = (struct swim_update){.id = 7,
+				    .incarnation = 3,
 				    .state = SWIM_ALIVE,
 				    .gossip_addr = "10.0.0.7:7946",
-				    .peer_addr = "", .client_addr = ""};
-	b->m = (struct swim_msg){.type = SWIM_MSG_PING, .cluster = "main",
-				 .from_id = 2, .from_addr = "10.0.0.2:7946",
-				 .seq = 9, .target_addr = "", .updates = &b->u,
+				    .peer_addr = "",
+				    .client_addr = ""};
+	b->m = (struct swim_msg){.type = SWIM_MSG_PING,
+				 .cluster = "main",
+				 .from_id = 2,
+				 .from_addr = "10.0.0.2:7946",
+				 .seq = 9,
+				 .target_addr = "",
+				 .updates = &b->u,
 				 .n_updates = 1};
 	b->by[0] = 4;
 }
@@ -263,11 +275,11 @@ Test(gossip_wire, validation_encode_side)
 	encode(&b.m, &ok);
 	rk_buf_destroy(&ok);
 
-#define BREAK(stmt)             \
-	do {                    \
-		base_init(&b);  \
-		stmt;           \
-		refused(&b.m);  \
+#define BREAK(stmt)                                                            \
+	do {                                                                   \
+		base_init(&b);                                                 \
+		stmt;                                                          \
+		refused(&b.m);                                                 \
 	} while (0)
 	BREAK(b.m.type = 0);
 	BREAK(b.m.type = (enum swim_msg_type)(SWIM_MSG_TYPE_MAX + 1));

@@ -22,10 +22,10 @@
 
 /* One packet the node sent. */
 struct sent {
-	int sync;        /* send_sync, not send_udp */
-	uint64_t at;     /* fake time */
-	char addr[64];   /* destination */
-	uint8_t *bytes;  /* owned copy */
+	int sync;	/* send_sync, not send_udp */
+	uint64_t at;	/* fake time */
+	char addr[64];	/* destination */
+	uint8_t *bytes; /* owned copy */
 	size_t len;
 };
 
@@ -49,7 +49,7 @@ static struct fake {
 	size_t n_ev;
 	uint64_t persisted;
 	int n_persist;
-	uint8_t up[64];  /* peers that auto-ack our PINGs */
+	uint8_t up[64]; /* peers that auto-ack our PINGs */
 	struct rk_logger log;
 	struct swim *s;
 } f;
@@ -126,14 +126,14 @@ static void rt_inc(void *ctx, uint64_t inc)
 }
 
 static const struct swim_runtime runtime = {
-	.codec = &gossip_wire_codec,
-	.log = &f.log,
-	.now_ms = rt_now,
-	.random = rt_random,
-	.send_udp = rt_udp,
-	.send_sync = rt_sync,
-	.on_event = rt_event,
-	.on_incarnation = rt_inc,
+    .codec = &gossip_wire_codec,
+    .log = &f.log,
+    .now_ms = rt_now,
+    .random = rt_random,
+    .send_udp = rt_udp,
+    .send_sync = rt_sync,
+    .on_event = rt_event,
+    .on_incarnation = rt_inc,
 };
 
 static void base_config(struct swim_config *c)
@@ -150,10 +150,10 @@ static void start_with(const struct swim_config *c)
 	seed = rk_test_seed(criterion_current_test->name);
 	rk_rng_seed(&f.rng, seed);
 	f.now = 1000000;
-	rk_logger_init(&f.log, "n1", getenv("RINGKV_SIM_LOG")
-					     ? rk_log_level_parse(getenv(
-						       "RINGKV_SIM_LOG"))
-					     : RK_LOG_ERROR);
+	rk_logger_init(&f.log, "n1",
+		       getenv("RINGKV_SIM_LOG")
+			   ? rk_log_level_parse(getenv("RINGKV_SIM_LOG"))
+			   : RK_LOG_ERROR);
 	cr_assert_eq(swim_new(c, &runtime, &f.s), 0);
 }
 
@@ -184,9 +184,13 @@ static struct swim_update rec(uint64_t id, uint64_t inc, enum swim_state st,
 	static int next;
 	char *a = addrs[next++ % 16];
 	addr_of(id, a, 32);
-	struct swim_update u = {.id = id, .incarnation = inc, .state = st,
-				.suspecters = by, .n_suspecters = n_by,
-				.gossip_addr = a, .peer_addr = "",
+	struct swim_update u = {.id = id,
+				.incarnation = inc,
+				.state = st,
+				.suspecters = by,
+				.n_suspecters = n_by,
+				.gossip_addr = a,
+				.peer_addr = "",
 				.client_addr = ""};
 	return u;
 }
@@ -200,9 +204,13 @@ static int feed(enum swim_msg_type type, uint64_t from, uint64_t seq,
 	addr_of(from, fa, sizeof(fa));
 	if (target && type == SWIM_MSG_PING_REQ)
 		addr_of(target, ta, sizeof(ta));
-	struct swim_msg m = {.type = type, .cluster = cluster ? cluster : "main",
-			     .from_id = from, .from_addr = fa, .seq = seq,
-			     .target_id = target, .target_addr = ta,
+	struct swim_msg m = {.type = type,
+			     .cluster = cluster ? cluster : "main",
+			     .from_id = from,
+			     .from_addr = fa,
+			     .seq = seq,
+			     .target_id = target,
+			     .target_addr = ta,
 			     .updates = (struct swim_update *)ups,
 			     .n_updates = n};
 	struct rk_buf b;
@@ -225,9 +233,9 @@ static void *open_out(size_t i, struct swim_msg *m)
 	void *owner;
 	const struct swim_decode_limits lim = {.max_bytes = 1 << 24,
 					       .max_updates = 1 << 16};
-	cr_assert_eq(gossip_wire_decode(f.out[i].bytes, f.out[i].len, &lim, m,
-					&owner),
-		     0);
+	cr_assert_eq(
+	    gossip_wire_decode(f.out[i].bytes, f.out[i].len, &lim, m, &owner),
+	    0);
 	return owner;
 }
 
@@ -319,12 +327,11 @@ Test(swim, new_validates_and_reports_the_incarnation)
 	struct swim *s;
 	base_config(&c);
 	memset(&f, 0, sizeof(f));
-#define BAD(stmt)                                                       \
-	do {                                                            \
-		base_config(&c);                                        \
-		stmt;                                                   \
-		cr_assert_eq(swim_new(&c, &runtime, &s), RK_EINVALID,   \
-			     #stmt);                                    \
+#define BAD(stmt)                                                              \
+	do {                                                                   \
+		base_config(&c);                                               \
+		stmt;                                                          \
+		cr_assert_eq(swim_new(&c, &runtime, &s), RK_EINVALID, #stmt);  \
 	} while (0)
 	BAD(c.id = 0);
 	BAD(c.gossip_addr = "10.0.0.1");
@@ -395,9 +402,13 @@ Test(swim, join_retries_with_backoff_until_a_seed_answers)
 	struct swim_update u = rec(2, 0, SWIM_ALIVE, NULL, 0);
 	char fa[32];
 	addr_of(2, fa, sizeof(fa));
-	struct swim_msg r = {.type = SWIM_MSG_SYNC_REPLY, .cluster = "main",
-			     .from_id = 2, .from_addr = fa, .target_addr = "",
-			     .updates = &u, .n_updates = 1};
+	struct swim_msg r = {.type = SWIM_MSG_SYNC_REPLY,
+			     .cluster = "main",
+			     .from_id = 2,
+			     .from_addr = fa,
+			     .target_addr = "",
+			     .updates = &u,
+			     .n_updates = 1};
 	struct rk_buf b;
 	rk_buf_init(&b);
 	cr_assert_eq(gossip_wire_encode(&r, &b), 0);
@@ -522,8 +533,7 @@ Test(swim, foreign_and_malformed_packets_are_dropped_and_counted)
 	uint8_t junk[64];
 	for (size_t i = 0; i < sizeof(junk); i++)
 		junk[i] = (uint8_t)(i * 37);
-	cr_assert_eq(swim_recv_udp(f.s, "x", junk, sizeof(junk)),
-		     RK_EPROTOCOL);
+	cr_assert_eq(swim_recv_udp(f.s, "x", junk, sizeof(junk)), RK_EPROTOCOL);
 	cr_assert_eq(swim_recv_udp(f.s, "x", junk, 0), RK_EPROTOCOL);
 	struct rk_buf reply;
 	rk_buf_init(&reply);
@@ -774,13 +784,17 @@ Test(swim, push_pull_merges_and_replies_with_full_state)
 	start();
 	peers(3);
 	struct swim_update ups[4] = {
-		rec(5, 0, SWIM_ALIVE, NULL, 0), rec(6, 0, SWIM_DEAD, NULL, 0),
-		rec(1, 0, SWIM_DEAD, NULL, 0), rec(2, 0, SWIM_DEAD, NULL, 0)};
+	    rec(5, 0, SWIM_ALIVE, NULL, 0), rec(6, 0, SWIM_DEAD, NULL, 0),
+	    rec(1, 0, SWIM_DEAD, NULL, 0), rec(2, 0, SWIM_DEAD, NULL, 0)};
 	char fa[32];
 	addr_of(5, fa, sizeof(fa));
-	struct swim_msg m = {.type = SWIM_MSG_SYNC, .cluster = "main",
-			     .from_id = 5, .from_addr = fa, .target_addr = "",
-			     .updates = ups, .n_updates = 4};
+	struct swim_msg m = {.type = SWIM_MSG_SYNC,
+			     .cluster = "main",
+			     .from_id = 5,
+			     .from_addr = fa,
+			     .target_addr = "",
+			     .updates = ups,
+			     .n_updates = 4};
 	struct rk_buf b, reply;
 	rk_buf_init(&b);
 	rk_buf_init(&reply);
@@ -796,7 +810,8 @@ Test(swim, push_pull_merges_and_replies_with_full_state)
 	void *o;
 	const struct swim_decode_limits lim = {.max_bytes = 1 << 20,
 					       .max_updates = 100};
-	cr_assert_eq(gossip_wire_decode(reply.data, reply.len, &lim, &r, &o), 0);
+	cr_assert_eq(gossip_wire_decode(reply.data, reply.len, &lim, &r, &o),
+		     0);
 	cr_assert_eq(r.type, SWIM_MSG_SYNC_REPLY);
 	cr_assert_eq(r.n_updates, 4); /* us, 2, 3 and 5 */
 	int saw_self = 0;
