@@ -577,6 +577,11 @@ int sim_is_up(const struct sim *sim, int node)
 	return valid_node(sim, node) && sim->nodes[node].up;
 }
 
+uint32_t sim_boots(const struct sim *sim, int node)
+{
+	return valid_node(sim, node) ? sim->nodes[node].epoch : 0;
+}
+
 uint64_t sim_rand(struct sim *sim)
 {
 	return rk_rng_next(&sim->test_rng);

@@ -122,6 +122,8 @@ void *sim_node_state(const struct sim *sim, int node);
 int sim_size(const struct sim *sim);
 uint64_t sim_seed(const struct sim *sim);
 int sim_is_up(const struct sim *sim, int node);
+/* How many times node has booted (a new life begins at each). */
+uint32_t sim_boots(const struct sim *sim, int node);
 
 /* Test-side randomness (a stream of its own). */
 uint64_t sim_rand(struct sim *sim);

@@ -720,10 +720,64 @@ out:
 	return rc;
 }
 
+/* Safety, checked after every event of a run: no view holds an
+ * incarnation of a member above the member's own (its last persisted one
+ * while it is down): only a node raises its own incarnation.  And within
+ * one life of an observer, a member's incarnation never goes down. */
+struct incs {
+	uint32_t life[MAXN + 1];	   /* observer's boot count */
+	uint64_t seen[MAXN + 1][MAXN + 1]; /* highest inc seen, per life */
+};
+
+static int check_incarnations(struct sim *sim, void *ctx)
+{
+	struct incs *v = ctx;
+	int n = sim_size(sim);
+	for (int i = 1; i <= n; i++) {
+		struct swim *s = sim_swim(sim, i);
+		if (!s)
+			continue;
+		if (v->life[i] != sim_boots(sim, i)) {
+			v->life[i] = sim_boots(sim, i);
+			memset(v->seen[i], 0, sizeof(v->seen[i]));
+		}
+		for (int j = 1; j <= n; j++) {
+			struct swim_member m;
+			if (swim_member_get(s, (uint64_t)j, &m))
+				continue;
+			struct swim *o = sim_swim(sim, j);
+			struct rk_buf *d = sim_disk(sim, j);
+			uint64_t own = o ? swim_incarnation(o)
+					 : rk_get_le64(rk_buf_rptr(d));
+			if (m.incarnation > own) {
+				fprintf(stderr,
+					"  t=%" PRIu64
+					" n%d holds n%d inc=%" PRIu64
+					" above its own %" PRIu64 "\n",
+					sim_now(sim), i, j, m.incarnation, own);
+				return -1;
+			}
+			if (m.incarnation < v->seen[i][j]) {
+				fprintf(stderr,
+					"  t=%" PRIu64
+					" n%d: inc of n%d fell %" PRIu64
+					" -> %" PRIu64 "\n",
+					sim_now(sim), i, j, v->seen[i][j],
+					m.incarnation);
+				return -2;
+			}
+			v->seen[i][j] = m.incarnation;
+		}
+	}
+	return 0;
+}
+
 /* Runs a busy scenario (loss, duplication, reordering, kill, partition,
- * revive) and returns its trace hash. */
+ * revive) under check_incarnations and returns its trace hash, or 0 when
+ * the check failed. */
 static uint64_t busy_run(uint64_t seed, struct swim_stats *t)
 {
+	static struct incs incs;
 	struct sim_swim_opts o;
 	struct watch w;
 	struct sim *sim = NULL;
@@ -738,22 +792,26 @@ static uint64_t busy_run(uint64_t seed, struct swim_stats *t)
 	opts_init(&o, &w);
 	for (int i = 1; i <= 6; i++)
 		w.unhealthy[i] = 1; /* kills and partitions: deaths are due */
+	memset(&incs, 0, sizeof(incs));
 	if (cluster(&sim, 6, seed, &o, &l) == 0) {
+		int bad = 0;
+		sim_set_invariant(sim, check_incarnations, &incs);
 		sim_kill(sim, 2);
-		sim_run_for(sim, 10000);
+		bad |= sim_run_for(sim, 10000);
 		sim_partition_sets(sim, side, 2);
-		sim_run_for(sim, 20000);
+		bad |= sim_run_for(sim, 20000);
 		sim_heal_all(sim);
 		sim_revive(sim, 2);
-		sim_run_for(sim, 30000);
-		h = sim_trace_hash(sim);
+		bad |= sim_run_for(sim, 30000);
+		h = bad ? 0 : sim_trace_hash(sim);
 		swim_totals(sim, t);
 	}
 	sim_free(sim);
 	return h;
 }
 
-/* One seed, two runs: the same trace, byte for byte. */
+/* One seed, two runs: the same trace, byte for byte (and incarnations
+ * safe throughout, see check_incarnations). */
 static int t_replay(uint64_t seed)
 {
 	struct swim_stats a, b, c;
@@ -763,7 +821,8 @@ static int t_replay(uint64_t seed)
 	printf("  seed=%" PRIu64 ": trace %016" PRIx64 " %016" PRIx64
 	       ", other seed %016" PRIx64 "\n",
 	       seed, h1, h2, h3);
-	CHECK(h1 != 0 && h1 == h2, "same seed, different traces");
+	CHECK(h1 != 0 && h3 != 0, "incarnation check failed");
+	CHECK(h1 == h2, "same seed, different traces");
 	CHECK(memcmp(&a, &b, sizeof(a)) == 0, "same seed, different stats");
 	CHECK(h3 != h1, "another seed, same trace");
 out:
