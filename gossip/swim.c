@@ -738,7 +738,7 @@ static void make_suspect(struct swim *s, struct member *m, uint64_t inc,
 {
 	if (suspicion_start(s, m, ids[0], now)) {
 		rk_error(s->rt.log, MODULE,
-			 "out of memory suspecting n%" PRIu64, m->id);
+			 "out of memory suspecting n%" PRIx64, m->id);
 		return;
 	}
 	suspicion_confirm_all(m, ids + 1, n - 1);
@@ -748,7 +748,7 @@ static void make_suspect(struct swim *s, struct member *m, uint64_t inc,
 	enqueue(s, m);
 	s->stats.suspect_events++;
 	rk_info(s->rt.log, MODULE,
-		"suspect n%" PRIu64 " inc=%" PRIu64 " by n%" PRIu64
+		"suspect n%" PRIx64 " inc=%" PRIu64 " by n%" PRIx64
 		" (+%u) timeout=%" PRIu64 "ms",
 		m->id, m->inc, ids[0], m->susp->n,
 		m->susp->deadline > now ? m->susp->deadline - now : 0);
@@ -762,7 +762,7 @@ static void make_dead(struct swim *s, struct member *m, uint64_t inc,
 	m->inc = inc;
 	set_state(s, m, SWIM_DEAD, now);
 	enqueue(s, m);
-	rk_info(s->rt.log, MODULE, "dead n%" PRIu64 " inc=%" PRIu64 " (%s)",
+	rk_info(s->rt.log, MODULE, "dead n%" PRIx64 " inc=%" PRIu64 " (%s)",
 		m->id, m->inc, why);
 	emit(s, SWIM_EV_DEAD, prev, m);
 }
@@ -799,7 +799,7 @@ static void apply_self(struct swim *s, const struct swim_update *u)
 	    info_differs(me, u))
 		rk_warn(
 		    s->rt.log, MODULE,
-		    "a record of our id n%" PRIu64 " inc=%" PRIu64
+		    "a record of our id n%" PRIx64 " inc=%" PRIu64
 		    " at %s: an earlier life of ours, or a node with our id",
 		    u->id, u->incarnation, u->gossip_addr);
 	if (u->incarnation > me->inc ||
@@ -856,12 +856,12 @@ static void apply_update(struct swim *s, const struct swim_update *u,
 		m = member_add(s, u, now);
 		if (!m) {
 			rk_error(s->rt.log, MODULE,
-				 "out of memory adding n%" PRIu64, u->id);
+				 "out of memory adding n%" PRIx64, u->id);
 			return;
 		}
 		enqueue(s, m);
 		rk_info(s->rt.log, MODULE,
-			"joined n%" PRIu64 " inc=%" PRIu64 " at %s", m->id,
+			"joined n%" PRIx64 " inc=%" PRIu64 " at %s", m->id,
 			m->inc, m->gossip_addr);
 		emit(s, SWIM_EV_JOINED, SWIM_LEFT, m);
 		return;
@@ -876,7 +876,7 @@ static void apply_update(struct swim *s, const struct swim_update *u,
 		    member_set_blob(m, u->gossip_addr, nz(u->peer_addr),
 				    nz(u->client_addr), u->meta, u->meta_len)) {
 			rk_error(s->rt.log, MODULE,
-				 "out of memory updating n%" PRIu64, m->id);
+				 "out of memory updating n%" PRIx64, m->id);
 			return;
 		}
 		m->weight = u->weight;
@@ -886,7 +886,7 @@ static void apply_update(struct swim *s, const struct swim_update *u,
 		if (prev == SWIM_ALIVE) {
 			if (changed) {
 				rk_info(s->rt.log, MODULE,
-					"updated n%" PRIu64 " inc=%" PRIu64
+					"updated n%" PRIx64 " inc=%" PRIu64
 					" at %s",
 					m->id, m->inc, m->gossip_addr);
 				emit(s, SWIM_EV_UPDATED, prev, m);
@@ -894,7 +894,7 @@ static void apply_update(struct swim *s, const struct swim_update *u,
 			return;
 		}
 		rk_info(s->rt.log, MODULE,
-			"%s n%" PRIu64 " inc=%" PRIu64 " at %s (was %s)",
+			"%s n%" PRIx64 " inc=%" PRIu64 " at %s (was %s)",
 			prev == SWIM_LEFT ? "joined" : "alive", m->id, m->inc,
 			m->gossip_addr, swim_state_name((int)prev));
 		emit(s, prev == SWIM_LEFT ? SWIM_EV_JOINED : SWIM_EV_ALIVE,
@@ -916,7 +916,7 @@ static void apply_update(struct swim *s, const struct swim_update *u,
 		} else if (prev == SWIM_SUSPECT && u->incarnation == m->inc &&
 			   suspicion_confirm_all(m, ids, n_ids)) {
 			rk_debug(s->rt.log, MODULE,
-				 "suspect n%" PRIu64 " confirmed (%u of %u), "
+				 "suspect n%" PRIx64 " confirmed (%u of %u), "
 				 "timeout=%" PRIu64 "ms",
 				 m->id, m->susp->n, m->susp->k,
 				 m->susp->deadline > now
@@ -938,7 +938,7 @@ static void apply_update(struct swim *s, const struct swim_update *u,
 			set_state(s, m, SWIM_LEFT, now);
 			enqueue(s, m);
 			rk_info(s->rt.log, MODULE,
-				"left n%" PRIu64 " inc=%" PRIu64, m->id,
+				"left n%" PRIx64 " inc=%" PRIu64, m->id,
 				m->inc);
 			emit(s, SWIM_EV_LEFT, prev, m);
 		}
@@ -1038,7 +1038,7 @@ static void send_packet(struct swim *s, const char *addr, struct swim_msg *msg,
 				/* Long addresses and metadata: no datagram
 				 * can carry it; push-pull will. */
 				rk_warn(s->rt.log, MODULE,
-					"record of n%" PRIu64 " (%zu bytes) "
+					"record of n%" PRIx64 " (%zu bytes) "
 					"exceeds max_packet; left to push-pull",
 					m->id, b);
 				bc_unlink(s, m);
@@ -1270,7 +1270,7 @@ static void probe_indirect(struct swim *s)
 		s->stats.ping_reqs_sent++;
 	}
 	rk_debug(s->rt.log, MODULE,
-		 "no ack from n%" PRIu64 " seq=%" PRIu64 ", ping-req via %zu",
+		 "no ack from n%" PRIx64 " seq=%" PRIu64 ", ping-req via %zu",
 		 t->id, s->probe.seq, k);
 }
 
@@ -1288,7 +1288,7 @@ static void probe_fail(struct swim *s, uint64_t now)
 	if (!t || !(t->state == SWIM_ALIVE || t->state == SWIM_SUSPECT))
 		return;
 	rk_debug(s->rt.log, MODULE,
-		 "probe of n%" PRIu64 " failed (nacks %u/%u)", t->id, p->nacks,
+		 "probe of n%" PRIx64 " failed (nacks %u/%u)", t->id, p->nacks,
 		 p->nacks_expected);
 	suspect_by_self(s, t, now);
 }
@@ -1396,7 +1396,7 @@ static void reconnect_tick(struct swim *s, uint64_t now)
 		return;
 	s->recon_seq = ++s->seq;
 	s->recon_id = m->id;
-	rk_debug(s->rt.log, MODULE, "reconnect: ping dead n%" PRIu64, m->id);
+	rk_debug(s->rt.log, MODULE, "reconnect: ping dead n%" PRIx64, m->id);
 	send_simple(s, m->gossip_addr, SWIM_MSG_PING, s->recon_seq, m->id, NULL,
 		    NULL);
 }
@@ -1432,7 +1432,7 @@ static void gc_tick(struct swim *s, uint64_t now)
 		    (m->state == SWIM_DEAD || m->state == SWIM_LEFT) &&
 		    now - m->since >= s->cfg.tombstone_ms) {
 			rk_info(s->rt.log, MODULE,
-				"forget n%" PRIu64 " (%s since %" PRIu64 ")",
+				"forget n%" PRIx64 " (%s since %" PRIu64 ")",
 				m->id, swim_state_name((int)m->state),
 				m->since);
 			emit(s, SWIM_EV_REMOVED, m->state, m);
@@ -1502,7 +1502,7 @@ static void on_ping_req(struct swim *s, const struct swim_msg *msg,
 	}
 	if (s->n_relays == MAX_RELAYS) {
 		rk_debug(s->rt.log, MODULE,
-			 "ping-req from n%" PRIu64
+			 "ping-req from n%" PRIx64
 			 " dropped: too many in flight",
 			 msg->from_id);
 		return;
@@ -1532,7 +1532,7 @@ static void on_ack(struct swim *s, const struct swim_msg *msg)
 		s->recon_seq = 0;
 		if (m && m->state == SWIM_DEAD) {
 			rk_info(s->rt.log, MODULE,
-				"dead n%" PRIu64 " answers: push-pull", m->id);
+				"dead n%" PRIx64 " answers: push-pull", m->id);
 			send_sync(s, m->gossip_addr, false);
 		}
 		return;
@@ -1596,7 +1596,7 @@ int swim_recv_udp(struct swim *s, const char *from, const uint8_t *bytes,
 		return rc;
 	uint64_t now = now_ms(s);
 	rk_trace(s->rt.log, MODULE,
-		 "recv %s from n%" PRIu64 " seq=%" PRIu64 " updates=%zu",
+		 "recv %s from n%" PRIx64 " seq=%" PRIu64 " updates=%zu",
 		 swim_msg_type_name((int)msg.type), msg.from_id, msg.seq,
 		 msg.n_updates);
 	if (msg.from_id == s->self->id) {
@@ -1662,7 +1662,7 @@ static int recv_state(struct swim *s, const char *from, const uint8_t *bytes,
 		return RK_EPROTOCOL;
 	}
 	s->stats.syncs_recv++;
-	rk_debug(s->rt.log, MODULE, "%s from n%" PRIu64 "%s: %zu members",
+	rk_debug(s->rt.log, MODULE, "%s from n%" PRIx64 "%s: %zu members",
 		 swim_msg_type_name((int)msg.type), msg.from_id,
 		 msg.join ? " (join)" : "", msg.n_updates);
 	apply_all(s, &msg, true, now_ms(s));
@@ -1766,7 +1766,7 @@ int swim_new(const struct swim_config *cfg, const struct swim_runtime *rt,
 	if (s->rt.on_incarnation)
 		s->rt.on_incarnation(s->rt.ctx, s->self->inc);
 	rk_info(s->rt.log, MODULE,
-		"start n%" PRIu64 " inc=%" PRIu64 " at %s cluster %s", cfg->id,
+		"start n%" PRIx64 " inc=%" PRIu64 " at %s cluster %s", cfg->id,
 		cfg->incarnation, s->self->gossip_addr, s->cluster);
 	*out = s;
 	return 0;

@@ -11,15 +11,58 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "buf.h"
+#include "crc32c.h"
 #include "err.h"
+#include "hash.h"
+#include "peer_wire.h"
+
+#define META_VERSION 1
+#define MEMBERS_MAGIC "RKM1"
+/* How often missing tokens are fetched again, and own tokens tried. */
+#define CLUSTER_TICK 0.5
+/* A token fetch waits this long for the reply, ms. */
+#define FETCH_TIMEOUT_MS 3000
+/* Most members this node keeps (a bound on memory and file size). */
+#define CLUSTER_MAX_MEMBERS 4096
+
+struct member {
+	uint64_t id;
+	enum cluster_liveness liveness;
+	enum cluster_status status;    /* as its metadata says */
+	uint64_t incarnation;
+	uint32_t weight;
+	uint64_t *tokens;              /* owned; NULL while unknown */
+	size_t n_tokens;
+	size_t want_n;                 /* from its metadata */
+	uint64_t want_digest;
+	char client_addr[256];
+	char gossip_addr[256];
+	int fetching;                  /* a TOKENS_GET is in flight */
+};
 
 struct cluster {
+	struct ev_loop *loop;
 	const struct node_config *cfg;
 	const struct rk_logger *lg;
+	struct peers *peers;
 	uint64_t self_id;
-	uint64_t *tokens;   /* ours, ascending; owned */
-	size_t n_tokens;
-	struct ring *ring;  /* current snapshot; owned */
+	char self_addr[256];
+	struct member *m;              /* m[0] is this node */
+	size_t n, cap;
+	struct ring *ring;             /* current snapshot, never NULL */
+	uint64_t epoch;
+	int joined;                    /* gossip join done */
+	ev_timer tick;
+	cluster_meta_fn meta_fn;
+	cluster_ring_fn ring_fn;
+	void *cb_ctx;
+};
+
+/* A fetch in flight; freed by its reply callback. */
+struct fetch {
+	struct cluster *c;
+	uint64_t id;
 };
 
 static int errf(char *err, size_t errlen, int code, const char *fmt, ...)
@@ -34,11 +77,71 @@ static int errf(char *err, size_t errlen, int code, const char *fmt, ...)
 	return code;
 }
 
-/* Reads DATA_DIR/tokens.  Returns 0, RK_ENOT_FOUND (first start), or an
- * error with a reason. */
-static int tokens_load(struct cluster *c, const char *path, char *err,
-		       size_t errlen)
+static uint64_t tokens_digest(const uint64_t *t, size_t n)
 {
+	uint8_t buf[8];
+	uint64_t h = 0x72696e676b76ull; /* any fixed start */
+	for (size_t i = 0; i < n; i++) {
+		rk_put_le64(buf, t[i]);
+		h = rk_hash_seeded(buf, 8, h);
+	}
+	return h;
+}
+
+static struct member *find(struct cluster *c, uint64_t id)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (c->m[i].id == id)
+			return &c->m[i];
+	return NULL;
+}
+
+static struct member *add(struct cluster *c, uint64_t id)
+{
+	if (c->n == CLUSTER_MAX_MEMBERS)
+		return NULL;
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 16;
+		struct member *nm = realloc(c->m, cap * sizeof(*nm));
+		if (!nm)
+			return NULL;
+		c->m = nm;
+		c->cap = cap;
+	}
+	struct member *m = &c->m[c->n++];
+	memset(m, 0, sizeof(*m));
+	m->id = id;
+	m->weight = 1;
+	return m;
+}
+
+/* ------------------------------------------------------------------ */
+/* files                                                               */
+
+/* Writes buf to path durably: temporary file, fsync, rename, fsync dir. */
+static int write_durably(const char *dir, const char *path,
+			 const uint8_t *buf, size_t len)
+{
+	char tmp[PATH_MAX];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int ok = fd >= 0 && write(fd, buf, len) == (ssize_t)len &&
+		 fsync(fd) == 0 && rename(tmp, path) == 0;
+	if (fd >= 0)
+		close(fd);
+	if (ok) {
+		int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		ok = dfd >= 0 && fsync(dfd) == 0;
+		if (dfd >= 0)
+			close(dfd);
+	}
+	return ok ? 0 : RK_EIO;
+}
+
+static int self_tokens_load(struct cluster *c, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/tokens", c->cfg->data_dir);
 	FILE *f = fopen(path, "rb");
 	if (!f) {
 		if (errno == ENOENT)
@@ -48,77 +151,324 @@ static int tokens_load(struct cluster *c, const char *path, char *err,
 	}
 	size_t cap = ring_tokens_encoded_size(RING_TOKENS_MAX);
 	uint8_t *buf = malloc(cap);
-	if (!buf) {
-		free(buf);
-		fclose(f);
-		return errf(err, errlen, RK_ENOMEM, "out of memory");
-	}
-	size_t len = fread(buf, 1, cap, f);
-	int rd_err = ferror(f);
+	uint64_t *tok = malloc(RING_TOKENS_MAX * sizeof(uint64_t));
+	size_t len = buf ? fread(buf, 1, cap, f) : 0, n = 0;
+	int bad = !buf || !tok || ferror(f);
 	fclose(f);
-	int rc = rd_err ? RK_EIO
-			: ring_tokens_decode(buf, len, c->tokens,
-					     RING_TOKENS_MAX, &c->n_tokens);
+	int rc = bad ? RK_EIO : ring_tokens_decode(buf, len, tok,
+						   RING_TOKENS_MAX, &n);
 	free(buf);
-	if (rc)
-		return errf(err, errlen, rc == RK_EIO ? RK_EIO : RK_ECORRUPT,
+	if (rc) {
+		free(tok);
+		return errf(err, errlen, RK_ECORRUPT,
 			    "%s is damaged (%s); it holds this node's place on "
 			    "the ring: restore it from a backup rather than "
 			    "deleting it",
 			    path, rk_strerror(rc));
+	}
+	c->m[0].tokens = tok;
+	c->m[0].n_tokens = n;
 	return 0;
 }
 
-/* Writes tokens durably: temporary file, fsync, rename, fsync dir. */
-static int tokens_save(const struct cluster *c, const char *dir,
-		       const char *path, char *err, size_t errlen)
+static int self_tokens_save(struct cluster *c)
 {
-	size_t cap = ring_tokens_encoded_size(c->n_tokens), len;
+	const struct member *s = &c->m[0];
+	size_t cap = ring_tokens_encoded_size(s->n_tokens), len;
 	uint8_t *buf = malloc(cap);
 	if (!buf)
-		return errf(err, errlen, RK_ENOMEM, "out of memory");
-	int rc = ring_tokens_encode(c->tokens, c->n_tokens, buf, cap, &len);
-	char tmp[PATH_MAX];
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	int fd = rc ? -1 : open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	int ok = fd >= 0 && write(fd, buf, len) == (ssize_t)len &&
-		 fsync(fd) == 0 && rename(tmp, path) == 0;
-	int e = errno;
-	if (fd >= 0)
-		close(fd);
+		return RK_ENOMEM;
+	int rc = ring_tokens_encode(s->tokens, s->n_tokens, buf, cap, &len);
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/tokens", c->cfg->data_dir);
+	if (!rc)
+		rc = write_durably(c->cfg->data_dir, path, buf, len);
 	free(buf);
-	if (ok) {
-		int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		ok = dfd >= 0 && fsync(dfd) == 0;
-		e = errno;
-		if (dfd >= 0)
-			close(dfd);
-	}
-	if (!ok)
-		return errf(err, errlen, RK_EIO, "cannot write %s: %s", path,
-			    strerror(e));
-	return 0;
+	return rc;
 }
 
-static int build_ring(struct cluster *c)
+/* DATA_DIR/members: every other member's weight and tokens, so that a
+ * restart rebuilds the ring without waiting for every owner to be up.
+ * "RKM1", u32 count, then per member u64 id, u32 weight, u32 n, n x u64
+ * tokens, and a CRC-32C of all that.  It is a cache: when damaged it is
+ * ignored (with a warning) and refilled from gossip. */
+static void members_save(struct cluster *c)
 {
-	struct ring_member self = {
-		.node_id = c->self_id,
-		.weight = (uint32_t)c->cfg->weight,
-		.tokens = c->tokens,
-		.n_tokens = c->n_tokens,
-	};
-	struct ring_config rc = {.epoch = 1, .rf_max = (uint32_t)c->cfg->rf};
+	struct rk_buf b;
+	rk_buf_init(&b);
+	uint8_t tmp[8];
+	rk_buf_append(&b, MEMBERS_MAGIC, 4);
+	uint32_t count = 0;
+	for (size_t i = 1; i < c->n; i++)
+		count += c->m[i].tokens != NULL;
+	rk_put_le32(tmp, count);
+	rk_buf_append(&b, tmp, 4);
+	for (size_t i = 1; i < c->n; i++) {
+		const struct member *m = &c->m[i];
+		if (!m->tokens)
+			continue;
+		rk_put_le64(tmp, m->id);
+		rk_buf_append(&b, tmp, 8);
+		rk_put_le32(tmp, m->weight);
+		rk_buf_append(&b, tmp, 4);
+		rk_put_le32(tmp, (uint32_t)m->n_tokens);
+		rk_buf_append(&b, tmp, 4);
+		for (size_t k = 0; k < m->n_tokens; k++) {
+			rk_put_le64(tmp, m->tokens[k]);
+			rk_buf_append(&b, tmp, 8);
+		}
+	}
+	rk_put_le32(tmp, rk_crc32c(0, b.data, b.len));
+	int rc = rk_buf_append(&b, tmp, 4);
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/members", c->cfg->data_dir);
+	if (rc || write_durably(c->cfg->data_dir, path, b.data, b.len))
+		rk_warn(c->lg, "cluster", "cannot write %s: %s", path,
+			rc ? "out of memory" : strerror(errno));
+	rk_buf_destroy(&b);
+}
+
+static void members_load(struct cluster *c)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/members", c->cfg->data_dir);
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return;
+	struct rk_buf b;
+	rk_buf_init(&b);
+	uint8_t chunk[65536];
+	size_t got;
+	while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		if (rk_buf_append(&b, chunk, got))
+			break;
+	fclose(f);
+	const uint8_t *p = b.data;
+	size_t len = b.len, off = 8;
+	const char *why = NULL;
+	if (len < 12 || memcmp(p, MEMBERS_MAGIC, 4) != 0)
+		why = "bad header";
+	else if (rk_crc32c(0, p, len - 4) != rk_get_le32(p + len - 4))
+		why = "checksum mismatch";
+	uint32_t count = why ? 0 : rk_get_le32(p + 4);
+	for (uint32_t i = 0; !why && i < count; i++) {
+		if (off + 16 > len - 4) {
+			why = "truncated";
+			break;
+		}
+		uint64_t id = rk_get_le64(p + off);
+		uint32_t weight = rk_get_le32(p + off + 8);
+		uint32_t n = rk_get_le32(p + off + 12);
+		off += 16;
+		if (n == 0 || n > RING_TOKENS_MAX || off + (size_t)n * 8 > len - 4) {
+			why = "bad token count";
+			break;
+		}
+		if (id == c->self_id || find(c, id)) {
+			off += (size_t)n * 8;
+			continue;
+		}
+		struct member *m = add(c, id);
+		uint64_t *t = malloc((size_t)n * 8);
+		if (!m || !t) {
+			free(t);
+			break;
+		}
+		for (uint32_t k = 0; k < n; k++)
+			t[k] = rk_get_le64(p + off + (size_t)k * 8);
+		off += (size_t)n * 8;
+		m->weight = weight;
+		m->tokens = t;
+		m->n_tokens = n;
+		m->status = CLUSTER_NORMAL;
+		m->want_n = n;
+		m->want_digest = tokens_digest(t, n);
+	}
+	if (why)
+		rk_warn(c->lg, "cluster",
+			"%s: %s; ignoring it, the ring will be relearned from "
+			"gossip", path, why);
+	rk_buf_destroy(&b);
+}
+
+/* ------------------------------------------------------------------ */
+/* the ring                                                            */
+
+static void rebuild_ring(struct cluster *c)
+{
+	struct ring_member *rm = calloc(c->n ? c->n : 1, sizeof(*rm));
+	if (!rm)
+		return;
+	size_t k = 0;
+	for (size_t i = 0; i < c->n; i++) {
+		const struct member *m = &c->m[i];
+		if (!m->tokens)
+			continue;
+		rm[k++] = (struct ring_member){.node_id = m->id,
+					       .weight = m->weight ? m->weight : 1,
+					       .tokens = m->tokens,
+					       .n_tokens = m->n_tokens};
+	}
+	struct ring_config rcfg = {.epoch = c->epoch + 1,
+				   .rf_max = (uint32_t)c->cfg->rf};
 	struct ring *r;
-	int rv = ring_new(&self, 1, &rc, &r);
-	if (rv)
-		return rv;
+	int rc = ring_new(rm, k, &rcfg, &r);
+	free(rm);
+	if (rc) {
+		rk_error(c->lg, "cluster", "cannot build the ring: %s",
+			 rk_strerror(rc));
+		return;
+	}
+	if (c->ring && ring_checksum(r) == ring_checksum(c->ring) &&
+	    ring_member_count(r) == ring_member_count(c->ring)) {
+		ring_free(r);
+		return;
+	}
+	c->epoch++;
 	ring_free(c->ring);
 	c->ring = r;
+	rk_info(c->lg, "cluster", "ring epoch %" PRIu64 ": %zu members, "
+		"%zu vnodes, checksum %016" PRIx64,
+		c->epoch, ring_member_count(r), ring_vnode_count(r),
+		ring_checksum(r));
+	if (c->ring_fn)
+		c->ring_fn(c->cb_ctx, r);
+}
+
+/* ------------------------------------------------------------------ */
+/* tokens: our own, and fetching others'                               */
+
+static void announce(struct cluster *c)
+{
+	uint8_t meta[CLUSTER_META_LEN];
+	cluster_self_meta(c, meta);
+	if (c->meta_fn)
+		c->meta_fn(c->cb_ctx, meta, sizeof(meta));
+}
+
+/* Chooses our tokens against the ring as it is now. */
+static int choose_tokens(struct cluster *c)
+{
+	struct member *s = &c->m[0];
+	uint64_t *t = malloc(RING_TOKENS_MAX * sizeof(uint64_t));
+	if (!t)
+		return RK_ENOMEM;
+	size_t n;
+	int rc = ring_allocate_tokens(c->ring, c->self_id, s->weight,
+				      (uint32_t)c->cfg->vnodes, c->cfg->rf, t,
+				      RING_TOKENS_MAX, &n);
+	if (rc) {
+		free(t);
+		return rc;
+	}
+	s->tokens = t;
+	s->n_tokens = n;
+	s->status = CLUSTER_NORMAL;
+	if ((rc = self_tokens_save(c)) != 0) {
+		s->tokens = NULL;
+		s->n_tokens = 0;
+		s->status = CLUSTER_NO_TOKENS;
+		free(t);
+		return rc;
+	}
+	rk_info(c->lg, "cluster",
+		"chose %zu ring tokens against a ring of %zu members", n,
+		ring_member_count(c->ring));
+	rebuild_ring(c);
+	announce(c);
 	return 0;
 }
 
-int cluster_open(const struct node_config *cfg, uint64_t self_id,
+static void on_tokens(void *ctx, int status, const struct peer_msg *reply)
+{
+	struct fetch *f = ctx;
+	struct cluster *c = f->c;
+	struct member *m = c ? find(c, f->id) : NULL;
+	free(f);
+	if (!m)
+		return;
+	m->fetching = 0;
+	if (status || reply->op != PEER_OP_TOKENS || reply->node_id != m->id ||
+	    reply->n_tokens == 0)
+		return; /* the tick retries */
+	if (reply->n_tokens != m->want_n ||
+	    tokens_digest(reply->tokens, reply->n_tokens) != m->want_digest)
+		return; /* stale copy; the tick retries */
+	uint64_t *t = malloc(reply->n_tokens * sizeof(uint64_t));
+	if (!t)
+		return;
+	memcpy(t, reply->tokens, reply->n_tokens * sizeof(uint64_t));
+	free(m->tokens);
+	m->tokens = t;
+	m->n_tokens = reply->n_tokens;
+	m->weight = reply->weight ? reply->weight : 1;
+	rk_info(c->lg, "cluster", "learned %zu tokens of %016" PRIx64,
+		m->n_tokens, m->id);
+	members_save(c);
+	rebuild_ring(c);
+}
+
+static int needs_tokens(const struct member *m)
+{
+	return m->status == CLUSTER_NORMAL &&
+	       (!m->tokens || m->n_tokens != m->want_n ||
+		tokens_digest(m->tokens, m->n_tokens) != m->want_digest);
+}
+
+/* Asks for m's tokens: from m itself when it is alive, else from any
+ * alive member (they all keep every member's tokens). */
+static void fetch_tokens(struct cluster *c, struct member *m)
+{
+	if (m->fetching)
+		return;
+	const char *addr = NULL;
+	if (m->liveness == CLUSTER_ALIVE && m->client_addr[0]) {
+		addr = m->client_addr;
+	} else {
+		for (size_t i = 1; i < c->n; i++)
+			if (c->m[i].liveness == CLUSTER_ALIVE &&
+			    c->m[i].client_addr[0] && &c->m[i] != m) {
+				addr = c->m[i].client_addr;
+				break;
+			}
+	}
+	if (!addr)
+		return;
+	struct fetch *f = malloc(sizeof(*f));
+	if (!f)
+		return;
+	f->c = c;
+	f->id = m->id;
+	m->fetching = 1;
+	struct peer_msg q = {.op = PEER_OP_TOKENS_GET, .node_id = m->id};
+	peers_request(c->peers, addr, &q, FETCH_TIMEOUT_MS, on_tokens, f);
+}
+
+static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	struct cluster *c = w->data;
+	int missing = 0;
+	for (size_t i = 1; i < c->n; i++) {
+		if (needs_tokens(&c->m[i])) {
+			missing++;
+			fetch_tokens(c, &c->m[i]);
+		}
+	}
+	/* Our own tokens, once we know the ring we are joining. */
+	if (!c->m[0].tokens && c->joined && missing == 0) {
+		int rc = choose_tokens(c);
+		if (rc)
+			rk_error(c->lg, "cluster", "choosing tokens: %s",
+				 rk_strerror(rc));
+	}
+}
+
+/* ------------------------------------------------------------------ */
+
+int cluster_open(struct ev_loop *loop, const struct node_config *cfg,
+		 uint64_t self_id, const char *self_addr, struct peers *peers,
 		 const struct rk_logger *lg, struct cluster **out, char *err,
 		 size_t errlen)
 {
@@ -126,47 +476,41 @@ int cluster_open(const struct node_config *cfg, uint64_t self_id,
 	struct cluster *c = calloc(1, sizeof(*c));
 	if (!c)
 		return errf(err, errlen, RK_ENOMEM, "out of memory");
+	c->loop = loop;
 	c->cfg = cfg;
 	c->lg = lg;
+	c->peers = peers;
 	c->self_id = self_id;
-	c->tokens = malloc(RING_TOKENS_MAX * sizeof(uint64_t));
-	if (!c->tokens) {
+	snprintf(c->self_addr, sizeof(c->self_addr), "%s", self_addr);
+	struct member *s = add(c, self_id);
+	if (!s) {
 		free(c);
 		return errf(err, errlen, RK_ENOMEM, "out of memory");
 	}
-	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/tokens", cfg->data_dir);
-	int rc = tokens_load(c, path, err, errlen);
-	if (rc == RK_ENOT_FOUND) {
-		/* First start: choose tokens against the ring we know, which
-		 * is empty until membership brings the others. */
-		struct ring *empty;
-		struct ring_config rcfg = {.epoch = 0,
-					   .rf_max = (uint32_t)cfg->rf};
-		rc = ring_new(NULL, 0, &rcfg, &empty);
-		if (!rc)
-			rc = ring_allocate_tokens(empty, self_id,
-						  (uint32_t)cfg->weight,
-						  (uint32_t)cfg->vnodes,
-						  cfg->rf, c->tokens,
-						  RING_TOKENS_MAX, &c->n_tokens);
-		ring_free(empty);
-		if (rc)
-			errf(err, errlen, rc, "choosing ring tokens: %s",
-			     rk_strerror(rc));
-		else
-			rc = tokens_save(c, cfg->data_dir, path, err, errlen);
-		if (!rc)
-			rk_info(lg, "cluster", "chose %zu ring tokens (weight %"
-				PRIu64 " x %" PRIu64 " vnodes)",
-				c->n_tokens, cfg->weight, cfg->vnodes);
-	}
-	if (!rc && (rc = build_ring(c)) != 0)
-		errf(err, errlen, rc, "building the ring: %s", rk_strerror(rc));
-	if (rc) {
+	s->weight = (uint32_t)cfg->weight;
+	s->liveness = CLUSTER_ALIVE;
+	snprintf(s->client_addr, sizeof(s->client_addr), "%s", self_addr);
+	snprintf(s->gossip_addr, sizeof(s->gossip_addr), "%s", self_addr);
+	int rc = self_tokens_load(c, err, errlen);
+	if (rc && rc != RK_ENOT_FOUND) {
 		cluster_free(c);
 		return rc;
 	}
+	s->status = rc == 0 ? CLUSTER_NORMAL : CLUSTER_NO_TOKENS;
+	members_load(c);
+	rebuild_ring(c);
+	if (!s->tokens && !cfg->seeds[0]) {
+		/* A new cluster of one: nothing to learn first. */
+		c->joined = 1;
+		if ((rc = choose_tokens(c)) != 0) {
+			cluster_free(c);
+			return errf(err, errlen, rc, "choosing ring tokens: %s",
+				    rk_strerror(rc));
+		}
+	}
+	ev_timer_init(&c->tick, on_tick, CLUSTER_TICK, CLUSTER_TICK);
+	c->tick.data = c;
+	ev_timer_start(loop, &c->tick);
 	*out = c;
 	return 0;
 }
@@ -175,9 +519,86 @@ void cluster_free(struct cluster *c)
 {
 	if (!c)
 		return;
+	if (c->loop)
+		ev_timer_stop(c->loop, &c->tick);
+	for (size_t i = 0; i < c->n; i++)
+		free(c->m[i].tokens);
+	free(c->m);
 	ring_free(c->ring);
-	free(c->tokens);
 	free(c);
+}
+
+void cluster_set_callbacks(struct cluster *c, cluster_meta_fn meta,
+			   cluster_ring_fn ring, void *ctx)
+{
+	c->meta_fn = meta;
+	c->ring_fn = ring;
+	c->cb_ctx = ctx;
+}
+
+void cluster_self_meta(const struct cluster *c, uint8_t *out)
+{
+	const struct member *s = &c->m[0];
+	out[0] = META_VERSION;
+	out[1] = (uint8_t)s->status;
+	rk_put_le32(out + 2, (uint32_t)s->n_tokens);
+	rk_put_le64(out + 6, s->tokens ? tokens_digest(s->tokens, s->n_tokens)
+				       : 0);
+}
+
+void cluster_on_member(struct cluster *c, uint64_t id,
+		       enum cluster_liveness liveness, uint64_t incarnation,
+		       uint32_t weight, const char *client_addr,
+		       const char *gossip_addr, const uint8_t *meta,
+		       size_t meta_len)
+{
+	struct member *m = find(c, id);
+	if (!m && !(m = add(c, id)))
+		return;
+	m->liveness = liveness;
+	m->incarnation = incarnation;
+	if (client_addr && *client_addr)
+		snprintf(m->client_addr, sizeof(m->client_addr), "%s",
+			 client_addr);
+	if (gossip_addr && *gossip_addr)
+		snprintf(m->gossip_addr, sizeof(m->gossip_addr), "%s",
+			 gossip_addr);
+	if (id == c->self_id)
+		return; /* our own metadata is ours to set */
+	if (weight)
+		m->weight = weight;
+	if (meta && meta_len == CLUSTER_META_LEN && meta[0] == META_VERSION &&
+	    meta[1] <= CLUSTER_NORMAL) {
+		m->status = (enum cluster_status)meta[1];
+		m->want_n = rk_get_le32(meta + 2);
+		m->want_digest = rk_get_le64(meta + 6);
+		if (m->want_n > RING_TOKENS_MAX)
+			m->status = CLUSTER_NO_TOKENS;
+	}
+	if (needs_tokens(m))
+		fetch_tokens(c, m);
+}
+
+void cluster_on_joined(struct cluster *c)
+{
+	c->joined = 1;
+}
+
+int cluster_tokens_reply(const struct cluster *c, uint64_t id,
+			 struct peer_msg *reply)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		const struct member *m = &c->m[i];
+		if (m->id != id || !m->tokens)
+			continue;
+		reply->op = PEER_OP_TOKENS;
+		reply->node_id = id;
+		reply->weight = m->weight;
+		reply->tokens = m->tokens;
+		reply->n_tokens = m->n_tokens;
+		return 0;
+	}
+	return RK_ENOT_FOUND;
 }
 
 const struct ring *cluster_ring(const struct cluster *c)
@@ -190,18 +611,48 @@ uint32_t cluster_rf(const struct cluster *c)
 	return (uint32_t)c->cfg->rf;
 }
 
-size_t cluster_ring_members(const struct cluster *c, const char *self_addr,
-			    struct rk_ring_member *out, size_t cap)
+int cluster_has_tokens(const struct cluster *c)
 {
-	if (cap < 1)
-		return 0;
-	out[0] = (struct rk_ring_member){
-		.node_id = c->self_id,
-		.weight = (uint32_t)c->cfg->weight,
-		.tokens = c->tokens,
-		.n_tokens = c->n_tokens,
-		.client_addr = self_addr,
-		.state = "alive",
-	};
-	return 1;
+	return c->m[0].tokens != NULL;
+}
+
+size_t cluster_members(const struct cluster *c, struct cluster_member *out,
+		       size_t cap)
+{
+	for (size_t i = 0; i < c->n && i < cap; i++) {
+		const struct member *m = &c->m[i];
+		out[i] = (struct cluster_member){
+			.id = m->id,
+			.liveness = m->liveness,
+			.status = m->status,
+			.incarnation = m->incarnation,
+			.weight = m->weight,
+			.n_tokens = m->tokens ? m->n_tokens : 0,
+			.tokens = m->tokens,
+			.client_addr = m->client_addr,
+			.gossip_addr = m->gossip_addr,
+			.is_self = i == 0,
+		};
+	}
+	return c->n;
+}
+
+enum cluster_liveness cluster_liveness_of(const struct cluster *c, uint64_t id)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (c->m[i].id == id)
+			return c->m[i].liveness;
+	return CLUSTER_UNKNOWN;
+}
+
+const char *cluster_liveness_name(enum cluster_liveness l)
+{
+	switch (l) {
+	case CLUSTER_ALIVE: return "alive";
+	case CLUSTER_SUSPECT: return "suspect";
+	case CLUSTER_DEAD: return "dead";
+	case CLUSTER_LEFT: return "left";
+	case CLUSTER_UNKNOWN:
+	default: return "unknown";
+	}
 }

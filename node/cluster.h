@@ -1,43 +1,129 @@
-/* cluster.h: the node's view of the cluster: who it is on the ring (its
- * tokens, kept in DATA_DIR/tokens) and the current ring snapshot.
+/* cluster.h: the node's view of the cluster: who owns what on the ring,
+ * and who is alive.
  *
- * A node's tokens are chosen once, at its first start, and never again
- * (ring/ring.h): re-deriving them would move data.  The ring is an
- * immutable snapshot (STYLE rule 11); a membership change builds a new one
- * and swaps it in.  Today the ring holds this node alone; gossip (the
- * membership issue) adds the others.
+ * Two sources, kept apart on purpose (DESIGN.md, "membership versus
+ * ownership"):
+ *   - liveness comes from gossip (SWIM): alive, suspect, dead, left;
+ *   - ownership is the ring: every member that has tokens and has not been
+ *     decommissioned or removed, whatever its liveness.  A dead node still
+ *     owns its ranges; hints and catch-up cover its absence.
+ *
+ * Tokens are chosen once per node (ring/ring.h) and are too big for gossip
+ * metadata, so gossip carries a small digest (tokens count and checksum)
+ * and a node fetches a member's tokens over TCP (TOKENS_GET) when the
+ * digest is new to it, from that member or any node that knows them.
+ * Every member's tokens are kept in DATA_DIR/members, so a restarted node
+ * rebuilds the whole ring even while some owners are down; its own are
+ * also in DATA_DIR/tokens.
+ *
+ * A node starting for the first time without seeds chooses its tokens at
+ * once.  With seeds it first joins, learns the current ring, then chooses
+ * tokens against it (ring_allocate_tokens) so the ring stays balanced:
+ * start new nodes one at a time, as with Cassandra.
+ *
+ * Loop thread only.
  */
 #ifndef RK_CLUSTER_H
 #define RK_CLUSTER_H
 
+#include <ev.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "config.h"
 #include "log.h"
+#include "peer.h"
 #include "ring.h"
 #include "wire.h"
 
+/* Gossip metadata bytes a node announces (see cluster_self_meta). */
+#define CLUSTER_META_LEN 14
+
+/* A member's ring status, carried in its metadata. */
+enum cluster_status {
+	CLUSTER_NO_TOKENS = 0, /* joined gossip, no tokens yet */
+	CLUSTER_NORMAL = 1,    /* owns its ranges */
+};
+
+/* Liveness as gossip reports it (enum swim_state + 1; 0 = not known). */
+enum cluster_liveness {
+	CLUSTER_UNKNOWN = 0,
+	CLUSTER_ALIVE = 1,
+	CLUSTER_SUSPECT = 2,
+	CLUSTER_DEAD = 3,
+	CLUSTER_LEFT = 4,
+};
+
+/* One member, as queries show it.  Strings borrowed from the cluster until
+ * the next change. */
+struct cluster_member {
+	uint64_t id;
+	enum cluster_liveness liveness;
+	enum cluster_status status;
+	uint64_t incarnation;
+	uint32_t weight;
+	size_t n_tokens;       /* 0 while unknown */
+	const uint64_t *tokens;
+	const char *client_addr;
+	const char *gossip_addr;
+	int is_self;
+};
+
 struct cluster;
 
-/* Loads this node's tokens from DATA_DIR/tokens, or chooses them (first
- * start) and writes them durably; builds the ring.  Borrows cfg and lg.
- * Returns 0, or RK_EIO / RK_ECORRUPT / RK_ENOMEM with a reason in err. */
-int cluster_open(const struct node_config *cfg, uint64_t self_id,
+/* Called when this node's metadata changed and must be gossiped. */
+typedef void (*cluster_meta_fn)(void *ctx, const uint8_t *meta, size_t len);
+/* Called after the ring was rebuilt. */
+typedef void (*cluster_ring_fn)(void *ctx, const struct ring *ring);
+
+/* Loads DATA_DIR/tokens and DATA_DIR/members; chooses tokens now when this
+ * is a first start without seeds.  Borrows cfg, lg and peers.  Returns 0,
+ * or RK_EIO / RK_ECORRUPT / RK_ENOMEM with a reason in err. */
+int cluster_open(struct ev_loop *loop, const struct node_config *cfg,
+		 uint64_t self_id, const char *self_addr, struct peers *peers,
 		 const struct rk_logger *lg, struct cluster **out, char *err,
 		 size_t errlen);
 
 void cluster_free(struct cluster *c);
 
-/* The current ring; borrowed until the next membership change. */
+void cluster_set_callbacks(struct cluster *c, cluster_meta_fn meta,
+			   cluster_ring_fn ring, void *ctx);
+
+/* The metadata this node gossips (CLUSTER_META_LEN bytes into out). */
+void cluster_self_meta(const struct cluster *c, uint8_t *out);
+
+/* Gossip says member id is as given (self included).  meta may be NULL. */
+void cluster_on_member(struct cluster *c, uint64_t id,
+		       enum cluster_liveness liveness, uint64_t incarnation,
+		       uint32_t weight, const char *client_addr,
+		       const char *gossip_addr, const uint8_t *meta,
+		       size_t meta_len);
+
+/* Gossip finished joining: tokens can be chosen against the ring now. */
+void cluster_on_joined(struct cluster *c);
+
+/* Answers a TOKENS_GET from a peer: fills reply (borrowing from c).
+ * Returns 0 or RK_ENOT_FOUND. */
+struct peer_msg;
+int cluster_tokens_reply(const struct cluster *c, uint64_t id,
+			 struct peer_msg *reply);
+
+/* The current ring; borrowed until the next change.  Never NULL. */
 const struct ring *cluster_ring(const struct cluster *c);
 
-/* Replication factor of the cluster. */
 uint32_t cluster_rf(const struct cluster *c);
 
-/* Fills the RingInfo answer: members with their tokens and addresses.
- * The entries borrow from c and addr.  Returns the count written. */
-size_t cluster_ring_members(const struct cluster *c, const char *self_addr,
-			    struct rk_ring_member *out, size_t cap);
+/* True once this node has tokens (it owns part of the ring). */
+int cluster_has_tokens(const struct cluster *c);
+
+/* Members, self first.  Returns the count; fills out[0, min(count, cap)). */
+size_t cluster_members(const struct cluster *c, struct cluster_member *out,
+		       size_t cap);
+
+/* Liveness of a member (CLUSTER_UNKNOWN when not a member). */
+enum cluster_liveness cluster_liveness_of(const struct cluster *c,
+					  uint64_t id);
+
+const char *cluster_liveness_name(enum cluster_liveness l);
 
 #endif

@@ -50,10 +50,34 @@ static const struct setting settings[] = {
 	{"node", "vnodes", K_COUNT, F(vnodes), 0, "256", 1, 4096,
 	 "virtual nodes (ring tokens) per unit of weight"},
 
+	{"node", "advertise", K_STR, F(advertise), S(advertise), "", 0, 0,
+	 "host:port other nodes and clients use to reach this one (default: "
+	 "node.listen; set it when listening on 0.0.0.0)"},
+
 	{"cluster", "name", K_STR, F(cluster_name), S(cluster_name), "ringkv",
 	 0, 0, "nodes only talk to nodes with the same name"},
 	{"cluster", "replication_factor", K_COUNT, F(rf), 0, "3", 1, 8,
 	 "copies of each key (every node must agree)"},
+	{"cluster", "seeds", K_STR, F(seeds), S(seeds), "", 0, 0,
+	 "host:port,... of nodes to join through (this node's own address "
+	 "may be in the list); empty: start a new cluster"},
+
+	{"gossip", "period", K_DURATION, F(gossip_period_ms), 0, "1s", 10,
+	 600000, "SWIM protocol period: one member probed per period"},
+	{"gossip", "probe_timeout", K_DURATION, F(gossip_probe_timeout_ms), 0,
+	 "500ms", 1, 600000,
+	 "wait for a direct ack before asking others to probe"},
+	{"gossip", "indirect_probes", K_COUNT, F(gossip_indirect), 0, "3", 0, 16,
+	 "members asked to probe indirectly (SWIM's k)"},
+	{"gossip", "push_pull_interval", K_DURATION, F(gossip_push_pull_ms), 0,
+	 "30s", 100, 86400000,
+	 "full-state exchange with a random member over TCP, so views "
+	 "re-merge after a partition"},
+	{"gossip", "tombstone", K_DURATION, F(gossip_tombstone_ms), 0, "1h",
+	 1000, UINT64_MAX,
+	 "dead and departed members are remembered this long"},
+	{"gossip", "max_packet", K_SIZE, F(gossip_max_packet), 0, "1400", 512,
+	 65507, "largest UDP datagram sent"},
 
 	{"storage", "fsync", K_FSYNC, F(fsync), 0, "interval", 0, 0,
 	 "always: acknowledge a write only once it is on disk (concurrent "
@@ -327,6 +351,10 @@ int config_validate(const struct node_config *c, char *err, size_t errlen)
 	if (!strchr(c->listen, ':'))
 		return errf(err, errlen, RK_EINVALID,
 			    "node.listen: '%s' is not HOST:PORT", c->listen);
+	if (c->gossip_probe_timeout_ms >= c->gossip_period_ms)
+		return errf(err, errlen, RK_EINVALID,
+			    "gossip.probe_timeout must be shorter than "
+			    "gossip.period");
 	if (!c->data_dir[0])
 		return errf(err, errlen, RK_EINVALID, "node.data_dir is empty");
 	if (!c->cluster_name[0])

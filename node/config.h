@@ -22,9 +22,21 @@ struct node_config {
 	uint64_t weight;         /* share of the ring relative to others */
 	uint64_t vnodes;         /* virtual nodes per unit of weight */
 
+	char advertise[256];     /* address others use to reach us; "" =
+				    listen */
+
 	/* [cluster] (every node must agree) */
 	char cluster_name[64];
 	uint64_t rf;             /* replication factor */
+	char seeds[4096];        /* comma-separated host:port list */
+
+	/* [gossip] */
+	uint64_t gossip_period_ms;
+	uint64_t gossip_probe_timeout_ms;
+	uint64_t gossip_indirect;
+	uint64_t gossip_push_pull_ms;
+	uint64_t gossip_tombstone_ms;
+	uint64_t gossip_max_packet;
 
 	/* [storage] */
 	int fsync;                 /* enum rk_fsync */

@@ -11,12 +11,10 @@
 
 #include <ev.h>
 
-#include "cluster.h"
 #include "config.h"
 #include "err.h"
 #include "log.h"
-#include "server.h"
-#include "store.h"
+#include "node.h"
 
 #define DEFAULT_CONFIG "/etc/ringkv/ringkv.conf"
 
@@ -40,6 +38,8 @@ static void usage(FILE *out)
 		"  -l, --listen HOST:PORT   client address (node.listen)\n"
 		"  -d, --data-dir DIR       data directory (node.data_dir)\n"
 		"      --fsync MODE         always | interval | never (storage.fsync)\n"
+		"      --seeds HOST:PORT,...  join the cluster through these nodes\n"
+		"                           (cluster.seeds; may list this node)\n"
 		"      --cluster-name NAME  (cluster.name)\n"
 		"      --log-level LEVEL    error | warn | info | debug | trace\n"
 		"  -o, --set NAME=VALUE     any setting, e.g. --set limits.max_value=4MiB\n"
@@ -52,8 +52,7 @@ static void usage(FILE *out)
 		DEFAULT_CONFIG);
 }
 
-static struct ev_loop *g_loop;
-static struct server *g_server;
+static struct node *g_node;
 
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
@@ -61,14 +60,7 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	(void)revents;
 	struct rk_logger *lg = w->data;
 	rk_info(lg, "node", "signal %d: stopping", w->signum);
-	server_drain(g_server);
-}
-
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	node_shutdown(g_node);
 }
 
 int main(int argc, char **argv)
@@ -79,6 +71,7 @@ int main(int argc, char **argv)
 		{"data-dir", required_argument, NULL, 'd'},
 		{"fsync", required_argument, NULL, 'f'},
 		{"cluster-name", required_argument, NULL, 'C'},
+		{"seeds", required_argument, NULL, 'S'},
 		{"log-level", required_argument, NULL, 'L'},
 		{"set", required_argument, NULL, 'o'},
 		{"print-config", no_argument, NULL, 'P'},
@@ -137,6 +130,7 @@ int main(int argc, char **argv)
 		case 'd': name = "node.data_dir"; break;
 		case 'f': name = "storage.fsync"; break;
 		case 'C': name = "cluster.name"; break;
+		case 'S': name = "cluster.seeds"; break;
 		case 'L': name = "node.log_level"; break;
 		case 'o': {
 			const char *eq = strchr(optarg, '=');
@@ -183,77 +177,20 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	struct rk_logger lg;
 	rk_logger_init(&lg, "ringkvd", cfg.log_level);
-
-	struct store_config sc = {
-		.data_dir = cfg.data_dir,
-		.fsync = (enum rk_fsync)cfg.fsync,
-		.fsync_interval_ms = (uint32_t)cfg.fsync_interval_ms,
-		.segment_bytes = cfg.segment_bytes,
-		.zstd_level = (int)cfg.zstd_level,
-		.compact_min_bytes = cfg.compact_min_bytes,
-		.compact_ratio_pct = (uint32_t)cfg.compact_ratio_pct,
-		.tombstone_grace_ms = cfg.tombstone_grace_ms,
-		.compact_step_records = (uint32_t)cfg.compact_step_records,
-		.compact_backlog_bytes = 8u << 20,
-	};
-	struct store *st;
-	if (store_open(&sc, &lg, wall_ms(), &st, err, sizeof(err))) {
+	struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+	if (node_start(loop, &cfg, &lg, &g_node, err, sizeof(err))) {
 		rk_error(&lg, "node", "cannot start: %s", err);
-		return EXIT_STARTUP;
-	}
-	char tag[24];
-	snprintf(tag, sizeof(tag), "n%06" PRIx64, store_node_id(st) >> 40);
-	snprintf(lg.tag, sizeof(lg.tag), "%s", tag);
-
-	struct store_stats ss;
-	store_get_stats(st, &ss);
-	uint64_t recs = ss.replay.snapshot_records + ss.replay.log_records;
-	rk_info(&lg, "node",
-		"replayed %" PRIu64 " records (%" PRIu64 " from snapshot, %" PRIu64
-		" from %" PRIu64 " segments) in %" PRIu64 " ms (%.0f records/s); "
-		"%" PRIu64 " keys",
-		recs, ss.replay.snapshot_records, ss.replay.log_records,
-		ss.replay.segments, ss.replay_ms,
-		ss.replay_ms ? (double)recs * 1000.0 / (double)ss.replay_ms
-			     : (double)recs,
-		ss.keys);
-
-	struct cluster *cl;
-	if (cluster_open(&cfg, store_node_id(st), &lg, &cl, err, sizeof(err))) {
-		rk_error(&lg, "node", "cannot start: %s", err);
-		store_close(st);
-		return EXIT_STARTUP;
-	}
-	g_loop = ev_default_loop(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
-	if (server_new(g_loop, &cfg, st, cl, &lg, &g_server, err,
-		       sizeof(err))) {
-		rk_error(&lg, "node", "cannot start: %s", err);
-		cluster_free(cl);
-		store_close(st);
 		return EXIT_STARTUP;
 	}
 	ev_signal sigterm, sigint;
 	ev_signal_init(&sigterm, on_signal, SIGTERM);
 	ev_signal_init(&sigint, on_signal, SIGINT);
 	sigterm.data = sigint.data = &lg;
-	ev_signal_start(g_loop, &sigterm);
-	ev_signal_start(g_loop, &sigint);
-
-	server_start(g_server);
-	rk_info(&lg, "node",
-		"ringkvd %s node %016" PRIx64 " listening on %s, data %s, "
-		"fsync=%s",
-		RINGKV_VERSION, store_node_id(st), server_address(g_server),
-		cfg.data_dir,
-		cfg.fsync == RK_FSYNC_ALWAYS     ? "always"
-		: cfg.fsync == RK_FSYNC_INTERVAL ? "interval"
-						 : "never");
-	ev_run(g_loop, 0);
-
-	server_free(g_server);
-	cluster_free(cl);
-	store_close(st);
+	ev_signal_start(loop, &sigterm);
+	ev_signal_start(loop, &sigint);
+	ev_run(loop, 0);
+	node_free(g_node);
 	rk_info(&lg, "node", "stopped");
-	ev_loop_destroy(g_loop);
+	ev_loop_destroy(loop);
 	return EXIT_OK;
 }

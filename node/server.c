@@ -89,6 +89,8 @@ struct server {
 	struct ack *acks;    /* FIFO ring, ordered by lsn */
 	size_t ack_head, ack_len, ack_cap;
 	int draining;
+	void (*drained)(void *ctx); /* called once when draining finishes */
+	void *drained_ctx;
 	uint64_t counted_rejects;
 	server_peer_fn peer_fn;
 	void *peer_ctx;
@@ -216,6 +218,64 @@ static void handle_write(struct conn *c, const struct rk_request *q)
 	send_resp(c, &r);
 }
 
+/* ClusterInfo (every member and its liveness) and RingInfo (every owner
+ * and its tokens), from the cluster view. */
+static void send_membership(struct conn *c, const struct rk_request *q,
+			    struct rk_response *r)
+{
+	struct server *srv = c->srv;
+	size_t n = cluster_members(srv->cl, NULL, 0);
+	struct cluster_member *cm = calloc(n ? n : 1, sizeof(*cm));
+	struct rk_node_info *ni = calloc(n ? n : 1, sizeof(*ni));
+	struct rk_ring_member *rm = calloc(n ? n : 1, sizeof(*rm));
+	if (!cm || !ni || !rm) {
+		send_error(c, q->id, RK_ENOMEM, "out of memory");
+		goto out;
+	}
+	cluster_members(srv->cl, cm, n);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *state = cluster_liveness_name(cm[i].liveness);
+		ni[i] = (struct rk_node_info){
+			.node_id = cm[i].id,
+			.client_addr = cm[i].client_addr,
+			.peer_addr = cm[i].client_addr,
+			.state = state,
+			.incarnation = cm[i].incarnation,
+			.weight = cm[i].weight,
+			.n_tokens = (uint32_t)cm[i].n_tokens,
+		};
+		if (cm[i].n_tokens)
+			rm[k++] = (struct rk_ring_member){
+				.node_id = cm[i].id,
+				.weight = cm[i].weight,
+				.tokens = cm[i].tokens,
+				.n_tokens = cm[i].n_tokens,
+				.client_addr = cm[i].client_addr,
+				.state = state,
+			};
+	}
+	if (q->op == RK_OP_CLUSTER_INFO) {
+		r->node_id = store_node_id(srv->st);
+		r->cluster_name = srv->cfg->cluster_name;
+		r->version = RINGKV_VERSION;
+		r->nodes = ni;
+		r->n_nodes = n;
+	} else {
+		const struct ring *ring = cluster_ring(srv->cl);
+		r->ring = rm;
+		r->n_ring = k;
+		r->ring_epoch = ring_epoch(ring);
+		r->ring_checksum = ring_checksum(ring);
+		r->rf = cluster_rf(srv->cl);
+	}
+	send_resp(c, r);
+out:
+	free(cm);
+	free(ni);
+	free(rm);
+}
+
 static void handle_request(struct conn *c, const struct rk_request *q)
 {
 	struct server *srv = c->srv;
@@ -251,21 +311,10 @@ static void handle_request(struct conn *c, const struct rk_request *q)
 	case RK_OP_DELETE:
 		handle_write(c, q);
 		return;
-	case RK_OP_CLUSTER_INFO: {
-		struct rk_node_info self = {
-			.node_id = store_node_id(srv->st),
-			.client_addr = srv->address,
-			.peer_addr = srv->address,
-			.state = "alive",
-		};
-		r.node_id = self.node_id;
-		r.cluster_name = srv->cfg->cluster_name;
-		r.version = RINGKV_VERSION;
-		r.nodes = &self;
-		r.n_nodes = 1;
-		send_resp(c, &r);
+	case RK_OP_CLUSTER_INFO:
+	case RK_OP_RING_INFO:
+		send_membership(c, q, &r);
 		return;
-	}
 	case RK_OP_HELLO:
 		if (q->role == RK_ROLE_PEER &&
 		    strcmp(q->cluster_name, srv->cfg->cluster_name) != 0) {
@@ -288,17 +337,6 @@ static void handle_request(struct conn *c, const struct rk_request *q)
 			c->peer_id = q->node_id;
 		}
 		break;
-	case RK_OP_RING_INFO: {
-		struct rk_ring_member m[1];
-		const struct ring *ring = cluster_ring(srv->cl);
-		r.n_ring = cluster_ring_members(srv->cl, srv->address, m, 1);
-		r.ring = m;
-		r.ring_epoch = ring_epoch(ring);
-		r.ring_checksum = ring_checksum(ring);
-		r.rf = cluster_rf(srv->cl);
-		send_resp(c, &r);
-		return;
-	}
 	case RK_OP_NONE:
 	default:
 		r.status = RK_EUNKNOWN_COMMAND;
@@ -386,6 +424,11 @@ void server_conn_unref(struct conn *c)
 uint64_t server_conn_peer_id(const struct conn *c)
 {
 	return c->peer_id;
+}
+
+void server_set_cluster(struct server *srv, struct cluster *cl)
+{
+	srv->cl = cl;
 }
 
 void server_set_peer_handler(struct server *srv, server_peer_fn fn,
@@ -681,14 +724,24 @@ static void on_sweep(struct ev_loop *loop, ev_timer *w, int revents)
 /* ------------------------------------------------------------------ */
 /* loop hooks                                                          */
 
+static void drain_finished(struct server *srv)
+{
+	ev_timer_stop(srv->loop, &srv->drain_timer);
+	void (*done)(void *) = srv->drained;
+	srv->drained = NULL;
+	if (done)
+		done(srv->drained_ctx);
+}
+
 static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
 {
+	(void)loop;
 	(void)revents;
 	struct server *srv = w->data;
 	acks_release(srv);
 	store_maintain(srv->st, wall_ms(srv));
 	if (srv->draining && srv->ack_len == 0)
-		ev_break(loop, EVBREAK_ALL);
+		drain_finished(srv);
 }
 
 static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
@@ -740,10 +793,11 @@ static void on_drain_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)revents;
 	struct server *srv = w->data;
+	(void)loop;
 	rk_warn(srv->lg, "server",
 		"%zu writes still wait for fsync after %.0fs; stopping anyway",
 		srv->ack_len, DRAIN_GRACE);
-	ev_break(loop, EVBREAK_ALL);
+	drain_finished(srv);
 }
 
 static void oplog_notify(void *ctx)
@@ -908,11 +962,13 @@ const char *server_address(const struct server *srv)
 	return srv->address;
 }
 
-void server_drain(struct server *srv)
+void server_drain(struct server *srv, void (*done)(void *ctx), void *ctx)
 {
 	if (srv->draining)
 		return;
 	srv->draining = 1;
+	srv->drained = done;
+	srv->drained_ctx = ctx;
 	ev_io_stop(srv->loop, &srv->accept_w);
 	ev_timer_stop(srv->loop, &srv->accept_pause);
 	for (struct conn *c = srv->conns; c; c = c->next) {
@@ -921,7 +977,7 @@ void server_drain(struct server *srv)
 	}
 	store_flush(srv->st);
 	if (srv->ack_len == 0) {
-		ev_break(srv->loop, EVBREAK_ALL);
+		drain_finished(srv);
 		return;
 	}
 	ev_timer_start(srv->loop, &srv->drain_timer);

@@ -45,6 +45,9 @@ int server_new(struct ev_loop *loop, const struct node_config *cfg,
 	       const struct rk_logger *lg, struct server **out, char *err,
 	       size_t errlen);
 
+/* The cluster view ClusterInfo and RingInfo answer from (borrowed). */
+void server_set_cluster(struct server *srv, struct cluster *cl);
+
 /* Routes peer requests to fn(ctx, ...).  Without a handler a peer request
  * gets UNKNOWN_COMMAND. */
 void server_set_peer_handler(struct server *srv, server_peer_fn fn,
@@ -63,9 +66,9 @@ void server_start(struct server *srv);
 /* The address actually bound (port resolved when 0 was asked). */
 const char *server_address(const struct server *srv);
 
-/* Stops accepting, answers what is durable, and breaks the loop once no
- * write waits for fsync (or after a grace period). */
-void server_drain(struct server *srv);
+/* Stops accepting and reading, answers what becomes durable, and calls
+ * done(ctx) once no write waits for fsync (or after a grace period). */
+void server_drain(struct server *srv, void (*done)(void *ctx), void *ctx);
 
 /* Closes every connection and frees the server. */
 void server_free(struct server *srv);

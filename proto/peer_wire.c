@@ -40,6 +40,8 @@ int peer_wire_encode(struct rk_buf *out, const struct peer_msg *m)
 	Ringkv__Peer__PeerEnvelope env = RINGKV__PEER__PEER_ENVELOPE__INIT;
 	Ringkv__Peer__PeerError pe = RINGKV__PEER__PEER_ERROR__INIT;
 	Ringkv__Peer__GossipSync gs = RINGKV__PEER__GOSSIP_SYNC__INIT;
+	Ringkv__Peer__TokensGet tg = RINGKV__PEER__TOKENS_GET__INIT;
+	Ringkv__Peer__Tokens tk = RINGKV__PEER__TOKENS__INIT;
 	env.request_id = m->id;
 	switch (m->op) {
 	case PEER_OP_ERROR:
@@ -60,6 +62,19 @@ int peer_wire_encode(struct rk_buf *out, const struct peer_msg *m)
 			env.gossip_sync_reply = &gs;
 		gs.packet.data = (uint8_t *)m->payload.p;
 		gs.packet.len = m->payload.n;
+		break;
+	case PEER_OP_TOKENS_GET:
+		env.body_case = RINGKV__PEER__PEER_ENVELOPE__BODY_TOKENS_GET;
+		env.tokens_get = &tg;
+		tg.node_id = m->node_id;
+		break;
+	case PEER_OP_TOKENS:
+		env.body_case = RINGKV__PEER__PEER_ENVELOPE__BODY_TOKENS;
+		env.tokens = &tk;
+		tk.node_id = m->node_id;
+		tk.weight = m->weight;
+		tk.tokens = (uint64_t *)m->tokens;
+		tk.n_tokens = m->n_tokens;
 		break;
 	case PEER_OP_NONE:
 	default:
@@ -118,6 +133,25 @@ int peer_wire_decode(const uint8_t *body, size_t len, size_t max_payload,
 		m->payload.n = g->packet.len;
 		break;
 	}
+	case RINGKV__PEER__PEER_ENVELOPE__BODY_TOKENS_GET:
+		m->op = PEER_OP_TOKENS_GET;
+		m->node_id = e->tokens_get->node_id;
+		break;
+	case RINGKV__PEER__PEER_ENVELOPE__BODY_TOKENS:
+		m->op = PEER_OP_TOKENS;
+		m->node_id = e->tokens->node_id;
+		m->weight = e->tokens->weight;
+		m->tokens = e->tokens->tokens;
+		m->n_tokens = e->tokens->n_tokens;
+		if (m->n_tokens > PEER_TOKENS_MAX)
+			rc = fail(err, errlen, RK_EBAD_REQUEST,
+				  "%zu tokens, at most %d", m->n_tokens,
+				  PEER_TOKENS_MAX);
+		for (size_t i = 1; !rc && i < m->n_tokens; i++)
+			if (m->tokens[i] <= m->tokens[i - 1])
+				rc = fail(err, errlen, RK_EBAD_REQUEST,
+					  "tokens not strictly ascending");
+		break;
 	case RINGKV__PEER__PEER_ENVELOPE__BODY__NOT_SET:
 	default:
 		rc = fail(err, errlen, RK_EUNKNOWN_COMMAND,
@@ -144,6 +178,8 @@ const char *peer_op_name(enum peer_op op)
 	case PEER_OP_ERROR: return "error";
 	case PEER_OP_GOSSIP_SYNC: return "gossip_sync";
 	case PEER_OP_GOSSIP_SYNC_REPLY: return "gossip_sync_reply";
+	case PEER_OP_TOKENS_GET: return "tokens_get";
+	case PEER_OP_TOKENS: return "tokens";
 	case PEER_OP_NONE:
 	default: return "none";
 	}

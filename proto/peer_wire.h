@@ -19,7 +19,12 @@ enum peer_op {
 	PEER_OP_ERROR,             /* a failed request's reply */
 	PEER_OP_GOSSIP_SYNC,       /* SWIM push-pull request */
 	PEER_OP_GOSSIP_SYNC_REPLY, /* SWIM push-pull reply */
+	PEER_OP_TOKENS_GET,        /* a member's ring tokens */
+	PEER_OP_TOKENS,            /* the reply */
 };
+
+/* Most tokens a TOKENS message may carry (ring/ring.h RING_TOKENS_MAX). */
+#define PEER_TOKENS_MAX 65536
 
 struct peer_msg {
 	uint64_t id;
@@ -27,6 +32,10 @@ struct peer_msg {
 	int status;              /* ERROR: an RK_E* code */
 	const char *error;       /* ERROR: detail, may be NULL */
 	struct rk_bytes payload; /* GOSSIP_SYNC(_REPLY): the SWIM packet */
+	uint64_t node_id;        /* TOKENS_GET, TOKENS */
+	uint32_t weight;         /* TOKENS */
+	const uint64_t *tokens;  /* TOKENS: ascending */
+	size_t n_tokens;
 };
 
 struct peer_wire_msg;

@@ -281,6 +281,9 @@ int rk_wire_encode_response(struct rk_buf *out, const struct rk_response *r)
 				nodes[i].peer_address =
 					(char *)r->nodes[i].peer_addr;
 				nodes[i].state = (char *)r->nodes[i].state;
+				nodes[i].incarnation = r->nodes[i].incarnation;
+				nodes[i].weight = r->nodes[i].weight;
+				nodes[i].tokens = r->nodes[i].n_tokens;
 				node_ptrs[i] = &nodes[i];
 			}
 			ci.n_nodes = r->n_nodes;
@@ -497,6 +500,9 @@ int rk_wire_decode_response(const uint8_t *body, size_t len,
 			ni[i].client_addr = n->client_address;
 			ni[i].peer_addr = n->peer_address;
 			ni[i].state = n->state;
+			ni[i].incarnation = n->incarnation;
+			ni[i].weight = n->weight;
+			ni[i].n_tokens = n->tokens;
 		}
 		r->nodes = ni;
 		r->n_nodes = p->cluster_info->n_nodes;

@@ -83,6 +83,9 @@ struct rk_node_info {
 	const char *client_addr;
 	const char *peer_addr;
 	const char *state;
+	uint64_t incarnation;
+	uint32_t weight;
+	uint32_t n_tokens;
 };
 
 /* One member of the ring, as RingInfo lists it. */

@@ -391,6 +391,48 @@ static int cmd_info(struct cli *cli, int argc, char **argv)
 	return EXIT_YES;
 }
 
+/* Every member and its liveness, as the node asked sees them. */
+static int cmd_members(struct cli *cli, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	if (connect_once(cli))
+		return EXIT_ERR;
+	rkv_cluster_info *ci;
+	int rc = rkv_cluster_info_get(cli->client, &ci);
+	if (rc)
+		return report(cli, rc);
+	if (cli->json) {
+		printf("{\"ok\":true,\"self\":\"%016" PRIx64 "\",\"members\":[",
+		       ci->self_id);
+		for (size_t i = 0; i < ci->n_nodes; i++) {
+			rkv_node *n = &ci->nodes[i];
+			printf("%s{\"id\":\"%016" PRIx64 "\",\"state\":",
+			       i ? "," : "", n->node_id);
+			json_str(stdout, (uint8_t *)n->state, strlen(n->state));
+			printf(",\"incarnation\":%" PRIu64 ",\"address\":",
+			       n->incarnation);
+			json_str(stdout, (uint8_t *)n->client_address,
+				 strlen(n->client_address));
+			printf(",\"weight\":%u,\"tokens\":%u}", n->weight,
+			       n->n_tokens);
+		}
+		printf("]}\n");
+	} else {
+		printf("%-16s  %-7s  %11s  %-22s %6s\n", "node", "state",
+		       "incarnation", "address", "tokens");
+		for (size_t i = 0; i < ci->n_nodes; i++) {
+			rkv_node *n = &ci->nodes[i];
+			printf("%016" PRIx64 "  %-7s  %11" PRIu64 "  %-22s %6u%s\n",
+			       n->node_id, n->state, n->incarnation,
+			       n->client_address, n->n_tokens,
+			       n->node_id == ci->self_id ? "  (this node)" : "");
+		}
+	}
+	rkv_cluster_info_free(ci);
+	return EXIT_YES;
+}
+
 /* Each node's share of the key space: the live ring, or a simulated one. */
 static int cmd_ring(struct cli *cli, int argc, char **argv)
 {
@@ -464,12 +506,13 @@ static const struct command commands[] = {
 	 1, 1},
 	{"ping", "", "round trip to the node", cmd_ping, 0, 0},
 	{"info", "", "the cluster as the node sees it", cmd_info, 0, 0},
+	{"members", "", "every member, its state, incarnation and address",
+	 cmd_members, 0, 0},
 	{"ring", "[--simulate N] [--vnodes V] [--rf R]",
 	 "each node's share of the key space (live, or N simulated nodes)",
 	 cmd_ring, 0, 0},
 	{"help", "", "this list", cmd_help, 0, 0},
 	/* Not built yet; each names the release that brings it. */
-	{"members", NULL, NULL, cmd_later, 0, 99},
 	{"status", NULL, NULL, cmd_later, 0, 99},
 	{"cas", NULL, NULL, cmd_later, 0, 99},
 	{"incr", NULL, NULL, cmd_later, 0, 99},

@@ -397,6 +397,9 @@ static int take_answer(struct call *k, const struct rk_response *r)
 			rkv_node *n = &ci->nodes[i];
 			ci->n_nodes++;
 			n->node_id = r->nodes[i].node_id;
+			n->incarnation = r->nodes[i].incarnation;
+			n->weight = r->nodes[i].weight;
+			n->n_tokens = r->nodes[i].n_tokens;
 			n->client_address = dup_str(r->nodes[i].client_addr);
 			n->peer_address = dup_str(r->nodes[i].peer_addr);
 			n->state = dup_str(r->nodes[i].state);

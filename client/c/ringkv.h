@@ -145,7 +145,10 @@ typedef struct rkv_node {
 	uint64_t node_id;
 	char *client_address;
 	char *peer_address;
-	char *state;
+	char *state;          /* alive, suspect, dead, left */
+	uint64_t incarnation; /* gossip incarnation */
+	uint32_t weight;
+	uint32_t n_tokens;    /* 0: not on the ring yet */
 } rkv_node;
 
 typedef struct rkv_cluster_info {

@@ -70,6 +70,23 @@ void h_node_init(struct h_node *n, const char *const *args)
 		n->args[i] = args[i];
 }
 
+void h_node_move(struct h_node *n)
+{
+	cr_assert_eq(n->pid, 0, "move a stopped node only");
+	pick_address(n);
+}
+
+void h_node_add_arg(struct h_node *n, const char *arg)
+{
+	int i = 0;
+	while (n->args[i])
+		i++;
+	cr_assert_lt(i, H_MAX_ARGS - 1, "too many flags");
+	snprintf(n->argbuf[i], sizeof(n->argbuf[i]), "%s", arg);
+	n->args[i] = n->argbuf[i];
+	n->args[i + 1] = NULL;
+}
+
 static int can_connect(const struct h_node *n)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);

@@ -24,11 +24,18 @@ struct h_node {
 	char dir[64];        /* data directory */
 	char log[96];        /* the daemon's stderr */
 	const char *args[H_MAX_ARGS]; /* extra flags, NULL-terminated */
+	char argbuf[H_MAX_ARGS][128]; /* storage for h_node_add_arg */
 };
 
 /* Picks an address and a fresh data directory; args (may be NULL) are
  * extra flags for every start, NULL-terminated. */
 void h_node_init(struct h_node *n, const char *const *args);
+
+/* Gives a stopped node a new loopback address (same data directory). */
+void h_node_move(struct h_node *n);
+
+/* Appends one flag to those given at init (copied). */
+void h_node_add_arg(struct h_node *n, const char *arg);
 
 /* Starts ringkvd and waits until it accepts connections.  Returns 0, or -1
  * when it exited or did not listen within 20 s (its log is printed). */
