@@ -36,42 +36,42 @@
 
 /* The operations of one key. */
 struct key_ops {
-	uint32_t key;		  /* value id */
-	struct lincheck_op *ops;  /* owned; invoke order */
+	uint32_t key;		 /* value id */
+	struct lincheck_op *ops; /* owned; invoke order */
 	size_t n, cap;
 };
 
 /* A process and its open operation, if any. */
 struct proc {
 	int64_t id;
-	int used;		/* slot holds a process */
-	int open;		/* an invoke awaits its completion */
-	uint32_t key_idx;	/* of the open op */
-	size_t op_idx;		/* of the open op, in keys[key_idx] */
+	int used;	  /* slot holds a process */
+	int open;	  /* an invoke awaits its completion */
+	uint32_t key_idx; /* of the open op */
+	size_t op_idx;	  /* of the open op, in keys[key_idx] */
 };
 
 struct lincheck_history {
-	char *name;		       /* owned */
-	char err[ERR_LEN];	       /* why the input was refused; "" */
-	int status;		       /* 0, or the sticky error code */
-	int finished;		       /* lincheck_history_finish ran */
-	unsigned long line;	       /* lines fed so far */
-	int64_t last_time;	       /* time of the previous line */
-	int have_time;		       /* a line has been seen */
+	char *name;	    /* owned */
+	char err[ERR_LEN];  /* why the input was refused; "" */
+	int status;	    /* 0, or the sticky error code */
+	int finished;	    /* lincheck_history_finish ran */
+	unsigned long line; /* lines fed so far */
+	int64_t last_time;  /* time of the previous line */
+	int have_time;	    /* a line has been seen */
 
 	struct lincheck_value *values; /* owned; [0] is null */
 	uint32_t *key_of;	       /* per value: key index + 1, or 0 */
 	size_t nvalues, values_cap;
-	uint32_t *vtab;		       /* open-addressed value ids; 0 empty */
-	size_t vtab_cap;	       /* power of two */
+	uint32_t *vtab;	 /* open-addressed value ids; 0 empty */
+	size_t vtab_cap; /* power of two */
 
-	struct key_ops *keys;	       /* owned; order of first appearance */
+	struct key_ops *keys; /* owned; order of first appearance */
 	size_t nkeys, keys_cap;
 
-	struct proc *procs;	       /* open-addressed by id */
-	size_t nprocs, procs_cap;      /* power of two */
+	struct proc *procs;	  /* open-addressed by id */
+	size_t nprocs, procs_cap; /* power of two */
 
-	char *scratch;		       /* decoded strings of the current line */
+	char *scratch; /* decoded strings of the current line */
 	size_t scratch_len, scratch_cap;
 };
 
@@ -198,7 +198,7 @@ static int intern(struct lincheck_history *h, const struct lincheck_value *v,
 	if (h->nvalues == h->values_cap) {
 		size_t cap = h->values_cap * 2;
 		struct lincheck_value *nv =
-			realloc(h->values, cap * sizeof(*nv));
+		    realloc(h->values, cap * sizeof(*nv));
 		if (!nv)
 			return RK_ENOMEM;
 		h->values = nv;
@@ -342,8 +342,8 @@ struct jscalar {
  * (cas needs exactly two scalars). */
 struct jfield {
 	struct jscalar v;
-	size_t n;		/* J_ARR: element count */
-	struct jscalar el[2];	/* J_ARR: elements 0 and 1 when scalars */
+	size_t n;	      /* J_ARR: element count */
+	struct jscalar el[2]; /* J_ARR: elements 0 and 1 when scalars */
 };
 
 /* The fields of one line that the format names. */
@@ -359,7 +359,7 @@ enum field {
 };
 
 static const char *const field_names[F_COUNT] = {
-	"process", "type", "f", "key", "value", "time", "applied",
+    "process", "type", "f", "key", "value", "time", "applied",
 };
 
 struct jparser {
@@ -523,7 +523,8 @@ static int parse_string(struct jparser *jp, size_t *off, size_t *len)
 			/* Copy the run of plain bytes at once. */
 			const char *run = jp->p;
 			while (jp->p < jp->end && *jp->p != '"' &&
-			       *jp->p != '\\' && (unsigned char)*jp->p >= 0x20 &&
+			       *jp->p != '\\' &&
+			       (unsigned char)*jp->p >= 0x20 &&
 			       (unsigned char)*jp->p < 0x80)
 				jp->p++;
 			if (scratch_put(h, run, (size_t)(jp->p - run)))
@@ -850,7 +851,7 @@ static int parse_line(struct jparser *jp, struct jfield f[F_COUNT])
 		for (int i = 0; i < F_COUNT; i++) {
 			if (strlen(field_names[i]) == len &&
 			    memcmp(jp->h->scratch + off, field_names[i], len) ==
-				    0) {
+				0) {
 				which = i;
 				break;
 			}
@@ -905,9 +906,8 @@ enum etype { E_INVOKE, E_OK, E_FAIL, E_INFO };
 static const char *const type_names[] = {"invoke", "ok", "fail", "info"};
 
 /* Index of the scalar string s in names[], or -1. */
-static int str_index(const struct lincheck_history *h,
-		     const struct jscalar *s, const char *const *names,
-		     int n)
+static int str_index(const struct lincheck_history *h, const struct jscalar *s,
+		     const char *const *names, int n)
 {
 	if (s->t != J_STR)
 		return -1;
@@ -983,7 +983,7 @@ static int on_invoke(struct lincheck_history *h, struct proc *pr,
 {
 	if (pr->open) {
 		const struct lincheck_op *o =
-			&h->keys[pr->key_idx].ops[pr->op_idx];
+		    &h->keys[pr->key_idx].ops[pr->op_idx];
 		set_error(h, RK_ECORRUPT,
 			  "process %" PRId64 " invokes while its operation "
 			  "from line %lu is open",
@@ -1016,8 +1016,7 @@ static int on_invoke(struct lincheck_history *h, struct proc *pr,
 
 static int on_complete(struct lincheck_history *h, struct proc *pr,
 		       int64_t process, enum etype type, enum lincheck_f f,
-		       uint32_t key, const struct jfield *fields,
-		       int64_t time)
+		       uint32_t key, const struct jfield *fields, int64_t time)
 {
 	if (!pr->open) {
 		set_error(h, RK_ECORRUPT,
@@ -1032,8 +1031,8 @@ static int on_complete(struct lincheck_history *h, struct proc *pr,
 		set_error(h, RK_ECORRUPT,
 			  "%s %s completes process %" PRId64
 			  "'s %s invoked on line %lu",
-			  type_names[type], f_names[f], process,
-			  f_names[op->f], op->call_line);
+			  type_names[type], f_names[f], process, f_names[op->f],
+			  op->call_line);
 		return RK_ECORRUPT;
 	}
 	if (k->key != key) {
@@ -1068,8 +1067,8 @@ static int on_complete(struct lincheck_history *h, struct proc *pr,
 			set_error(h, RK_ECORRUPT, "read ok without a value");
 			return RK_ECORRUPT;
 		}
-		int rc = scalar_id(h, &value->v, 1, "a read's value",
-				   &op->value);
+		int rc =
+		    scalar_id(h, &value->v, 1, "a read's value", &op->value);
 		if (rc)
 			return rc;
 	}
@@ -1135,15 +1134,14 @@ int lincheck_history_feed(struct lincheck_history *h, const char *line,
 	int64_t time = f[F_TIME].v.i;
 	if (h->have_time && time < h->last_time) {
 		set_error(h, RK_ECORRUPT,
-			  "time %" PRId64 " is before the previous line's %"
-			  PRId64,
+			  "time %" PRId64
+			  " is before the previous line's %" PRId64,
 			  time, h->last_time);
 		return RK_ECORRUPT;
 	}
 	if (time == LINCHECK_TIME_INF) {
 		/* Reserved: it marks an unknown outcome's return. */
-		set_error(h, RK_ECORRUPT, "time %" PRId64 " is reserved",
-			  time);
+		set_error(h, RK_ECORRUPT, "time %" PRId64 " is reserved", time);
 		return RK_ECORRUPT;
 	}
 	uint32_t key;
@@ -1207,8 +1205,7 @@ int lincheck_history_read(struct lincheck_history *h, FILE *in)
 	if (ferror(in)) {
 		int e = errno;
 		h->line++;
-		set_error(h, RK_EIO, "read error: %s",
-			  strerror(e ? e : EIO));
+		set_error(h, RK_EIO, "read error: %s", strerror(e ? e : EIO));
 		rc = RK_EIO;
 		goto out;
 	}
@@ -1269,8 +1266,8 @@ uint32_t lincheck_history_key(const struct lincheck_history *h, size_t k)
 	return h->keys[k].key;
 }
 
-const struct lincheck_op *
-lincheck_history_ops(const struct lincheck_history *h, size_t k, size_t *n)
+const struct lincheck_op *lincheck_history_ops(const struct lincheck_history *h,
+					       size_t k, size_t *n)
 {
 	*n = h->keys[k].n;
 	return h->keys[k].ops;

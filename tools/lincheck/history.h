@@ -136,8 +136,8 @@ uint32_t lincheck_history_key(const struct lincheck_history *h, size_t k);
 
 /* The operations on key k in invoke order, *n of them; borrowed, valid
  * while h lives. */
-const struct lincheck_op *
-lincheck_history_ops(const struct lincheck_history *h, size_t k, size_t *n);
+const struct lincheck_op *lincheck_history_ops(const struct lincheck_history *h,
+					       size_t k, size_t *n);
 
 /* The value with id (from an op or key of h); borrowed. */
 const struct lincheck_value *

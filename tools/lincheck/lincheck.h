@@ -2,11 +2,18 @@
  * linearizable with respect to a register with read, write and cas.
  *
  * The algorithm is Wing & Gong's backtracking search (1993) with Lowe's
- * memoization of visited configurations (2017), in the form Porcupine uses;
- * lincheck.c opens with an account of it.  Keys are independent registers,
- * and linearizability is compositional (Herlihy & Wing 1990, theorem 1), so
- * a history is linearizable iff each key's subhistory is: callers check key
- * by key.
+ * memoization of visited configurations (2017), in the form Porcupine uses,
+ * plus pruning that keeps crashed clients and reads from multiplying the
+ * configurations; lincheck.c opens with an account of it.  Keys are
+ * independent registers, and linearizability is compositional (Herlihy &
+ * Wing 1990, theorem 1), so a history is linearizable iff each key's
+ * subhistory is: callers check key by key.
+ *
+ * Deciding linearizability is NP-complete, and a violation near the end of
+ * a long key's history makes the search refute every alternative before
+ * it.  Histories are cheap to check when, like Jepsen's, they spread over
+ * many keys of a few hundred operations each and write distinct values
+ * (so a read says which write it saw); then a key takes milliseconds.
  *
  * The model, with the register starting absent (null):
  *   read  seeing v          requires state == v
@@ -27,10 +34,13 @@
 #include "history.h"
 
 /* Default bound on the configurations (set of linearized ops, register
- * value) the search may memoize per key.  Each costs about 40 bytes plus
- * the width of the ops still in flight, so the default caps memory at a
- * few hundred megabytes.  The reference histories need at most a few
- * thousand. */
+ * value) the search may enter per key, each a step of work.  Each is
+ * memoized in about 60 bytes plus a bit per op in flight, and costs 1-5
+ * microseconds, so the default stops a key after at most ~500 MB and
+ * ~20 s on a slow machine.  The reference histories need under 100; the
+ * search blows up on long single-key histories whose values repeat and
+ * whose clients crash often, and most when the violation comes late (see
+ * lincheck.c). */
 #define LINCHECK_DEFAULT_MAX_STATES 4000000ull
 
 /* Most operations one key may hold; more is refused as RK_ENOMEM (the
@@ -46,7 +56,7 @@ enum lincheck_verdict {
 };
 
 struct lincheck_config {
-	/* Configurations memoized before giving up as UNDECIDED; 0 means no
+	/* Configurations entered before giving up as UNDECIDED; 0 means no
 	 * limit.  A count, not a clock, so a verdict replays exactly. */
 	uint64_t max_states;
 };
@@ -69,7 +79,7 @@ enum lincheck_verdict lincheck_result_verdict(const struct lincheck_result *r);
 /* Operations on the key (failed ones excluded, unknown reads included). */
 size_t lincheck_result_nops(const struct lincheck_result *r);
 
-/* Configurations the search memoized: its cost. */
+/* Configurations the search entered: its cost. */
 uint64_t lincheck_result_states(const struct lincheck_result *r);
 
 /* The explanation of a NOT_LINEARIZABLE verdict.  The search's deepest

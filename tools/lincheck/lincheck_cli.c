@@ -55,10 +55,10 @@ static int parse_count(const char *s, uint64_t *out)
 static int worse(int a, int b)
 {
 	static const int rank[] = {
-		[LINCHECK_EXIT_OK] = 0,
-		[LINCHECK_EXIT_UNDECIDED] = 1,
-		[LINCHECK_EXIT_INPUT] = 2,
-		[LINCHECK_EXIT_VIOLATION] = 3,
+	    [LINCHECK_EXIT_OK] = 0,
+	    [LINCHECK_EXIT_UNDECIDED] = 1,
+	    [LINCHECK_EXIT_INPUT] = 2,
+	    [LINCHECK_EXIT_VIOLATION] = 3,
 	};
 	return rank[b] > rank[a] ? b : a;
 }
