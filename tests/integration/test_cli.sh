@@ -79,6 +79,13 @@ two words
 \(not found\)$' -- bash -c "printf 'put a \"two words\"\nget a\nget zzz\nquit\n' | $R -s $addr"
 check "double dash ends options" 0 '^-5$' -- bash -c "$R -s $addr put -- neg -5 >/dev/null && $R -s $addr get -- neg"
 
+# the linearizability checker
+H="$(dirname "$0")/../lincheck/histories"
+check "lincheck linearizable" 0 'linearizable' -- $R lincheck "$H/etcd_002-linearizable.jsonl"
+check "lincheck not linearizable" 1 'NOT linearizable' -- $R lincheck "$H/etcd_000-nonlinearizable.jsonl"
+check "lincheck json" 1 '"verdict"' -- $R lincheck --json "$H/etcd_000-nonlinearizable.jsonl"
+check "lincheck unreadable" 2 '^$' -- $R lincheck /nonexistent
+
 # ringkvd's own flags
 check "ringkvd --version" 0 '^ringkvd [0-9]' -- "$RINGKVD" --version
 check "ringkvd bad flag" 1 '^$' -- "$RINGKVD" --no-such-flag
