@@ -56,6 +56,7 @@ struct cluster {
 	ev_timer tick;
 	cluster_meta_fn meta_fn;
 	cluster_ring_fn ring_fn;
+	cluster_live_fn live_fn;
 	void *cb_ctx;
 };
 
@@ -529,11 +530,22 @@ void cluster_free(struct cluster *c)
 }
 
 void cluster_set_callbacks(struct cluster *c, cluster_meta_fn meta,
-			   cluster_ring_fn ring, void *ctx)
+			   cluster_ring_fn ring, cluster_live_fn live,
+			   void *ctx)
 {
 	c->meta_fn = meta;
 	c->ring_fn = ring;
+	c->live_fn = live;
 	c->cb_ctx = ctx;
+}
+
+const char *cluster_address_of(const struct cluster *c, uint64_t id)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (c->m[i].id == id)
+			return c->m[i].client_addr[0] ? c->m[i].client_addr
+						      : NULL;
+	return NULL;
 }
 
 void cluster_self_meta(const struct cluster *c, uint8_t *out)
@@ -555,6 +567,7 @@ void cluster_on_member(struct cluster *c, uint64_t id,
 	struct member *m = find(c, id);
 	if (!m && !(m = add(c, id)))
 		return;
+	int changed = m->liveness != liveness;
 	m->liveness = liveness;
 	m->incarnation = incarnation;
 	if (client_addr && *client_addr)
@@ -563,6 +576,8 @@ void cluster_on_member(struct cluster *c, uint64_t id,
 	if (gossip_addr && *gossip_addr)
 		snprintf(m->gossip_addr, sizeof(m->gossip_addr), "%s",
 			 gossip_addr);
+	if (changed && c->live_fn && id != c->self_id)
+		c->live_fn(c->cb_ctx, id, liveness);
 	if (id == c->self_id)
 		return; /* our own metadata is ours to set */
 	if (weight)

@@ -75,6 +75,9 @@ struct cluster;
 typedef void (*cluster_meta_fn)(void *ctx, const uint8_t *meta, size_t len);
 /* Called after the ring was rebuilt. */
 typedef void (*cluster_ring_fn)(void *ctx, const struct ring *ring);
+/* Called when a member's liveness changed. */
+typedef void (*cluster_live_fn)(void *ctx, uint64_t id,
+				enum cluster_liveness l);
 
 /* Loads DATA_DIR/tokens and DATA_DIR/members; chooses tokens now when this
  * is a first start without seeds.  Borrows cfg, lg and peers.  Returns 0,
@@ -87,7 +90,11 @@ int cluster_open(struct ev_loop *loop, const struct node_config *cfg,
 void cluster_free(struct cluster *c);
 
 void cluster_set_callbacks(struct cluster *c, cluster_meta_fn meta,
-			   cluster_ring_fn ring, void *ctx);
+			   cluster_ring_fn ring, cluster_live_fn live,
+			   void *ctx);
+
+/* The address ("host:port") of member id, or NULL. */
+const char *cluster_address_of(const struct cluster *c, uint64_t id);
 
 /* The metadata this node gossips (CLUSTER_META_LEN bytes into out). */
 void cluster_self_meta(const struct cluster *c, uint8_t *out);

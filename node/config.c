@@ -62,6 +62,17 @@ static const struct setting settings[] = {
 	 "host:port,... of nodes to join through (this node's own address "
 	 "may be in the list); empty: start a new cluster"},
 
+	{"replication", "write_timeout", K_DURATION, F(write_timeout_ms), 0,
+	 "2s", 10, 600000,
+	 "a write waits this long for its replicas' acknowledgements"},
+	{"replication", "read_timeout", K_DURATION, F(read_timeout_ms), 0, "2s",
+	 10, 600000, "a read waits this long for its replicas' answers"},
+	{"replication", "hint_window", K_DURATION, F(hint_window_ms), 0, "3h",
+	 1000, UINT64_MAX,
+	 "hints for a replica that was down are kept this long"},
+	{"replication", "hint_rate", K_COUNT, F(hint_rate), 0, "2000", 1,
+	 1000000, "hints replayed per second to a returning replica"},
+
 	{"gossip", "period", K_DURATION, F(gossip_period_ms), 0, "1s", 10,
 	 600000, "SWIM protocol period: one member probed per period"},
 	{"gossip", "probe_timeout", K_DURATION, F(gossip_probe_timeout_ms), 0,

@@ -30,6 +30,12 @@ struct node_config {
 	uint64_t rf;             /* replication factor */
 	char seeds[4096];        /* comma-separated host:port list */
 
+	/* [replication] */
+	uint64_t write_timeout_ms;
+	uint64_t read_timeout_ms;
+	uint64_t hint_window_ms;
+	uint64_t hint_rate;
+
 	/* [gossip] */
 	uint64_t gossip_period_ms;
 	uint64_t gossip_probe_timeout_ms;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "cluster.h"
@@ -11,20 +12,55 @@
 #include "membership.h"
 #include "peer.h"
 #include "peer_wire.h"
+#include "repl.h"
+#include "rng.h"
 #include "server.h"
 #include "store.h"
+
+/* A client request answered by replication later. */
+struct client_req {
+	struct conn *c;   /* held with server_conn_ref */
+	uint64_t id;      /* the client's request id */
+	enum rk_op op;
+	int in_use;
+};
+
+/* A failed send, handed to repl on the next loop turn (a runtime
+ * callback must not call repl input functions). */
+struct unreachable {
+	uint64_t to;
+	enum repl_msg_type type;
+	uint64_t rid;
+};
 
 struct node {
 	struct ev_loop *loop;
 	const struct node_config *cfg;
 	struct rk_logger *lg;
+	uint64_t id;
 	struct store *store;
 	struct peers *peers;
 	struct cluster *cluster;
 	struct membership *membership;
+	struct repl *repl;
 	struct server *server;
 	char advertise[256];
 	int stopping;
+	struct rk_rng rng;
+
+	/* the store's loop hooks */
+	ev_async wake;          /* op-log threads: durability advanced */
+	ev_prepare prepare;     /* each turn: hand log records to the writer */
+	ev_check check;         /* each turn: a compaction step */
+	ev_idle idle;           /* keeps the loop turning while compacting */
+	ev_timer maintain;      /* compaction decisions */
+	ev_timer repl_timer;    /* at repl_next_deadline() */
+
+	struct client_req *reqs; /* handle = index + 1 */
+	size_t n_reqs, cap_reqs;
+	size_t free_hint;
+	struct unreachable *unreach;
+	size_t n_unreach, cap_unreach;
 };
 
 static uint64_t wall_ms(void)
@@ -34,17 +70,269 @@ static uint64_t wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Routes a request from another node to the part that serves it. */
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Points the replication timer at its next deadline. */
+static void repl_rearm(struct node *n)
+{
+	uint64_t at = repl_next_deadline(n->repl), t = mono_ms();
+	ev_timer_stop(n->loop, &n->repl_timer);
+	ev_timer_set(&n->repl_timer, at > t ? (double)(at - t) / 1000.0 : 0.0,
+		     0.0);
+	ev_timer_start(n->loop, &n->repl_timer);
+}
+
+/* ------------------------------------------------------------------ */
+/* replication's runtime                                               */
+
+static int st_get(void *ctx, const uint8_t *key, size_t klen,
+		  struct repl_record *out)
+{
+	struct node *n = ctx;
+	const struct rk_rec *rec = store_get(n->store, key, klen);
+	if (!rec)
+		return RK_ENOT_FOUND;
+	*out = (struct repl_record){.type = rec->type,
+				    .ts = rec->ts,
+				    .key = rk_rec_key(rec),
+				    .klen = rec->klen,
+				    .val = rk_rec_value(rec),
+				    .vlen = rec->vlen};
+	return 0;
+}
+
+static int st_apply(void *ctx, const struct repl_record *r, uint64_t *lsn)
+{
+	struct node *n = ctx;
+	return store_apply(n->store, r->type, r->key, r->klen, r->val,
+			   r->type == REPL_REC_VALUE ? r->vlen : 0, r->ts, lsn);
+}
+
+static rk_ts st_stamp(void *ctx)
+{
+	struct node *n = ctx;
+	return store_stamp(n->store, wall_ms());
+}
+
+static uint64_t st_durable(void *ctx)
+{
+	struct node *n = ctx;
+	return store_durable_lsn(n->store);
+}
+
+static uint64_t st_log_end(void *ctx)
+{
+	struct node *n = ctx;
+	return store_log_end(n->store);
+}
+
+static void st_log_read(void *ctx, uint64_t token, uint64_t from_lsn,
+			const struct repl_range *ranges, size_t n_ranges,
+			uint32_t max_bytes, int digest)
+{
+	struct node *n = ctx;
+	(void)from_lsn;
+	(void)ranges;
+	(void)n_ranges;
+	(void)max_bytes;
+	(void)digest;
+	(void)token;
+	(void)n;
+	/* Serving op-log reads comes with catch-up (next step). */
+}
+
+static void st_scan(void *ctx, uint64_t token, uint64_t cursor,
+		    const struct repl_range *ranges, size_t n_ranges,
+		    uint32_t max_bytes)
+{
+	(void)ctx;
+	(void)token;
+	(void)cursor;
+	(void)ranges;
+	(void)n_ranges;
+	(void)max_bytes;
+}
+
+static uint64_t rt_now(void *ctx)
+{
+	(void)ctx;
+	return mono_ms();
+}
+
+static uint64_t rt_random(void *ctx)
+{
+	struct node *n = ctx;
+	return rk_rng_next(&n->rng);
+}
+
+static void rt_send(void *ctx, uint64_t to, const struct repl_msg *m)
+{
+	struct node *n = ctx;
+	const char *addr = cluster_address_of(n->cluster, to);
+	struct peer_msg pm = {.op = PEER_OP_REPL, .repl = *m};
+	if (addr && peers_send(n->peers, addr, &pm) == 0)
+		return;
+	/* Not sent: tell repl on the next turn, so it fails that replica
+	 * now instead of at its deadline. */
+	if (n->n_unreach == n->cap_unreach) {
+		size_t cap = n->cap_unreach ? n->cap_unreach * 2 : 64;
+		struct unreachable *u = realloc(n->unreach, cap * sizeof(*u));
+		if (!u)
+			return; /* the deadline will do */
+		n->unreach = u;
+		n->cap_unreach = cap;
+	}
+	n->unreach[n->n_unreach++] = (struct unreachable){to, m->type, m->rid};
+	ev_idle_start(n->loop, &n->idle);
+}
+
+static void rt_reply(void *ctx, uint64_t client, const struct repl_result *res)
+{
+	struct node *n = ctx;
+	if (client == 0 || client > n->n_reqs)
+		return;
+	struct client_req *q = &n->reqs[client - 1];
+	if (!q->in_use)
+		return;
+	struct rk_response r = {.id = q->id, .op = q->op,
+				.status = res->status, .error = res->detail};
+	if (q->op == RK_OP_GET || q->op == RK_OP_EXISTS) {
+		int found = res->status == 0;
+		if (res->rec.key) {
+			r.ts = res->rec.ts;
+			r.has_ts = 1;
+		}
+		if (q->op == RK_OP_EXISTS) {
+			r.exists = found;
+			if (res->status == RK_ENOT_FOUND)
+				r.status = 0;
+		} else if (found) {
+			r.value.p = res->rec.val;
+			r.value.n = res->rec.vlen;
+		}
+	} else if (res->status == 0 || res->maybe_applied) {
+		r.ts = res->ts;
+		r.has_ts = 1;
+	}
+	server_reply(q->c, &r);
+	server_conn_unref(q->c);
+	q->in_use = 0;
+	if (client - 1 < n->free_hint)
+		n->free_hint = client - 1;
+}
+
+static const struct repl_storage node_storage = {
+	.get = st_get,
+	.apply = st_apply,
+	.stamp = st_stamp,
+	.durable_lsn = st_durable,
+	.log_end = st_log_end,
+	.log_read = st_log_read,
+	.scan = st_scan,
+};
+
+/* ------------------------------------------------------------------ */
+/* requests                                                            */
+
+/* A client handle for a request answered later; 0 when out of memory. */
+static uint64_t req_new(struct node *n, struct conn *c, const struct rk_request *q)
+{
+	size_t i = n->free_hint;
+	while (i < n->n_reqs && n->reqs[i].in_use)
+		i++;
+	if (i == n->n_reqs) {
+		if (n->n_reqs == n->cap_reqs) {
+			size_t cap = n->cap_reqs ? n->cap_reqs * 2 : 1024;
+			struct client_req *r = realloc(n->reqs, cap * sizeof(*r));
+			if (!r)
+				return 0;
+			n->reqs = r;
+			n->cap_reqs = cap;
+		}
+		n->n_reqs++;
+	}
+	n->free_hint = i + 1;
+	n->reqs[i] = (struct client_req){c, q->id, q->op, 1};
+	server_conn_ref(c);
+	return i + 1;
+}
+
+static enum repl_cl cl_of(enum rk_consistency cl)
+{
+	switch (cl) {
+	case RK_CL_ONE: return REPL_CL_ONE;
+	case RK_CL_ALL: return REPL_CL_ALL;
+	case RK_CL_QUORUM:
+	case RK_CL_DEFAULT:
+	case RK_CL_SERIAL:
+	default: return REPL_CL_QUORUM;
+	}
+}
+
+/* Data requests from clients: every one goes through replication, even
+ * on a cluster of one (then the node is every key's only replica). */
+static void on_data(void *ctx, struct conn *c, const struct rk_request *q)
+{
+	struct node *n = ctx;
+	if (q->consistency == RK_CL_SERIAL) {
+		struct rk_response r = {.id = q->id, .status = RK_ENOT_IMPLEMENTED,
+					.error = "SERIAL reads come with "
+						 "compare-and-set (not built "
+						 "yet)"};
+		server_reply(c, &r);
+		return;
+	}
+	uint64_t h = req_new(n, c, q);
+	if (!h) {
+		struct rk_response r = {.id = q->id, .status = RK_ENOMEM,
+					.error = "out of memory"};
+		server_reply(c, &r);
+		return;
+	}
+	switch (q->op) {
+	case RK_OP_GET:
+	case RK_OP_EXISTS:
+		repl_read(n->repl, h, q->key.p, q->key.n, cl_of(q->consistency),
+			  0);
+		break;
+	case RK_OP_PUT:
+		repl_write(n->repl, h, REPL_REC_VALUE, q->key.p, q->key.n,
+			   q->value.p, q->value.n, cl_of(q->consistency));
+		break;
+	case RK_OP_DELETE:
+	default:
+		repl_write(n->repl, h, REPL_REC_TOMBSTONE, q->key.p, q->key.n,
+			   NULL, 0, cl_of(q->consistency));
+		break;
+	}
+	repl_rearm(n);
+}
+
+/* Routes a message from another node to the part that serves it. */
 static void on_peer_request(void *ctx, struct conn *c,
 			    const struct peer_msg *m)
 {
 	struct node *n = ctx;
+	uint64_t from = server_conn_peer_id(c);
+	if (m->op == PEER_OP_REPL) {
+		/* Only members replicate with us. */
+		if (cluster_liveness_of(n->cluster, from) == CLUSTER_UNKNOWN)
+			return;
+		repl_recv(n->repl, from, &m->repl);
+		repl_rearm(n);
+		return;
+	}
 	struct peer_msg reply = {.id = m->id};
-	char from[32];
-	snprintf(from, sizeof(from), "%016" PRIx64, server_conn_peer_id(c));
+	char fromstr[32];
+	snprintf(fromstr, sizeof(fromstr), "n%" PRIx64, from);
 	switch (m->op) {
 	case PEER_OP_GOSSIP_SYNC:
-		membership_on_sync(n->membership, from, m, &reply);
+		membership_on_sync(n->membership, fromstr, m, &reply);
 		break;
 	case PEER_OP_TOKENS_GET:
 		if (cluster_tokens_reply(n->cluster, m->node_id, &reply)) {
@@ -60,8 +348,12 @@ static void on_peer_request(void *ctx, struct conn *c,
 		break;
 	}
 	reply.id = m->id;
-	server_peer_reply(c, &reply);
+	if (m->id)
+		server_peer_reply(c, &reply);
 }
+
+/* ------------------------------------------------------------------ */
+/* cluster events                                                      */
 
 static void on_meta(void *ctx, const uint8_t *meta, size_t len)
 {
@@ -69,6 +361,100 @@ static void on_meta(void *ctx, const uint8_t *meta, size_t len)
 	if (n->membership)
 		membership_set_meta(n->membership, meta, len);
 }
+
+static void on_ring(void *ctx, const struct ring *ring)
+{
+	struct node *n = ctx;
+	if (n->repl) {
+		repl_set_ring(n->repl, ring);
+		repl_rearm(n);
+	}
+}
+
+static void on_liveness(void *ctx, uint64_t id, enum cluster_liveness l)
+{
+	struct node *n = ctx;
+	if (n->repl) {
+		repl_set_up(n->repl, id,
+			    l == CLUSTER_ALIVE || l == CLUSTER_SUSPECT);
+		repl_rearm(n);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* loop hooks                                                          */
+
+static void oplog_notify(void *ctx)
+{
+	struct node *n = ctx;
+	ev_async_send(n->loop, &n->wake);
+}
+
+static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	struct node *n = w->data;
+	repl_durable(n->repl, store_durable_lsn(n->store));
+	store_maintain(n->store, wall_ms());
+	repl_rearm(n);
+}
+
+static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	struct node *n = w->data;
+	store_flush(n->store);
+}
+
+static void on_check(struct ev_loop *loop, ev_check *w, int revents)
+{
+	(void)revents;
+	struct node *n = w->data;
+	if (n->n_unreach) {
+		size_t k = n->n_unreach;
+		n->n_unreach = 0;
+		for (size_t i = 0; i < k; i++) {
+			struct repl_msg m = {.type = n->unreach[i].type,
+					     .rid = n->unreach[i].rid};
+			repl_unreachable(n->repl, n->unreach[i].to, &m);
+		}
+		repl_rearm(n);
+	}
+	int more = store_compact_step(n->store, wall_ms());
+	if (!more && !n->n_unreach)
+		ev_idle_stop(loop, &n->idle);
+}
+
+static void on_idle(struct ev_loop *loop, ev_idle *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	/* Only here so that polling does not block; on_check does the work. */
+}
+
+static void on_maintain(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)revents;
+	struct node *n = w->data;
+	store_maintain(n->store, wall_ms());
+	if (store_compacting(n->store))
+		ev_idle_start(loop, &n->idle);
+}
+
+static void on_repl_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	struct node *n = w->data;
+	repl_tick(n->repl);
+	repl_rearm(n);
+}
+
+/* ------------------------------------------------------------------ */
+/* start and stop                                                      */
 
 static void on_left(void *ctx)
 {
@@ -91,6 +477,35 @@ void node_shutdown(struct node *n)
 	server_drain(n->server, on_drained, n);
 }
 
+static int start_repl(struct node *n, char *err, size_t errlen)
+{
+	struct repl_config rc;
+	repl_config_defaults(&rc);
+	rc.self_id = n->id;
+	rc.rf = (uint32_t)n->cfg->rf;
+	rc.write_timeout_ms = (uint32_t)n->cfg->write_timeout_ms;
+	rc.read_timeout_ms = (uint32_t)n->cfg->read_timeout_ms;
+	rc.hint_window_ms = n->cfg->hint_window_ms;
+	rc.hint_rate = (uint32_t)n->cfg->hint_rate;
+	struct repl_runtime rt = {
+		.ctx = n,
+		.log = n->lg,
+		.store = &node_storage,
+		.now_ms = rt_now,
+		.random = rt_random,
+		.send = rt_send,
+		.reply = rt_reply,
+	};
+	int rc2 = repl_new(&rc, &rt, &n->repl);
+	if (rc2) {
+		snprintf(err, errlen, "starting replication: %s",
+			 rk_strerror(rc2));
+		return rc2;
+	}
+	repl_set_ring(n->repl, cluster_ring(n->cluster));
+	return 0;
+}
+
 int node_start(struct ev_loop *loop, const struct node_config *cfg,
 	       struct rk_logger *lg, struct node **out, char *err,
 	       size_t errlen)
@@ -104,6 +519,10 @@ int node_start(struct ev_loop *loop, const struct node_config *cfg,
 	n->loop = loop;
 	n->cfg = cfg;
 	n->lg = lg;
+	uint64_t seed;
+	if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
+		seed = mono_ms();
+	rk_rng_seed(&n->rng, seed);
 	struct store_config sc = {
 		.data_dir = cfg->data_dir,
 		.fsync = (enum rk_fsync)cfg->fsync,
@@ -119,8 +538,8 @@ int node_start(struct ev_loop *loop, const struct node_config *cfg,
 	int rc = store_open(&sc, lg, wall_ms(), &n->store, err, errlen);
 	if (rc)
 		goto fail;
-	uint64_t id = store_node_id(n->store);
-	snprintf(lg->tag, sizeof(lg->tag), "n%06" PRIx64, id >> 40);
+	n->id = store_node_id(n->store);
+	snprintf(lg->tag, sizeof(lg->tag), "n%06" PRIx64, n->id >> 40);
 	struct store_stats ss;
 	store_get_stats(n->store, &ss);
 	uint64_t recs = ss.replay.snapshot_records + ss.replay.log_records;
@@ -134,37 +553,58 @@ int node_start(struct ev_loop *loop, const struct node_config *cfg,
 			     : (double)recs,
 		ss.keys);
 
-	/* The listener binds first so that the advertised address is real
-	 * (port 0 resolves here). */
-	if ((rc = server_new(loop, cfg, n->store, NULL, lg, &n->server, err,
-			     errlen)))
+	/* The listener binds first so that the advertised address is real. */
+	if ((rc = server_new(loop, cfg, n->id, lg, &n->server, err, errlen)))
 		goto fail;
 	snprintf(n->advertise, sizeof(n->advertise), "%s",
 		 cfg->advertise[0] ? cfg->advertise : server_address(n->server));
-	if (!(n->peers = peers_new(loop, cfg, id, lg))) {
+	if (!(n->peers = peers_new(loop, cfg, n->id, lg))) {
 		rc = RK_ENOMEM;
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	if ((rc = cluster_open(loop, cfg, id, n->advertise, n->peers, lg,
+	if ((rc = cluster_open(loop, cfg, n->id, n->advertise, n->peers, lg,
 			       &n->cluster, err, errlen)))
 		goto fail;
+	if ((rc = start_repl(n, err, errlen)))
+		goto fail;
+	cluster_set_callbacks(n->cluster, on_meta, on_ring, on_liveness, n);
 	server_set_cluster(n->server, n->cluster);
-	if ((rc = membership_open(loop, cfg, id, server_address(n->server),
+	if ((rc = membership_open(loop, cfg, n->id, server_address(n->server),
 				  n->advertise, n->cluster, n->peers, lg,
 				  &n->membership, err, errlen)))
 		goto fail;
-	cluster_set_callbacks(n->cluster, on_meta, NULL, n);
 	server_set_peer_handler(n->server, on_peer_request, n);
+	server_set_data_handler(n->server, on_data, n);
+
+	ev_async_init(&n->wake, on_wake);
+	ev_prepare_init(&n->prepare, on_prepare);
+	ev_check_init(&n->check, on_check);
+	ev_idle_init(&n->idle, on_idle);
+	ev_timer_init(&n->maintain, on_maintain, 1.0, 1.0);
+	ev_init(&n->repl_timer, on_repl_timer);
+	n->wake.data = n->prepare.data = n->check.data = n;
+	n->idle.data = n->maintain.data = n->repl_timer.data = n;
+	ev_async_start(loop, &n->wake);
+	ev_prepare_start(loop, &n->prepare);
+	ev_check_start(loop, &n->check);
+	ev_timer_start(loop, &n->maintain);
+	repl_rearm(n);
+	/* The op-log threads wake the loop through the async watcher. */
+	if ((rc = store_start(n->store, oplog_notify, n))) {
+		snprintf(err, errlen, "cannot start the op-log writer");
+		goto fail;
+	}
 	server_start(n->server);
 	rk_info(lg, "node",
 		"ringkvd %s node %016" PRIx64 " listening on %s (advertised "
-		"%s), data %s, fsync=%s",
-		RINGKV_VERSION, id, server_address(n->server), n->advertise,
+		"%s), data %s, fsync=%s, rf %" PRIu64,
+		RINGKV_VERSION, n->id, server_address(n->server), n->advertise,
 		cfg->data_dir,
 		cfg->fsync == RK_FSYNC_ALWAYS     ? "always"
 		: cfg->fsync == RK_FSYNC_INTERVAL ? "interval"
-						  : "never");
+						  : "never",
+		cfg->rf);
 	*out = n;
 	return 0;
 fail:
@@ -176,12 +616,27 @@ void node_free(struct node *n)
 {
 	if (!n)
 		return;
+	if (n->loop) {
+		ev_async_stop(n->loop, &n->wake);
+		ev_prepare_stop(n->loop, &n->prepare);
+		ev_check_stop(n->loop, &n->check);
+		ev_idle_stop(n->loop, &n->idle);
+		ev_timer_stop(n->loop, &n->maintain);
+		ev_timer_stop(n->loop, &n->repl_timer);
+	}
 	/* Replies to our requests reference the parts below: fail them
 	 * first, while everything still exists. */
 	peers_free(n->peers);
+	repl_free(n->repl);
+	/* Requests still open: their connections are let go. */
+	for (size_t i = 0; i < n->n_reqs; i++)
+		if (n->reqs[i].in_use)
+			server_conn_unref(n->reqs[i].c);
 	server_free(n->server);
 	membership_free(n->membership);
 	cluster_free(n->cluster);
 	store_close(n->store);
+	free(n->reqs);
+	free(n->unreach);
 	free(n);
 }

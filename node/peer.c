@@ -190,8 +190,10 @@ static void link_frame(struct link *l, const uint8_t *body, uint32_t len)
 	struct peer_msg m;
 	struct peer_wire_msg *owner;
 	char why[160];
-	if (peer_wire_decode(body, len, l->p->cfg->max_frame, &m, &owner, why,
-			     sizeof(why))) {
+	struct peer_wire_limits lim = {.max_payload = l->p->cfg->max_frame,
+				       .max_key = (uint32_t)l->p->cfg->max_key,
+				       .max_value = (uint32_t)l->p->cfg->max_value};
+	if (peer_wire_decode(body, len, &lim, &m, &owner, why, sizeof(why))) {
 		link_fail(l, RK_EPROTOCOL, why);
 		return;
 	}
@@ -384,6 +386,30 @@ void peers_request(struct peers *p, const char *addr, struct peer_msg *m,
 	}
 	if (l->state == LINK_READY)
 		link_flush(l);
+}
+
+int peers_send(struct peers *p, const char *addr, struct peer_msg *m)
+{
+	if (p->closing)
+		return RK_ESHUTTING_DOWN;
+	struct link *l = link_get(p, addr);
+	if (!l)
+		return RK_ENOMEM;
+	if (l->state == LINK_IDLE) {
+		if (ev_now(p->loop) < l->retry_at)
+			return RK_ECONNECT;
+		int rc = link_connect(l);
+		if (rc) {
+			link_fail(l, RK_ECONNECT, "cannot connect");
+			return RK_ECONNECT;
+		}
+	}
+	m->id = 0;
+	if (peer_wire_encode(&l->out, m))
+		return RK_ENOMEM;
+	if (l->state == LINK_READY)
+		link_flush(l);
+	return 0;
 }
 
 /* Fails requests past their deadline and handshakes that hang. */

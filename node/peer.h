@@ -43,4 +43,9 @@ void peers_free(struct peers *p);
 void peers_request(struct peers *p, const char *addr, struct peer_msg *m,
 		   uint32_t timeout_ms, peer_reply_fn cb, void *ctx);
 
+/* Sends m one-way (no reply expected; m->id is set to 0).  Returns 0 when
+ * queued, RK_ECONNECT when addr is in backoff or cannot be connected, or
+ * RK_ENOMEM.  A queued message may still be lost with its connection. */
+int peers_send(struct peers *p, const char *addr, struct peer_msg *m);
+
 #endif

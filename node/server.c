@@ -45,7 +45,7 @@ struct conn {
 	ev_tstamp frame_start; /* when the partial frame in `in` began; 0 none */
 	ev_tstamp last_active;
 	uint32_t bad_frames; /* in a row */
-	uint32_t refs;       /* replies waiting for fsync */
+	uint32_t refs;       /* replies still to come (server_conn_ref) */
 	int closing;         /* no more reads; close once out is written */
 	int pending;         /* on srv->pending: frames left from last turn */
 	int is_peer;         /* said Hello{PEER}: frames are PeerEnvelopes */
@@ -55,19 +55,10 @@ struct conn {
 	struct conn *pend_prev, *pend_next; /* srv->pending */
 };
 
-/* A write acknowledged once its LSN is durable (fsync=always). */
-struct ack {
-	struct conn *c;
-	uint64_t lsn;
-	uint64_t request_id;
-	enum rk_op op;
-	rk_ts ts;
-};
-
 struct server {
 	struct ev_loop *loop;
 	const struct node_config *cfg;
-	struct store *st;
+	uint64_t self_id;
 	struct cluster *cl;
 	const struct rk_logger *lg;
 	struct rk_wire_limits limits;
@@ -76,39 +67,33 @@ struct server {
 	ev_io accept_w;
 	ev_timer accept_pause;
 	ev_timer sweep;      /* deadlines of every connection */
-	ev_timer maintain;   /* store upkeep */
 	ev_timer drain_timer;
-	ev_async wake;       /* from the op-log threads */
-	ev_prepare prepare;  /* once per loop turn, before polling */
-	ev_check check;      /* after polling: leftover work */
+	ev_check check;      /* after polling: leftover frames */
 	ev_idle idle;        /* keeps polling from blocking while work is left */
 	struct conn *conns;
 	struct conn *dead;    /* closed, freed by conn_reap */
 	struct conn *pending;
 	uint64_t nconns;
-	struct ack *acks;    /* FIFO ring, ordered by lsn */
-	size_t ack_head, ack_len, ack_cap;
+	uint64_t held;       /* server_conn_ref()s outstanding: replies due */
 	int draining;
 	void (*drained)(void *ctx); /* called once when draining finishes */
 	void *drained_ctx;
 	uint64_t counted_rejects;
 	server_peer_fn peer_fn;
 	void *peer_ctx;
+	server_data_fn data_fn;
+	void *data_ctx;
 	uint64_t foreign_hellos; /* peers of another cluster, refused */
 };
 
 static void conn_close(struct conn *c, const char *why);
 static void conn_flush(struct conn *c);
 static void conn_process(struct conn *c);
+static void drain_finished(struct server *srv);
 
 static ev_tstamp now_of(struct server *srv)
 {
 	return ev_now(srv->loop);
-}
-
-static uint64_t wall_ms(struct server *srv)
-{
-	return (uint64_t)(ev_now(srv->loop) * 1000.0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -134,89 +119,17 @@ static void send_error(struct conn *c, uint64_t id, int code, const char *msg)
 	send_resp(c, &r);
 }
 
-/* ------------------------------------------------------------------ */
-/* fsync acknowledgements                                              */
-
-static int ack_push(struct server *srv, const struct ack *a)
-{
-	if (srv->ack_len == srv->ack_cap) {
-		size_t cap = srv->ack_cap ? srv->ack_cap * 2 : 256;
-		struct ack *n = malloc(cap * sizeof(*n));
-		if (!n)
-			return RK_ENOMEM;
-		for (size_t i = 0; i < srv->ack_len; i++)
-			n[i] = srv->acks[(srv->ack_head + i) % srv->ack_cap];
-		free(srv->acks);
-		srv->acks = n;
-		srv->ack_head = 0;
-		srv->ack_cap = cap;
-	}
-	srv->acks[(srv->ack_head + srv->ack_len) % srv->ack_cap] = *a;
-	srv->ack_len++;
-	return 0;
-}
-
-/* A closed connection is freed by conn_reap once no ack refers to it. */
+/* A closed connection is freed by conn_reap once no reply is due. */
 static void conn_unref(struct conn *c)
 {
 	c->refs--;
-}
-
-/* Answers every waiting write whose LSN is durable. */
-static void acks_release(struct server *srv)
-{
-	uint64_t durable = store_durable_lsn(srv->st);
-	while (srv->ack_len) {
-		struct ack *a = &srv->acks[srv->ack_head];
-		if (a->lsn > durable)
-			break;
-		struct conn *c = a->c;
-		if (c->fd >= 0) {
-			struct rk_response r = {.id = a->request_id,
-						.op = a->op,
-						.ts = a->ts,
-						.has_ts = 1};
-			send_resp(c, &r);
-			conn_flush(c);
-		}
-		srv->ack_head = (srv->ack_head + 1) % srv->ack_cap;
-		srv->ack_len--;
-		conn_unref(c);
-	}
+	c->srv->held--;
+	if (c->srv->draining && c->srv->held == 0)
+		drain_finished(c->srv);
 }
 
 /* ------------------------------------------------------------------ */
 /* requests                                                            */
-
-static void handle_write(struct conn *c, const struct rk_request *q)
-{
-	struct server *srv = c->srv;
-	uint8_t type = q->op == RK_OP_PUT ? RK_REC_VALUE : RK_REC_TOMBSTONE;
-	rk_ts ts;
-	uint64_t lsn;
-	int rc = store_write(srv->st, type, q->key.p, q->key.n, q->value.p,
-			     q->op == RK_OP_PUT ? q->value.n : 0, wall_ms(srv),
-			     &ts, &lsn);
-	if (rc) {
-		send_error(c, q->id, rc, "write failed");
-		return;
-	}
-	if (store_waits_for_fsync(srv->st)) {
-		struct ack a = {c, lsn, q->id, q->op, ts};
-		if (ack_push(srv, &a) == 0) {
-			c->refs++;
-			return;
-		}
-		/* Cannot remember the ack: the write is applied but its
-		 * durability unknown, which is what TIMEOUT means. */
-		send_error(c, q->id, RK_ETIMEOUT,
-			   "out of memory waiting for fsync; the write may "
-			   "or may not be durable");
-		return;
-	}
-	struct rk_response r = {.id = q->id, .op = q->op, .ts = ts, .has_ts = 1};
-	send_resp(c, &r);
-}
 
 /* ClusterInfo (every member and its liveness) and RingInfo (every owner
  * and its tokens), from the cluster view. */
@@ -256,7 +169,7 @@ static void send_membership(struct conn *c, const struct rk_request *q,
 			};
 	}
 	if (q->op == RK_OP_CLUSTER_INFO) {
-		r->node_id = store_node_id(srv->st);
+		r->node_id = srv->self_id;
 		r->cluster_name = srv->cfg->cluster_name;
 		r->version = RINGKV_VERSION;
 		r->nodes = ni;
@@ -280,36 +193,22 @@ static void handle_request(struct conn *c, const struct rk_request *q)
 {
 	struct server *srv = c->srv;
 	struct rk_response r = {.id = q->id, .op = q->op};
-	const struct rk_rec *rec;
 	switch (q->op) {
 	case RK_OP_PING:
 		r.value = q->value;
-		r.node_id = store_node_id(srv->st);
+		r.node_id = srv->self_id;
 		break;
 	case RK_OP_GET:
-		rec = store_get(srv->st, q->key.p, q->key.n);
-		if (!rec || rec->type != RK_REC_VALUE) {
-			r.status = RK_ENOT_FOUND;
-		} else {
-			r.value.p = rk_rec_value(rec);
-			r.value.n = rec->vlen;
-		}
-		if (rec) {
-			r.ts = rec->ts;
-			r.has_ts = 1;
-		}
-		break;
 	case RK_OP_EXISTS:
-		rec = store_get(srv->st, q->key.p, q->key.n);
-		r.exists = rec && rec->type == RK_REC_VALUE;
-		if (rec) {
-			r.ts = rec->ts;
-			r.has_ts = 1;
-		}
-		break;
 	case RK_OP_PUT:
 	case RK_OP_DELETE:
-		handle_write(c, q);
+		if (srv->draining) {
+			send_error(c, q->id, RK_ESHUTTING_DOWN,
+				   "node is shutting down");
+			return;
+		}
+		/* The data path answers with server_reply, now or later. */
+		srv->data_fn(srv->data_ctx, c, q);
 		return;
 	case RK_OP_CLUSTER_INFO:
 	case RK_OP_RING_INFO:
@@ -329,7 +228,7 @@ static void handle_request(struct conn *c, const struct rk_request *q)
 			c->closing = 1;
 			return;
 		}
-		r.node_id = store_node_id(srv->st);
+		r.node_id = srv->self_id;
 		r.cluster_name = srv->cfg->cluster_name;
 		r.protocol_version = RK_PROTOCOL_VERSION;
 		if (q->role == RK_ROLE_PEER) {
@@ -354,8 +253,18 @@ static void handle_peer_frame(struct conn *c, const uint8_t *body,
 	struct peer_msg m;
 	struct peer_wire_msg *owner;
 	char why[160];
-	int rc = peer_wire_decode(body, len, srv->cfg->max_frame, &m, &owner,
-				  why, sizeof(why));
+	struct peer_wire_limits lim = {.max_payload = srv->cfg->max_frame,
+				       .max_key = (uint32_t)srv->cfg->max_key,
+				       .max_value = (uint32_t)srv->cfg->max_value};
+	int rc = peer_wire_decode(body, len, &lim, &m, &owner, why,
+				  sizeof(why));
+	if ((rc || !srv->peer_fn) && m.id == 0) {
+		/* A one-way message has nobody to tell. */
+		peer_wire_msg_free(owner);
+		if (rc && ++c->bad_frames >= srv->cfg->max_bad_frames)
+			c->closing = 1;
+		return;
+	}
 	if (rc || !srv->peer_fn) {
 		struct peer_msg e = {.id = m.id, .op = PEER_OP_ERROR,
 				     .status = rc ? rc : RK_EUNKNOWN_COMMAND,
@@ -414,6 +323,21 @@ void server_peer_reply(struct conn *c, const struct peer_msg *m)
 void server_conn_ref(struct conn *c)
 {
 	c->refs++;
+	c->srv->held++;
+}
+
+void server_reply(struct conn *c, const struct rk_response *r)
+{
+	send_resp(c, r);
+	if (c->fd >= 0 && !c->in_turn)
+		conn_flush(c);
+}
+
+void server_set_data_handler(struct server *srv, server_data_fn fn,
+			     void *ctx)
+{
+	srv->data_fn = fn;
+	srv->data_ctx = ctx;
 }
 
 void server_conn_unref(struct conn *c)
@@ -733,27 +657,6 @@ static void drain_finished(struct server *srv)
 		done(srv->drained_ctx);
 }
 
-static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
-{
-	(void)loop;
-	(void)revents;
-	struct server *srv = w->data;
-	acks_release(srv);
-	store_maintain(srv->st, wall_ms(srv));
-	if (srv->draining && srv->ack_len == 0)
-		drain_finished(srv);
-}
-
-static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
-{
-	(void)loop;
-	(void)revents;
-	struct server *srv = w->data;
-	store_flush(srv->st);
-	if (srv->dead)
-		conn_reap(srv, 0);
-}
-
 static void on_check(struct ev_loop *loop, ev_check *w, int revents)
 {
 	(void)revents;
@@ -765,11 +668,8 @@ static void on_check(struct ev_loop *loop, ev_check *w, int revents)
 		conn_process(c);
 		c = next;
 	}
-	int more = store_compact_step(srv->st, wall_ms(srv));
-	if (!srv->pending && !more)
+	if (!srv->pending)
 		ev_idle_stop(loop, &srv->idle);
-	else
-		ev_idle_start(loop, &srv->idle);
 }
 
 static void on_idle(struct ev_loop *loop, ev_idle *w, int revents)
@@ -780,30 +680,15 @@ static void on_idle(struct ev_loop *loop, ev_idle *w, int revents)
 	/* Only here so that polling does not block; on_check does the work. */
 }
 
-static void on_maintain(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	(void)revents;
-	struct server *srv = w->data;
-	store_maintain(srv->st, wall_ms(srv));
-	if (store_compacting(srv->st))
-		ev_idle_start(loop, &srv->idle);
-}
-
 static void on_drain_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)revents;
 	struct server *srv = w->data;
 	(void)loop;
 	rk_warn(srv->lg, "server",
-		"%zu writes still wait for fsync after %.0fs; stopping anyway",
-		srv->ack_len, DRAIN_GRACE);
+		"%" PRIu64 " requests still unanswered after %.0fs; stopping "
+		"anyway", srv->held, DRAIN_GRACE);
 	drain_finished(srv);
-}
-
-static void oplog_notify(void *ctx)
-{
-	struct server *srv = ctx;
-	ev_async_send(srv->loop, &srv->wake);
 }
 
 /* ------------------------------------------------------------------ */
@@ -896,9 +781,8 @@ static void raise_fd_limit(struct server *srv)
 }
 
 int server_new(struct ev_loop *loop, const struct node_config *cfg,
-	       struct store *st, struct cluster *cl,
-	       const struct rk_logger *lg, struct server **out, char *err,
-	       size_t errlen)
+	       uint64_t self_id, const struct rk_logger *lg,
+	       struct server **out, char *err, size_t errlen)
 {
 	*out = NULL;
 	struct server *srv = calloc(1, sizeof(*srv));
@@ -906,8 +790,7 @@ int server_new(struct ev_loop *loop, const struct node_config *cfg,
 		return errf(err, errlen, RK_ENOMEM, "out of memory");
 	srv->loop = loop;
 	srv->cfg = cfg;
-	srv->st = st;
-	srv->cl = cl;
+	srv->self_id = self_id;
 	srv->lg = lg;
 	srv->lfd = -1;
 	srv->limits.max_key = (uint32_t)cfg->max_key;
@@ -931,15 +814,11 @@ int server_new(struct ev_loop *loop, const struct node_config *cfg,
 	if (gran > 1.0)
 		gran = 1.0;
 	ev_timer_init(&srv->sweep, on_sweep, gran, gran);
-	ev_timer_init(&srv->maintain, on_maintain, 1.0, 1.0);
 	ev_timer_init(&srv->drain_timer, on_drain_timeout, DRAIN_GRACE, 0);
-	ev_async_init(&srv->wake, on_wake);
-	ev_prepare_init(&srv->prepare, on_prepare);
 	ev_check_init(&srv->check, on_check);
 	ev_idle_init(&srv->idle, on_idle);
 	srv->accept_w.data = srv->accept_pause.data = srv->sweep.data = srv;
-	srv->maintain.data = srv->drain_timer.data = srv->wake.data = srv;
-	srv->prepare.data = srv->check.data = srv->idle.data = srv;
+	srv->drain_timer.data = srv->check.data = srv->idle.data = srv;
 	*out = srv;
 	return 0;
 }
@@ -947,14 +826,9 @@ int server_new(struct ev_loop *loop, const struct node_config *cfg,
 void server_start(struct server *srv)
 {
 	struct ev_loop *loop = srv->loop;
-	ev_async_start(loop, &srv->wake);
-	ev_prepare_start(loop, &srv->prepare);
 	ev_check_start(loop, &srv->check);
 	ev_timer_start(loop, &srv->sweep);
-	ev_timer_start(loop, &srv->maintain);
 	ev_io_start(loop, &srv->accept_w);
-	/* The op-log threads wake the loop through the async watcher. */
-	store_start(srv->st, oplog_notify, srv);
 }
 
 const char *server_address(const struct server *srv)
@@ -975,8 +849,7 @@ void server_drain(struct server *srv, void (*done)(void *ctx), void *ctx)
 		ev_io_stop(srv->loop, &c->rio);
 		pending_del(c);
 	}
-	store_flush(srv->st);
-	if (srv->ack_len == 0) {
+	if (srv->held == 0) {
 		drain_finished(srv);
 		return;
 	}
@@ -994,14 +867,10 @@ void server_free(struct server *srv)
 			conn_close(srv->conns, "node stopping");
 	}
 	conn_reap(srv, 1);
-	free(srv->acks);
 	ev_io_stop(loop, &srv->accept_w);
 	ev_timer_stop(loop, &srv->accept_pause);
 	ev_timer_stop(loop, &srv->sweep);
-	ev_timer_stop(loop, &srv->maintain);
 	ev_timer_stop(loop, &srv->drain_timer);
-	ev_async_stop(loop, &srv->wake);
-	ev_prepare_stop(loop, &srv->prepare);
 	ev_check_stop(loop, &srv->check);
 	ev_idle_stop(loop, &srv->idle);
 	if (srv->lfd >= 0)

@@ -1,10 +1,14 @@
-/* server.h: ringkvd's client listener on libev.
+/* server.h: ringkvd's listener on libev: client and peer connections.
  *
  * One event loop serves every connection with non-blocking sockets.  Each
  * connection buffers bytes, cuts them into frames (common/frame.h), decodes
- * them (proto/wire.h) and answers each request, matched by request_id.  A
- * write under fsync=always is answered once the op-log says its LSN is
- * durable, so replies may come back out of order.
+ * them (proto/wire.h, proto/peer_wire.h) and hands each request to its
+ * handler: data requests (get, put, delete, exists) to the data handler,
+ * peer messages to the peer handler; the server itself answers ping,
+ * hello and the membership queries.  Handlers may answer later (a write
+ * waits for its replicas), so replies may come back out of order; clients
+ * match them by request_id.  The server is transport only: it owns no
+ * data.
  *
  * Defences (each limit in struct node_config): a length prefix above
  * max_frame is refused before anything is allocated for it; a frame must
@@ -23,7 +27,7 @@
 #include "cluster.h"
 #include "config.h"
 #include "log.h"
-#include "store.h"
+#include "wire.h"
 
 struct server;
 struct conn;
@@ -37,13 +41,25 @@ struct peer_msg;
 typedef void (*server_peer_fn)(void *ctx, struct conn *c,
 			       const struct peer_msg *m);
 
+/* Handles one data request (get, put, delete, exists).  It must answer
+ * exactly once with server_reply; to answer after returning it holds the
+ * connection with server_conn_ref and lets go with server_conn_unref after
+ * the reply.  q borrows from the frame: copy what is kept. */
+typedef void (*server_data_fn)(void *ctx, struct conn *c,
+			       const struct rk_request *q);
+
 /* Binds cfg->listen and prepares watchers on loop; does not start them.
- * Borrows cfg, st, cl and lg for its lifetime.  Returns 0 or RK_EIO with a
- * reason in err. */
+ * Borrows cfg and lg for its lifetime.  Returns 0 or RK_EIO with a reason
+ * in err. */
 int server_new(struct ev_loop *loop, const struct node_config *cfg,
-	       struct store *st, struct cluster *cl,
-	       const struct rk_logger *lg, struct server **out, char *err,
-	       size_t errlen);
+	       uint64_t self_id, const struct rk_logger *lg,
+	       struct server **out, char *err, size_t errlen);
+
+void server_set_data_handler(struct server *srv, server_data_fn fn,
+			     void *ctx);
+
+/* Answers a data request (a closed connection swallows it). */
+void server_reply(struct conn *c, const struct rk_response *r);
 
 /* The cluster view ClusterInfo and RingInfo answer from (borrowed). */
 void server_set_cluster(struct server *srv, struct cluster *cl);
@@ -66,8 +82,8 @@ void server_start(struct server *srv);
 /* The address actually bound (port resolved when 0 was asked). */
 const char *server_address(const struct server *srv);
 
-/* Stops accepting and reading, answers what becomes durable, and calls
- * done(ctx) once no write waits for fsync (or after a grace period). */
+/* Stops accepting and taking requests, and calls done(ctx) once every
+ * request taken has been answered (or after a grace period). */
 void server_drain(struct server *srv, void (*done)(void *ctx), void *ctx);
 
 /* Closes every connection and frees the server. */

@@ -285,19 +285,27 @@ static int log_write(struct store *s, uint8_t type, const void *key,
 	return 0;
 }
 
+rk_ts store_stamp(struct store *s, uint64_t now_ms)
+{
+	return rk_hlc_tick(&s->clock, now_ms);
+}
+
+uint64_t store_log_end(struct store *s)
+{
+	struct oplog_stats st;
+	oplog_get_stats(s->log, &st);
+	return st.next_lsn;
+}
+
 int store_write(struct store *s, uint8_t type, const void *key, size_t klen,
 		const void *val, size_t vlen, uint64_t now_ms, rk_ts *ts,
 		uint64_t *lsn)
 {
-	if (klen == 0 || klen > RK_KEY_HARD_MAX || vlen > UINT32_MAX)
-		return RK_EINVALID;
-	*ts = rk_hlc_tick(&s->clock, now_ms);
-	int rc = install(s, type, key, klen, val, vlen, *ts);
-	if (rc < 0)
-		return rc;
+	*ts = store_stamp(s, now_ms);
 	/* The clock has observed every stored version, so a local write is
-	 * always the newest. */
-	return log_write(s, type, key, klen, val, vlen, *ts, lsn);
+	 * always the newest and always applied. */
+	int rc = store_apply(s, type, key, klen, val, vlen, *ts, lsn);
+	return rc < 0 ? rc : 0;
 }
 
 int store_apply(struct store *s, uint8_t type, const void *key, size_t klen,

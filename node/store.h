@@ -66,10 +66,17 @@ uint64_t store_node_id(const struct store *s);
 const struct rk_rec *store_get(struct store *s, const void *key,
 			       size_t klen);
 
+/* A new version from the node's clock: greater than every version the
+ * node issued or holds. */
+rk_ts store_stamp(struct store *s, uint64_t now_ms);
+
+/* The LSN the next logged record will get. */
+uint64_t store_log_end(struct store *s);
+
 /* A local write of a value (type RK_REC_VALUE) or a delete (type
- * RK_REC_TOMBSTONE): stamps it with the clock, applies and logs it.
- * *ts gets the stamp and *lsn the log position to wait for under
- * fsync=always.  Returns 0 or RK_ENOMEM. */
+ * RK_REC_TOMBSTONE): store_stamp then store_apply.  *ts gets the stamp
+ * and *lsn the log position to wait for under fsync=always.  Returns 0 or
+ * RK_ENOMEM. */
 int store_write(struct store *s, uint8_t type, const void *key, size_t klen,
 		const void *val, size_t vlen, uint64_t now_ms, rk_ts *ts,
 		uint64_t *lsn);

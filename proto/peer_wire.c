@@ -11,6 +11,8 @@
 
 struct peer_wire_msg {
 	Ringkv__Peer__PeerEnvelope *env;
+	struct repl_record *recs;   /* REPL batches, decoded */
+	struct repl_range *ranges;  /* REPL requests, decoded */
 };
 
 void peer_wire_msg_free(struct peer_wire_msg *m)
@@ -18,7 +20,75 @@ void peer_wire_msg_free(struct peer_wire_msg *m)
 	if (!m)
 		return;
 	ringkv__peer__peer_envelope__free_unpacked(m->env, NULL);
+	free(m->recs);
+	free(m->ranges);
 	free(m);
+}
+
+static void rec_to_pb(Ringkv__Peer__Record *p, const struct repl_record *r)
+{
+	ringkv__peer__record__init(p);
+	p->type = r->type;
+	p->key.data = (uint8_t *)r->key;
+	p->key.len = r->klen;
+	p->has_value = r->val != NULL;
+	p->value.data = (uint8_t *)r->val;
+	p->value.len = r->val ? r->vlen : 0;
+	p->hlc = r->ts.hlc;
+	p->node = r->ts.node;
+}
+
+/* Encodes a replication message into env (arrays allocated into *mem,
+ * freed by the caller after packing). */
+static int repl_to_pb(Ringkv__Peer__ReplMessage *pm, const struct repl_msg *m,
+		      Ringkv__Peer__Record *one, void **mem)
+{
+	ringkv__peer__repl_message__init(pm);
+	pm->type = (uint32_t)m->type;
+	pm->rid = m->rid;
+	pm->flags = m->flags;
+	pm->status = (uint32_t)(-m->status);
+	pm->found = m->found != 0;
+	if (m->type == REPL_WRITE || m->type == REPL_READ ||
+	    (m->type == REPL_READ_REPLY && m->rec.key)) {
+		rec_to_pb(one, &m->rec);
+		pm->record = one;
+	}
+	pm->from_lsn = m->from_lsn;
+	pm->max_bytes = m->max_bytes;
+	pm->next_lsn = m->next_lsn;
+	pm->end_lsn = m->end_lsn;
+	pm->truncated = m->truncated != 0;
+	pm->cursor = m->cursor;
+	pm->done = m->done != 0;
+	size_t nr = m->n_ranges, nk = m->n_recs;
+	size_t bytes = nr * (sizeof(Ringkv__Peer__Range) + sizeof(void *)) +
+		       nk * (sizeof(Ringkv__Peer__Record) + sizeof(void *));
+	if (!bytes)
+		return 0;
+	uint8_t *b = malloc(bytes);
+	if (!b)
+		return RK_ENOMEM;
+	*mem = b;
+	Ringkv__Peer__Range **rp = (Ringkv__Peer__Range **)b;
+	Ringkv__Peer__Record **kp = (Ringkv__Peer__Record **)(rp + nr);
+	Ringkv__Peer__Range *rv = (Ringkv__Peer__Range *)(kp + nk);
+	Ringkv__Peer__Record *kv = (Ringkv__Peer__Record *)(rv + nr);
+	for (size_t i = 0; i < nr; i++) {
+		ringkv__peer__range__init(&rv[i]);
+		rv[i].start = m->ranges[i].start;
+		rv[i].end = m->ranges[i].end;
+		rp[i] = &rv[i];
+	}
+	for (size_t i = 0; i < nk; i++) {
+		rec_to_pb(&kv[i], &m->recs[i]);
+		kp[i] = &kv[i];
+	}
+	pm->n_ranges = nr;
+	pm->ranges = nr ? rp : NULL;
+	pm->n_records = nk;
+	pm->records = nk ? kp : NULL;
+	return 0;
 }
 
 static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
@@ -42,6 +112,9 @@ int peer_wire_encode(struct rk_buf *out, const struct peer_msg *m)
 	Ringkv__Peer__GossipSync gs = RINGKV__PEER__GOSSIP_SYNC__INIT;
 	Ringkv__Peer__TokensGet tg = RINGKV__PEER__TOKENS_GET__INIT;
 	Ringkv__Peer__Tokens tk = RINGKV__PEER__TOKENS__INIT;
+	Ringkv__Peer__ReplMessage rm;
+	Ringkv__Peer__Record one;
+	void *mem = NULL;
 	env.request_id = m->id;
 	switch (m->op) {
 	case PEER_OP_ERROR:
@@ -76,27 +149,159 @@ int peer_wire_encode(struct rk_buf *out, const struct peer_msg *m)
 		tk.tokens = (uint64_t *)m->tokens;
 		tk.n_tokens = m->n_tokens;
 		break;
+	case PEER_OP_REPL:
+		env.body_case = RINGKV__PEER__PEER_ENVELOPE__BODY_REPL;
+		env.repl = &rm;
+		if (repl_to_pb(&rm, &m->repl, &one, &mem))
+			return RK_ENOMEM;
+		break;
 	case PEER_OP_NONE:
 	default:
 		return RK_EINVALID;
 	}
 	size_t n = ringkv__peer__peer_envelope__get_packed_size(&env);
-	if (n > UINT32_MAX)
-		return RK_ENOMEM;
-	int rc = rk_buf_reserve(out, RK_FRAME_HDR + n);
-	if (rc)
-		return rc;
-	uint8_t *p = out->data + out->len;
-	rk_frame_header(p, (uint32_t)n);
-	ringkv__peer__peer_envelope__pack(&env, p + RK_FRAME_HDR);
-	out->len += RK_FRAME_HDR + n;
+	int rc = n > UINT32_MAX ? RK_ENOMEM
+				: rk_buf_reserve(out, RK_FRAME_HDR + n);
+	if (rc == 0) {
+		uint8_t *p = out->data + out->len;
+		rk_frame_header(p, (uint32_t)n);
+		ringkv__peer__peer_envelope__pack(&env, p + RK_FRAME_HDR);
+		out->len += RK_FRAME_HDR + n;
+	}
+	free(mem);
+	return rc;
+}
+
+/* Validates a record and points r at its bytes. */
+static int rec_from_pb(struct repl_record *r, const Ringkv__Peer__Record *p,
+		       const struct peer_wire_limits *lim, int need_value,
+		       char *err, size_t errlen)
+{
+	if (p->type != REPL_REC_VALUE && p->type != REPL_REC_TOMBSTONE)
+		return fail(err, errlen, RK_EBAD_REQUEST,
+			    "record type %u", p->type);
+	if (p->key.len == 0 || p->key.len > lim->max_key ||
+	    p->key.len > 65535)
+		return fail(err, errlen, RK_EBAD_REQUEST,
+			    "record key of %zu bytes", p->key.len);
+	if (p->value.len > lim->max_value)
+		return fail(err, errlen, RK_EBAD_REQUEST,
+			    "record value of %zu bytes", p->value.len);
+	if (p->type == REPL_REC_TOMBSTONE && p->value.len)
+		return fail(err, errlen, RK_EBAD_REQUEST,
+			    "a tombstone with a value");
+	if (need_value && p->type == REPL_REC_VALUE && !p->has_value)
+		return fail(err, errlen, RK_EBAD_REQUEST,
+			    "a record without its value");
+	r->type = (uint8_t)p->type;
+	r->key = p->key.data;
+	r->klen = p->key.len;
+	r->val = p->has_value || p->type == REPL_REC_VALUE
+			 ? (p->value.data ? p->value.data : (const uint8_t *)"")
+			 : NULL;
+	if (!p->has_value && !need_value)
+		r->val = NULL;
+	r->vlen = r->val ? p->value.len : 0;
+	r->ts.hlc = p->hlc;
+	r->ts.node = p->node;
 	return 0;
 }
 
-int peer_wire_decode(const uint8_t *body, size_t len, size_t max_payload,
-		     struct peer_msg *m, struct peer_wire_msg **owner,
-		     char *err, size_t errlen)
+/* Validates a replication message into m (arrays into w). */
+static int repl_from_pb(struct repl_msg *m, const Ringkv__Peer__ReplMessage *p,
+			const struct peer_wire_limits *lim,
+			struct peer_wire_msg *w, char *err, size_t errlen)
 {
+	memset(m, 0, sizeof(*m));
+	if (p->type < REPL_WRITE || p->type > REPL_STREAM_BATCH)
+		return fail(err, errlen, RK_EUNKNOWN_COMMAND,
+			    "replication message type %u", p->type);
+	m->type = (enum repl_msg_type)p->type;
+	m->rid = p->rid;
+	m->flags = p->flags;
+	m->status = -(int)p->status;
+	if (m->status && !rk_err_known(m->status))
+		m->status = RK_EPROTOCOL;
+	m->found = p->found;
+	m->from_lsn = p->from_lsn;
+	m->max_bytes = p->max_bytes;
+	m->next_lsn = p->next_lsn;
+	m->end_lsn = p->end_lsn;
+	m->truncated = p->truncated;
+	m->cursor = p->cursor;
+	m->done = p->done;
+	int rc;
+	int digest = (p->flags & REPL_F_DIGEST) != 0;
+	switch (m->type) {
+	case REPL_WRITE:
+	case REPL_READ:
+		if (!p->record)
+			return fail(err, errlen, RK_EBAD_REQUEST,
+				    "replication %s without a record",
+				    m->type == REPL_WRITE ? "write" : "read");
+		if (m->type == REPL_READ) {
+			if (p->record->key.len == 0 ||
+			    p->record->key.len > lim->max_key)
+				return fail(err, errlen, RK_EBAD_REQUEST,
+					    "read key of %zu bytes",
+					    p->record->key.len);
+			m->rec.key = p->record->key.data;
+			m->rec.klen = p->record->key.len;
+			return 0;
+		}
+		return rec_from_pb(&m->rec, p->record, lim, 1, err, errlen);
+	case REPL_READ_REPLY:
+		if (m->found && !p->record)
+			return fail(err, errlen, RK_EBAD_REQUEST,
+				    "read reply without its record");
+		if (m->found)
+			return rec_from_pb(&m->rec, p->record, lim, 1, err,
+					   errlen);
+		return 0;
+	case REPL_WRITE_ACK:
+		return 0;
+	case REPL_LOG_READ:
+	case REPL_STREAM_READ:
+		if (p->n_ranges == 0 || p->n_ranges > REPL_MAX_RANGES)
+			return fail(err, errlen, RK_EBAD_REQUEST,
+				    "%zu ranges", p->n_ranges);
+		w->ranges = malloc(p->n_ranges * sizeof(*w->ranges));
+		if (!w->ranges)
+			return fail(err, errlen, RK_ENOMEM, "out of memory");
+		for (size_t i = 0; i < p->n_ranges; i++) {
+			w->ranges[i].start = p->ranges[i]->start;
+			w->ranges[i].end = p->ranges[i]->end;
+		}
+		m->ranges = w->ranges;
+		m->n_ranges = p->n_ranges;
+		return 0;
+	case REPL_LOG_BATCH:
+	case REPL_STREAM_BATCH:
+		if (p->n_records > REPL_MAX_BATCH_RECORDS)
+			return fail(err, errlen, RK_EBAD_REQUEST,
+				    "%zu records in a batch", p->n_records);
+		if (p->n_records) {
+			w->recs = malloc(p->n_records * sizeof(*w->recs));
+			if (!w->recs)
+				return fail(err, errlen, RK_ENOMEM,
+					    "out of memory");
+		}
+		for (size_t i = 0; i < p->n_records; i++)
+			if ((rc = rec_from_pb(&w->recs[i], p->records[i], lim,
+					      !digest, err, errlen)))
+				return rc;
+		m->recs = w->recs;
+		m->n_recs = p->n_records;
+		return 0;
+	}
+	return 0;
+}
+
+int peer_wire_decode(const uint8_t *body, size_t len,
+		     const struct peer_wire_limits *lim, struct peer_msg *m,
+		     struct peer_wire_msg **owner, char *err, size_t errlen)
+{
+	size_t max_payload = lim->max_payload;
 	memset(m, 0, sizeof(*m));
 	*owner = NULL;
 	if (len == 0)
@@ -108,6 +313,12 @@ int peer_wire_decode(const uint8_t *body, size_t len, size_t max_payload,
 			    "malformed peer envelope");
 	m->id = e->request_id;
 	int rc = 0;
+	struct peer_wire_msg *w = calloc(1, sizeof(*w));
+	if (!w) {
+		ringkv__peer__peer_envelope__free_unpacked(e, NULL);
+		return fail(err, errlen, RK_ENOMEM, "out of memory");
+	}
+	w->env = e;
 	switch (e->body_case) {
 	case RINGKV__PEER__PEER_ENVELOPE__BODY_ERROR:
 		m->op = PEER_OP_ERROR;
@@ -152,6 +363,10 @@ int peer_wire_decode(const uint8_t *body, size_t len, size_t max_payload,
 				rc = fail(err, errlen, RK_EBAD_REQUEST,
 					  "tokens not strictly ascending");
 		break;
+	case RINGKV__PEER__PEER_ENVELOPE__BODY_REPL:
+		m->op = PEER_OP_REPL;
+		rc = repl_from_pb(&m->repl, e->repl, lim, w, err, errlen);
+		break;
 	case RINGKV__PEER__PEER_ENVELOPE__BODY__NOT_SET:
 	default:
 		rc = fail(err, errlen, RK_EUNKNOWN_COMMAND,
@@ -159,15 +374,9 @@ int peer_wire_decode(const uint8_t *body, size_t len, size_t max_payload,
 		break;
 	}
 	if (rc) {
-		ringkv__peer__peer_envelope__free_unpacked(e, NULL);
+		peer_wire_msg_free(w);
 		return rc;
 	}
-	struct peer_wire_msg *w = malloc(sizeof(*w));
-	if (!w) {
-		ringkv__peer__peer_envelope__free_unpacked(e, NULL);
-		return fail(err, errlen, RK_ENOMEM, "out of memory");
-	}
-	w->env = e;
 	*owner = w;
 	return 0;
 }
@@ -180,6 +389,7 @@ const char *peer_op_name(enum peer_op op)
 	case PEER_OP_GOSSIP_SYNC_REPLY: return "gossip_sync_reply";
 	case PEER_OP_TOKENS_GET: return "tokens_get";
 	case PEER_OP_TOKENS: return "tokens";
+	case PEER_OP_REPL: return "repl";
 	case PEER_OP_NONE:
 	default: return "none";
 	}

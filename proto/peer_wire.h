@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "repl_msg.h"
 #include "wire.h"
 
 enum peer_op {
@@ -21,6 +22,7 @@ enum peer_op {
 	PEER_OP_GOSSIP_SYNC_REPLY, /* SWIM push-pull reply */
 	PEER_OP_TOKENS_GET,        /* a member's ring tokens */
 	PEER_OP_TOKENS,            /* the reply */
+	PEER_OP_REPL,              /* a replication message (one-way) */
 };
 
 /* Most tokens a TOKENS message may carry (ring/ring.h RING_TOKENS_MAX). */
@@ -36,6 +38,7 @@ struct peer_msg {
 	uint32_t weight;         /* TOKENS */
 	const uint64_t *tokens;  /* TOKENS: ascending */
 	size_t n_tokens;
+	struct repl_msg repl;    /* REPL */
 };
 
 struct peer_wire_msg;
@@ -44,12 +47,19 @@ void peer_wire_msg_free(struct peer_wire_msg *m);
 /* Appends one frame carrying m to out.  Returns 0, RK_EINVALID, RK_ENOMEM. */
 int peer_wire_encode(struct rk_buf *out, const struct peer_msg *m);
 
+/* Limits the decoder enforces on replication messages. */
+struct peer_wire_limits {
+	size_t max_payload;  /* gossip packet bytes */
+	uint32_t max_key;    /* key bytes (hard cap 64 KiB) */
+	uint32_t max_value;  /* value bytes */
+};
+
 /* Decodes one frame body.  Returns 0 with *m and *owner filled, or
  * RK_EBAD_REQUEST / RK_EUNKNOWN_COMMAND / RK_ENOMEM with a reason in err
  * and m->id set when the envelope itself was readable. */
-int peer_wire_decode(const uint8_t *body, size_t len, size_t max_payload,
-		     struct peer_msg *m, struct peer_wire_msg **owner,
-		     char *err, size_t errlen);
+int peer_wire_decode(const uint8_t *body, size_t len,
+		     const struct peer_wire_limits *lim, struct peer_msg *m,
+		     struct peer_wire_msg **owner, char *err, size_t errlen);
 
 const char *peer_op_name(enum peer_op op);
 

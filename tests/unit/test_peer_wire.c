@@ -15,8 +15,9 @@ static int roundtrip(const struct peer_msg *in, size_t max_payload,
 	struct rk_frame f;
 	cr_assert_eq(rk_frame_parse(b.data, b.len, 1 << 20, &f), 1);
 	char err[128];
-	int rc = peer_wire_decode(f.body, f.body_len, max_payload, out, owner,
-				  err, sizeof(err));
+	struct peer_wire_limits lim = {max_payload, 1024, 1 << 20};
+	int rc = peer_wire_decode(f.body, f.body_len, &lim, out, owner, err,
+				  sizeof(err));
 	rk_buf_destroy(&b);
 	return rc;
 }
@@ -57,7 +58,8 @@ Test(peer_wire, random_bytes_never_crash_the_decoder)
 		struct peer_msg m;
 		struct peer_wire_msg *w;
 		char err[128];
-		int rc = peer_wire_decode(buf, n, 64, &m, &w, err, sizeof(err));
+		struct peer_wire_limits lim = {64, 1024, 1 << 20};
+		int rc = peer_wire_decode(buf, n, &lim, &m, &w, err, sizeof(err));
 		if (rc == 0)
 			peer_wire_msg_free(w);
 		else

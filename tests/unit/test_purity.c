@@ -70,6 +70,7 @@ Test(purity, protocol_modules_touch_no_io)
 	bad += check_dir("ring", &files);
 	bad += check_dir("gossip", &files);
 	bad += check_dir("paxos", &files);
+	bad += check_dir("repl", &files);
 	for (size_t i = 0; i < sizeof(store_core) / sizeof(*store_core); i++) {
 		char file[1024];
 		snprintf(file, sizeof(file), "%s/%s", SOURCE_ROOT, store_core[i]);
