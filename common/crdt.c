@@ -44,8 +44,9 @@
  * owner that had not yet applied the delete lands in the old generation
  * and is dropped everywhere once the delete reaches it.  An add applied
  * after its owner holds the delete is kept.  So a counter_delete at
- * consistency ALL makes every add that starts after it returns count,
- * because every replica that could own an add holds the delete.  That is
+ * consistency ALL (acked by the N replicas themselves, not by hinted
+ * stand-ins) makes every add that starts after it returns count, because
+ * every replica that could own an add holds the delete.  That is
  * better than Cassandra, whose documentation says a deleted counter cannot
  * be reliably reused (its tombstone shadows later increments).
  *
@@ -168,11 +169,11 @@ enum { KIND_STATE = 1, KIND_DELTA = 2 };
 #define HDR 24u
 
 struct crdt_counter {
-	rk_ts gen;            /* newest delete merged, or zero */
+	rk_ts gen;	      /* newest delete merged, or zero */
 	struct crdt_entry *e; /* owned; sorted by node, unique */
-	uint32_t n;           /* entries in use */
-	uint32_t cap;         /* entries allocated */
-	uint32_t max;         /* the configured entry limit */
+	uint32_t n;	      /* entries in use */
+	uint32_t cap;	      /* entries allocated */
+	uint32_t max;	      /* the configured entry limit */
 };
 
 int crdt_new(uint32_t max_entries, struct crdt_counter **out)
@@ -255,8 +256,8 @@ static uint32_t lower_bound(const struct crdt_counter *c, uint64_t node)
 	return lo;
 }
 
-int crdt_entry_get(const struct crdt_counter *c, uint64_t node,
-		   uint64_t *incr, uint64_t *decr)
+int crdt_entry_get(const struct crdt_counter *c, uint64_t node, uint64_t *incr,
+		   uint64_t *decr)
 {
 	uint32_t i = lower_bound(c, node);
 	if (i == c->n || c->e[i].node != node) {
@@ -289,8 +290,8 @@ int crdt_add(struct crdt_counter *c, uint64_t node, int64_t delta,
 	     const struct crdt_opid *op, struct crdt_delta *d)
 {
 	/* |INT64_MIN| does not fit int64; compute it in u64. */
-	uint64_t mag = delta >= 0 ? (uint64_t)delta
-				  : (uint64_t)(-(delta + 1)) + 1;
+	uint64_t mag =
+	    delta >= 0 ? (uint64_t)delta : (uint64_t)(-(delta + 1)) + 1;
 	uint32_t i = lower_bound(c, node);
 	if (i == c->n || c->e[i].node != node) {
 		if (c->n >= c->max)
@@ -348,7 +349,8 @@ int crdt_merge(struct crdt_counter *dst, const struct crdt_counter *src)
 		if (rc)
 			return rc;
 		if (src->n)
-			memcpy(dst->e, src->e, (size_t)src->n * sizeof(*src->e));
+			memcpy(dst->e, src->e,
+			       (size_t)src->n * sizeof(*src->e));
 		dst->n = src->n;
 		dst->gen = src->gen;
 		return 1;
@@ -358,7 +360,8 @@ int crdt_merge(struct crdt_counter *dst, const struct crdt_counter *src)
 	uint32_t i = 0, j = 0, u = 0;
 	int changed = 0;
 	while (i < dst->n || j < src->n) {
-		if (j == src->n || (i < dst->n && dst->e[i].node < src->e[j].node)) {
+		if (j == src->n ||
+		    (i < dst->n && dst->e[i].node < src->e[j].node)) {
 			i++;
 		} else if (i == dst->n || src->e[j].node < dst->e[i].node) {
 			j++;
@@ -402,8 +405,8 @@ int crdt_merge(struct crdt_counter *dst, const struct crdt_counter *src)
 int crdt_apply_delta(struct crdt_counter *c, const struct crdt_delta *d)
 {
 	struct crdt_entry e = d->e;
-	struct crdt_counter one = {.gen = d->gen, .e = &e, .n = 1, .cap = 1,
-				   .max = 1};
+	struct crdt_counter one = {
+	    .gen = d->gen, .e = &e, .n = 1, .cap = 1, .max = 1};
 	return crdt_merge(c, &one);
 }
 
@@ -432,8 +435,7 @@ static void put_header(uint8_t *p, uint8_t kind, uint32_t n, rk_ts gen)
 }
 
 /* Checks version, kind, flags, count and CRC; len >= HDR + 4. */
-static int check_frame(const uint8_t *p, size_t len, uint8_t kind,
-		       uint32_t n)
+static int check_frame(const uint8_t *p, size_t len, uint8_t kind, uint32_t n)
 {
 	if (p[0] != CRDT_FORMAT_VERSION || p[1] != kind || p[2] || p[3] ||
 	    rk_get_le32(p + 4) != n)
@@ -474,7 +476,7 @@ int crdt_decode(struct crdt_counter *c, const uint8_t *p, size_t len)
 {
 	if (len < CRDT_STATE_FIXED ||
 	    len > CRDT_STATE_FIXED +
-			  (size_t)CRDT_ENTRIES_HARD_MAX * CRDT_ENTRY_SIZE ||
+		      (size_t)CRDT_ENTRIES_HARD_MAX * CRDT_ENTRY_SIZE ||
 	    (len - CRDT_STATE_FIXED) % CRDT_ENTRY_SIZE)
 		return RK_ECORRUPT;
 	uint32_t n = (uint32_t)((len - CRDT_STATE_FIXED) / CRDT_ENTRY_SIZE);
@@ -529,8 +531,7 @@ int crdt_opid_is_zero(const struct crdt_opid *id)
 	return memcmp(id->b, zero.b, CRDT_OPID_LEN) == 0;
 }
 
-size_t crdt_owner(const struct crdt_opid *id, const uint64_t *nodes,
-		  size_t n)
+size_t crdt_owner(const struct crdt_opid *id, const uint64_t *nodes, size_t n)
 {
 	uint8_t buf[CRDT_OPID_LEN + 8];
 	memcpy(buf, id->b, CRDT_OPID_LEN);
@@ -555,12 +556,12 @@ size_t crdt_owner(const struct crdt_opid *id, const uint64_t *nodes,
 struct crdt_dedup {
 	struct crdt_dedup_config cfg;
 	struct crdt_opid *ring; /* owned; FIFO of ids, insertion order */
-	uint32_t cap;           /* ring slots allocated, <= max_ids */
-	uint32_t head;          /* slot of the oldest id */
-	uint32_t n;             /* ids held */
-	uint32_t *tab;          /* owned; ring slot + 1, or 0 when free */
-	uint32_t mask;          /* table size - 1; size >= 2 * cap */
-	uint64_t watermark;     /* every forgotten id's time is <= it */
+	uint32_t cap;		/* ring slots allocated, <= max_ids */
+	uint32_t head;		/* slot of the oldest id */
+	uint32_t n;		/* ids held */
+	uint32_t *tab;		/* owned; ring slot + 1, or 0 when free */
+	uint32_t mask;		/* table size - 1; size >= 2 * cap */
+	uint64_t watermark;	/* every forgotten id's time is <= it */
 	uint64_t evicted_count;
 	uint64_t evicted_age;
 };
@@ -573,8 +574,7 @@ void crdt_dedup_config_default(struct crdt_dedup_config *cfg)
 	cfg->hash_seed = 0;
 }
 
-int crdt_dedup_new(const struct crdt_dedup_config *cfg,
-		   struct crdt_dedup **out)
+int crdt_dedup_new(const struct crdt_dedup_config *cfg, struct crdt_dedup **out)
 {
 	if (cfg->max_ids == 0 || cfg->max_ids > CRDT_DEDUP_HARD_MAX_IDS ||
 	    cfg->max_age_ms == 0)
@@ -599,7 +599,8 @@ void crdt_dedup_free(struct crdt_dedup *d)
 static uint32_t home(const struct crdt_dedup *d, const struct crdt_opid *id)
 {
 	return (uint32_t)rk_hash_seeded(id->b, CRDT_OPID_LEN,
-					d->cfg.hash_seed) & d->mask;
+					d->cfg.hash_seed) &
+	       d->mask;
 }
 
 /* The table slot holding id, or the free slot where it would go. */

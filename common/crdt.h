@@ -53,7 +53,7 @@ struct crdt_opid {
  * whole new entry in the generation it applied the add in.  Applying it
  * twice or out of order changes nothing (max-merge). */
 struct crdt_delta {
-	rk_ts gen;           /* generation the entry belongs to */
+	rk_ts gen;	     /* generation the entry belongs to */
 	struct crdt_entry e; /* the owner's entry after the add */
 	struct crdt_opid op; /* the add that made it; zero when none */
 };
@@ -82,8 +82,8 @@ struct crdt_entry crdt_entry_at(const struct crdt_counter *c, size_t i);
 int crdt_is_empty(const struct crdt_counter *c);
 
 /* node's totals.  Returns 0, or RK_ENOT_FOUND (totals set to 0). */
-int crdt_entry_get(const struct crdt_counter *c, uint64_t node,
-		   uint64_t *incr, uint64_t *decr);
+int crdt_entry_get(const struct crdt_counter *c, uint64_t node, uint64_t *incr,
+		   uint64_t *decr);
 
 /* The value, the exact sum of incr - decr over the entries.  Returns 0,
  * or RK_EINVALID when the sum is outside int64 and *out holds it saturated
@@ -165,8 +165,7 @@ int crdt_opid_is_zero(const struct crdt_opid *id);
  * a list that loses or gains a node moves only the ops that node owned.
  * Returns the index into nodes.  Part of the cluster's contract: every
  * node of one cluster must run the same rule. */
-size_t crdt_owner(const struct crdt_opid *id, const uint64_t *nodes,
-		  size_t n);
+size_t crdt_owner(const struct crdt_opid *id, const uint64_t *nodes, size_t n);
 
 /* ---- the dedup window -------------------------------------------------- */
 
@@ -177,19 +176,19 @@ size_t crdt_owner(const struct crdt_opid *id, const uint64_t *nodes,
 #define CRDT_DEDUP_HARD_MAX_IDS (1u << 28)
 
 struct crdt_dedup_config {
-	uint32_t max_ids;       /* count window: 1 .. CRDT_DEDUP_HARD_MAX_IDS */
-	uint64_t max_age_ms;    /* age window, by op id time: >= 1 */
+	uint32_t max_ids;	/* count window: 1 .. CRDT_DEDUP_HARD_MAX_IDS */
+	uint64_t max_age_ms;	/* age window, by op id time: >= 1 */
 	uint64_t max_future_ms; /* op ids stamped further ahead of now are
 				   refused (a fast client clock must not
 				   push the watermark past honest ones) */
-	uint64_t hash_seed;     /* the table's seed; random in the daemon */
+	uint64_t hash_seed;	/* the table's seed; random in the daemon */
 };
 
 struct crdt_dedup_stats {
-	uint64_t ids;            /* remembered now */
-	uint64_t watermark_ms;   /* see crdt_dedup_check */
-	uint64_t evicted_count;  /* forgotten because the window was full */
-	uint64_t evicted_age;    /* forgotten by crdt_dedup_expire */
+	uint64_t ids;		/* remembered now */
+	uint64_t watermark_ms;	/* see crdt_dedup_check */
+	uint64_t evicted_count; /* forgotten because the window was full */
+	uint64_t evicted_age;	/* forgotten by crdt_dedup_expire */
 };
 
 struct crdt_dedup;

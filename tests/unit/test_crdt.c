@@ -197,7 +197,7 @@ Test(crdt, a_delete_starts_a_generation_stale_entries_cannot_resurrect)
 	cr_assert_eq(crdt_add(x, 1, 50, NULL, &d), 0);
 	cr_assert_eq(crdt_apply_delta(y, &d), 1);
 	cr_assert_eq(crdt_apply_delta(y, &d), 0); /* twice: no change */
-	struct crdt_counter *stale = ccopy(y);    /* missed the delete */
+	struct crdt_counter *stale = ccopy(y);	  /* missed the delete */
 	rk_ts del = {1000, 2};
 	cr_assert_eq(crdt_delete(x, del), 1);
 	cr_assert_eq(crdt_delete(x, del), 0);
@@ -274,11 +274,11 @@ Test(crdt, any_delivery_of_deltas_and_states_converges_to_the_exact_sum)
 			uint64_t what = rk_rng_below(&r, 100);
 			int i = (int)rk_rng_below(&r, N);
 			if (what < 50) {
-				int64_t dv = (int64_t)rk_rng_below(&r, 2001) -
-					     1000;
+				int64_t dv =
+				    (int64_t)rk_rng_below(&r, 2001) - 1000;
 				struct crdt_delta d;
-				cr_assert_eq(crdt_add(rep[i], (uint64_t)i + 1, dv,
-						      NULL, &d),
+				cr_assert_eq(crdt_add(rep[i], (uint64_t)i + 1,
+						      dv, NULL, &d),
 					     0);
 				add_gen[na] = d.gen;
 				add_d[na++] = dv;
@@ -286,16 +286,18 @@ Test(crdt, any_delivery_of_deltas_and_states_converges_to_the_exact_sum)
 			} else if (what < 55 && deletes) {
 				rk_ts g = {++clock, (uint64_t)i + 1};
 				cr_assert_eq(crdt_delete(rep[i], g), 1);
-				m[nm++] = (struct msg){.is_state = 1, .s = ccopy(rep[i])};
+				m[nm++] = (struct msg){.is_state = 1,
+						       .s = ccopy(rep[i])};
 			} else if (what < 60) {
-				m[nm++] = (struct msg){.is_state = 1, .s = ccopy(rep[i])};
+				m[nm++] = (struct msg){.is_state = 1,
+						       .s = ccopy(rep[i])};
 			} else if (nm) {
 				/* deliver a random earlier message: any order,
 				 * any number of times */
 				struct msg *x = &m[rk_rng_below(&r, nm)];
-				int rc = x->is_state ? crdt_merge(rep[i], x->s)
-						     : crdt_apply_delta(rep[i],
-									&x->d);
+				int rc = x->is_state
+					     ? crdt_merge(rep[i], x->s)
+					     : crdt_apply_delta(rep[i], &x->d);
 				cr_assert_geq(rc, 0);
 			}
 		}
@@ -313,11 +315,11 @@ Test(crdt, any_delivery_of_deltas_and_states_converges_to_the_exact_sum)
 			}
 			for (size_t k = 0; k < nm; k++) {
 				struct msg *x = &m[order[k]];
-				cr_assert_geq(x->is_state
-						      ? crdt_merge(rep[i], x->s)
-						      : crdt_apply_delta(rep[i],
-									 &x->d),
-					      0);
+				cr_assert_geq(
+				    x->is_state
+					? crdt_merge(rep[i], x->s)
+					: crdt_apply_delta(rep[i], &x->d),
+				    0);
 			}
 		}
 		/* The answer: the adds applied in the newest generation (the
@@ -327,7 +329,8 @@ Test(crdt, any_delivery_of_deltas_and_states_converges_to_the_exact_sum)
 			if (add_gen[k].hlc == clock)
 				want += add_d[k];
 		for (int i = 0; i < N; i++) {
-			cr_assert(crdt_equal(rep[i], rep[0]), "round %d", round);
+			cr_assert(crdt_equal(rep[i], rep[0]), "round %d",
+				  round);
 			cr_assert_eq(value(rep[i]), want, "round %d", round);
 		}
 		for (size_t k = 0; k < nm; k++)
@@ -363,7 +366,7 @@ Test(crdt, state_codec_round_trips_and_is_canonical)
 		random_state(&r, b);
 		size_t n = crdt_encoded_size(a);
 		cr_assert_eq(n, CRDT_STATE_FIXED +
-					crdt_entry_count(a) * CRDT_ENTRY_SIZE);
+				    crdt_entry_count(a) * CRDT_ENTRY_SIZE);
 		crdt_encode(a, x);
 		cr_assert_eq(crdt_decode(out, x, n), 0);
 		cr_assert(crdt_equal(out, a));
@@ -381,9 +384,8 @@ Test(crdt, state_codec_round_trips_and_is_canonical)
 	/* the largest state round-trips too */
 	struct crdt_counter *big = cnew(0);
 	for (uint64_t k = 0; k < CRDT_ENTRIES_HARD_MAX; k++)
-		cr_assert_eq(crdt_add(big, k * 7919, (int64_t)k - 2000, NULL,
-				      NULL),
-			     0);
+		cr_assert_eq(
+		    crdt_add(big, k * 7919, (int64_t)k - 2000, NULL, NULL), 0);
 	cr_assert_eq(crdt_add(big, 1, 1, NULL, NULL), RK_EVALUE_TOO_LARGE);
 	size_t bn = crdt_encoded_size(big);
 	cr_assert_eq(bn, 98332);
@@ -466,7 +468,7 @@ Test(crdt, decoders_survive_random_and_mutated_input)
 			int k = 1 + (int)rk_rng_below(&r, 3);
 			for (int j = 0; j < k; j++)
 				x[rk_rng_below(&r, n)] ^=
-					(uint8_t)(1 + rk_rng_below(&r, 255));
+				    (uint8_t)(1 + rk_rng_below(&r, 255));
 			if (rk_rng_below(&r, 4))
 				fix_crc(x, n);
 		}
@@ -526,8 +528,7 @@ Test(crdt, the_owner_of_an_op_id_is_the_same_from_every_coordinator)
 	uint64_t seed = rk_test_seed("crdt.owner");
 	struct rk_rng r;
 	rk_rng_seed(&r, seed);
-	uint64_t pref[3] = {rk_rng_next(&r), rk_rng_next(&r),
-			    rk_rng_next(&r)};
+	uint64_t pref[3] = {rk_rng_next(&r), rk_rng_next(&r), rk_rng_next(&r)};
 	uint64_t rot[3] = {pref[2], pref[0], pref[1]};
 	uint64_t two[2] = {pref[0], pref[2]}; /* pref[1] left the list */
 	int count[3] = {0};
@@ -600,11 +601,13 @@ Test(crdt, dedup_remembers_what_it_inserted)
 	crdt_dedup_get_stats(d, &st);
 	cr_assert_eq(st.ids, 1);
 	/* times outside (now - max_age, now + max_future] are refused */
-	struct crdt_opid old = opid(now - 60000, 3), young = opid(now - 59999, 3);
+	struct crdt_opid old = opid(now - 60000, 3),
+			 young = opid(now - 59999, 3);
 	cr_assert_eq(crdt_dedup_check(d, &old, now), RK_EINVALID);
 	cr_assert_eq(crdt_dedup_check(d, &young, now), 0);
 	struct crdt_opid fut = opid(now + CRDT_DEDUP_DEFAULT_MAX_FUTURE_MS, 4);
-	struct crdt_opid far = opid(now + CRDT_DEDUP_DEFAULT_MAX_FUTURE_MS + 1, 4);
+	struct crdt_opid far =
+	    opid(now + CRDT_DEDUP_DEFAULT_MAX_FUTURE_MS + 1, 4);
 	cr_assert_eq(crdt_dedup_check(d, &fut, now), 0);
 	cr_assert_eq(crdt_dedup_check(d, &far, now), RK_EINVALID);
 	/* an all-zero id has time 0: refused */
@@ -630,7 +633,8 @@ Test(crdt, dedup_forgets_by_count_and_refuses_what_it_forgot)
 	for (uint64_t i = 0; i < 250; i++) {
 		struct crdt_opid id = opid(now - 1000 + i, i);
 		cr_assert_eq(crdt_dedup_check(d, &id, now),
-			     i < 150 ? RK_EINVALID : 1, "id %lu", (unsigned long)i);
+			     i < 150 ? RK_EINVALID : 1, "id %lu",
+			     (unsigned long)i);
 	}
 	/* a new id at or below the watermark might be a forgotten one */
 	struct crdt_opid late = opid(now - 1000 + 149, 999);
@@ -664,7 +668,8 @@ Test(crdt, dedup_forgets_by_age)
 	cr_assert_eq(st.evicted_age, 50);
 	cr_assert_eq(crdt_dedup_watermark(d), 100000 + 4900);
 	uint64_t now = 100000 + 10000 + 4999;
-	struct crdt_opid gone = opid(100000 + 4900, 49), kept = opid(105000, 50);
+	struct crdt_opid gone = opid(100000 + 4900, 49),
+			 kept = opid(105000, 50);
 	cr_assert_eq(crdt_dedup_check(d, &gone, now), RK_EINVALID);
 	cr_assert_eq(crdt_dedup_check(d, &kept, now), 1);
 	/* the watermark can be raised (a snapshot's) but never lowered */
@@ -814,10 +819,9 @@ Test(crdt, a_retry_storm_through_random_coordinators_counts_each_op_once)
 	uint64_t pref[RF];
 	for (int i = 0; i < RF; i++) {
 		pref[i] = rk_rng_next(&r);
-		rep[i] = (struct replica){pref[i], cnew(0),
-					  dnew(1000000, 3600000),
-					  malloc(OPS * RF * sizeof(struct crdt_delta)),
-					  0};
+		rep[i] = (struct replica){
+		    pref[i], cnew(0), dnew(1000000, 3600000),
+		    malloc(OPS * RF * sizeof(struct crdt_delta)), 0};
 	}
 	struct crdt_opid *ids = malloc(OPS * sizeof(*ids));
 	int64_t *dv = malloc(OPS * sizeof(*dv));
@@ -864,9 +868,9 @@ Test(crdt, a_retry_storm_through_random_coordinators_counts_each_op_once)
 			dups++;
 		} else {
 			struct crdt_delta dl;
-			cr_assert_eq(crdt_add(rep[o].c, owner, dv[op], &ids[op],
-					      &dl),
-				     0);
+			cr_assert_eq(
+			    crdt_add(rep[o].c, owner, dv[op], &ids[op], &dl),
+			    0);
 			cr_assert_eq(crdt_dedup_insert(rep[o].d, &ids[op]), 0);
 			rep[o].log[rep[o].nlog++] = dl;
 			applied++;
