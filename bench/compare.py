@@ -454,21 +454,31 @@ def run_rows(rows, rounds, ref_rounds=None):
                     f"server CPU {s['server_cpu_us_per_op']:.2f} us/op")
 
 
-def table(rows, other_label="other"):
+def paired_ratio(row, field):
+    """Median over rounds of A/B, each A next to its B in time: a burst
+    of load from elsewhere on the machine hits a pair, not one side."""
+    n = min(len(row.a), len(row.b))
+    vals = [row.a[i][field] / row.b[i][field] for i in range(n)
+            if row.b[i].get(field)]
+    return statistics.median(vals) if vals else None
+
+
+def table(rows):
     head = ("| row | workload | ringkv ops/s | other ops/s | ringkv/other "
-            "| ringkv p50 / p99 µs | other p50 / p99 µs "
-            "| ringkv CPU µs/op | other CPU µs/op | redis-benchmark ops/s "
-            "(p50 / p99 µs) |")
-    lines = [head, "|" + "---|" * 10]
+            "ops/s | ringkv p50 / p99 µs | other p50 / p99 µs "
+            "| ringkv CPU µs/op | other CPU µs/op | ringkv/other CPU/op "
+            "| redis-benchmark ops/s (p50 / p99 µs) |")
+    lines = [head, "|---|---|" + "---:|" * 9]
     for row in rows:
         a = median(row.a, "ops_per_sec")
         b = median(row.b, "ops_per_sec")
+        r_ops = paired_ratio(row, "ops_per_sec")
+        r_cpu = paired_ratio(row, "server_cpu_us_per_op")
         if row.skip_a:
-            ratio = row.skip_a
-        elif a and b:
-            ratio = f"**{a / b:.2f}×**"
+            ratio, cpu_ratio = row.skip_a, "–"
         else:
-            ratio = "–"
+            ratio = f"**{r_ops:.2f}×**" if r_ops else "–"
+            cpu_ratio = f"{r_cpu:.2f}×" if r_cpu else "–"
         ref = "–"
         if row.ref:
             ref = (f"{median(row.ref, 'ops_per_sec'):,.0f} "
@@ -477,7 +487,7 @@ def table(rows, other_label="other"):
         lines.append(
             f"| {row.key} | {row.title}{flag} | {fmt_int(a)} | {fmt_int(b)} "
             f"| {ratio} | {fmt_lat(row.a)} | {fmt_lat(row.b)} "
-            f"| {fmt_cpu(row.a)} | {fmt_cpu(row.b)} | {ref} |")
+            f"| {fmt_cpu(row.a)} | {fmt_cpu(row.b)} | {cpu_ratio} | {ref} |")
     return "\n".join(lines)
 
 
@@ -730,7 +740,8 @@ def main():
           f"{version(['redis-server', '--version'])}")
     print(f"{args.connections} connections, {args.value_size}-byte values, "
           f"{args.keys:,} keys of 16 bytes (uniform), medians of "
-          f"{args.rounds} rounds of {args.duration:g} s, A B alternating; "
+          f"{args.rounds} rounds of {args.duration:g} s, A B alternating "
+          "(ratios: median of the per-round A/B ratios); "
           f"servers pinned to CPU {env.server_cpu}, client to CPU "
           f"{env.client_cpu}; load average {load0[0]:.2f} before, "
           f"{load1[0]:.2f} after")
