@@ -198,6 +198,8 @@ struct worker {
 	struct stats st;
 	ev_timer watchdog, stop_timer;
 	uint64_t last_reply_ns;
+	uint64_t err_replies;  /* error replies so far, any phase */
+	char last_err[24];     /* the latest one's name */
 	uint64_t t_start, t_end, warm_start, warm_end;
 	char key[MAX_KEY_SIZE + 1];
 	int failed;
@@ -559,6 +561,13 @@ static void complete(struct conn *c, uint32_t s, enum outcome out,
 	c->free_slots[c->nfree++] = s;
 	w->inflight--;
 	w->last_reply_ns = now;
+	if (out == OUT_ERROR) {
+		size_t n = errlen < sizeof(w->last_err) ? errlen
+							: sizeof(w->last_err) - 1;
+		memcpy(w->last_err, err, n);
+		w->last_err[n] = 0;
+		w->err_replies++;
+	}
 	if (w->phase == PH_WARMUP) {
 		if (out == OUT_ERROR) {
 			worker_fail(w, "warm-up put to %s failed: %.*s",
@@ -780,6 +789,21 @@ static int conn_parse(struct conn *c, uint64_t now)
 /* ------------------------------------------------------------------ */
 /* connections                                                         */
 
+/* A connection went away: fatal, with what the server said last, since a
+ * node closes a connection after limits.max_bad_frames errors in a row. */
+static void conn_lost(struct conn *c, const char *why)
+{
+	struct worker *w = c->w;
+	char tail[160] = "";
+	if (w->err_replies)
+		snprintf(tail, sizeof(tail),
+			 "; %" PRIu64 " error replies before it, the last %s",
+			 w->err_replies, w->last_err);
+	worker_fail(w, "connection to %s lost (%s) with %u requests in "
+		       "flight%s",
+		    c->ep->text, why, w->b->cfg.pipeline - c->nfree, tail);
+}
+
 static void conn_flush(struct conn *c)
 {
 	while (rk_buf_readable(&c->out)) {
@@ -795,8 +819,7 @@ static void conn_flush(struct conn *c)
 			ev_io_start(c->w->loop, &c->wio);
 			return;
 		}
-		worker_fail(c->w, "send to %s: %s", c->ep->text,
-			    n < 0 ? strerror(errno) : "returned 0");
+		conn_lost(c, n < 0 ? strerror(errno) : "send returned 0");
 		return;
 	}
 	ev_io_stop(c->w->loop, &c->wio);
@@ -831,11 +854,7 @@ static void on_read(struct ev_loop *loop, ev_io *io, int revents)
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
 			      errno == EINTR))
 			return;
-		worker_fail(w, "connection to %s %s with %u requests in flight",
-			    c->ep->text,
-			    n == 0 ? "closed by the server"
-				   : strerror(errno),
-			    w->b->cfg.pipeline - c->nfree);
+		conn_lost(c, n == 0 ? "closed by the server" : strerror(errno));
 		return;
 	}
 	c->in.len += (size_t)n;
