@@ -218,8 +218,8 @@ uint64_t hdr_percentile(const struct hdr *h, double p)
 	for (uint32_t i = 0; i < h->counts_len; i++) {
 		seen += h->counts[i];
 		if (seen >= want) {
-			uint64_t v = hdr_highest_equivalent(h,
-							    value_at_index(h, i));
+			uint64_t v =
+				hdr_highest_equivalent(h, value_at_index(h, i));
 			if (v > h->max)
 				v = h->max;
 			if (v < h->min)

@@ -267,9 +267,11 @@ unsigned resp_key_slot(const void *key, size_t len)
 	if (open) {
 		size_t rest = len - (size_t)(open - k) - 1;
 		const char *close = memchr(open + 1, '}', rest);
-		if (close && close > open + 1)
-			return resp_crc16(open + 1, (size_t)(close - open - 1)) &
+		if (close && close > open + 1) {
+			size_t tag = (size_t)(close - open - 1);
+			return resp_crc16(open + 1, tag) &
 			       (RESP_CLUSTER_SLOTS - 1);
+		}
 	}
 	return resp_crc16(k, len) & (RESP_CLUSTER_SLOTS - 1);
 }

@@ -219,7 +219,8 @@ struct bench {
 
 static const char *prog = "ringkv-bench";
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
 
 static void die(const char *fmt, ...)
 {
@@ -512,8 +513,8 @@ static int issue(struct conn *c, uint64_t t0)
 		op = pick_op(w);
 		if (pick_key(w, c->group) < 0) {
 			worker_fail(w,
-				    "no key of the %" PRIu64 " in the key space "
-				    "belongs to cluster node %s; use more keys",
+				    "none of the %" PRIu64 " keys belongs to "
+				    "cluster node %s; use more keys",
 				    cfg->keys, c->ep->text);
 			return -1;
 		}
@@ -530,7 +531,8 @@ static int issue(struct conn *c, uint64_t t0)
 		rc = encode_ringkv(c, op, sl->id);
 	} else {
 		sl->id = 1;
-		sl->replies = (op == BOP_PUT && cfg->wait_replicas >= 0) ? 2 : 1;
+		sl->replies =
+			(op == BOP_PUT && cfg->wait_replicas >= 0) ? 2 : 1;
 		c->fifo[(c->fifo_head + c->fifo_len) % cfg->pipeline] = s;
 		c->fifo_len++;
 		rc = encode_resp(c, op);
@@ -562,8 +564,9 @@ static void complete(struct conn *c, uint32_t s, enum outcome out,
 	w->inflight--;
 	w->last_reply_ns = now;
 	if (out == OUT_ERROR) {
-		size_t n = errlen < sizeof(w->last_err) ? errlen
-							: sizeof(w->last_err) - 1;
+		size_t n = errlen;
+		if (n >= sizeof(w->last_err))
+			n = sizeof(w->last_err) - 1;
 		memcpy(w->last_err, err, n);
 		w->last_err[n] = 0;
 		w->err_replies++;
@@ -727,7 +730,8 @@ static int on_resp_reply(struct conn *c, const struct resp_reply *r,
 		if (r->type != ':')
 			goto bad;
 		if (sl->err[0])
-			complete(c, s, OUT_ERROR, sl->err, strlen(sl->err), now);
+			complete(c, s, OUT_ERROR, sl->err, strlen(sl->err),
+				 now);
 		else if (r->integer < cfg->wait_replicas)
 			complete(c, s, OUT_ERROR, "WAIT_TIMEOUT", 12, now);
 		else
@@ -1103,7 +1107,8 @@ static int exchange(int fd, const struct rk_buf *req, struct rk_buf *in,
 		ssize_t n = read(fd, in->data + in->len, in->cap - in->len);
 		if (n <= 0) {
 			snprintf(err, errlen, "read: %s",
-				 n == 0 ? "connection closed" : strerror(errno));
+				 n == 0 ? "connection closed"
+					: strerror(errno));
 			return RK_EIO;
 		}
 		in->len += (size_t)n;
@@ -1511,9 +1516,13 @@ static void parse_args(struct config *cfg, int argc, char **argv)
 				const char *colon = strchr(optarg, ':');
 				size_t nl = colon ? (size_t)(colon - optarg)
 						  : strlen(optarg);
-				if (!(nl == 4 && !strncmp(optarg, "zipf", 4)) &&
-				    !(nl == 7 && !strncmp(optarg, "zipfian", 7)))
-					die("--dist: uniform or zipfian[:THETA]");
+				int ok = (nl == 4 &&
+					  !strncmp(optarg, "zipf", 4)) ||
+					 (nl == 7 &&
+					  !strncmp(optarg, "zipfian", 7));
+				if (!ok)
+					die("--dist: uniform or "
+					    "zipfian[:THETA]");
 				cfg->dist = DIST_ZIPF;
 				cfg->theta = ZIPF_DEFAULT_THETA;
 				if (colon) {
@@ -1641,6 +1650,11 @@ struct summary {
 	double client_cpu_s;
 };
 
+static double rate(uint64_t n, double seconds)
+{
+	return seconds > 0 ? (double)n / seconds : 0;
+}
+
 static double us(uint64_t ns)
 {
 	return (double)ns / 1000.0;
@@ -1653,10 +1667,10 @@ static const char *const pct_names[] = {"p50", "p90", "p99", "p99_9"};
 static void describe(const struct bench *b, FILE *out)
 {
 	const struct config *cfg = &b->cfg;
-	fprintf(out, "ringkv-bench %s: %s, %zu %s", RINGKV_VERSION,
-		cfg->proto == PROTO_RESP
-			? (cfg->cluster ? "RESP (Redis Cluster)" : "RESP (Redis)")
-			: "ringkv protocol",
+	const char *proto = "ringkv protocol";
+	if (cfg->proto == PROTO_RESP)
+		proto = cfg->cluster ? "RESP (Redis Cluster)" : "RESP (Redis)";
+	fprintf(out, "ringkv-bench %s: %s, %zu %s", RINGKV_VERSION, proto,
 		b->cl ? b->cl->nmasters : cfg->nseeds,
 		b->cl ? "masters" : (cfg->nseeds == 1 ? "server" : "servers"));
 	for (size_t i = 0; i < (b->cl ? b->cl->nmasters : cfg->nseeds); i++)
@@ -1680,7 +1694,8 @@ static void describe(const struct bench *b, FILE *out)
 			fprintf(out, " %s=%u", bop_names[i], cfg->mix[i]);
 	if (cfg->proto == PROTO_RINGKV)
 		fprintf(out, ", consistency %s, smart routing %s",
-			rk_consistency_name((enum rk_consistency)cfg->consistency),
+			rk_consistency_name(
+				(enum rk_consistency)cfg->consistency),
 			cfg->smart ? "on (acts as off)" : "off");
 	if (cfg->wait_replicas >= 0)
 		fprintf(out, ", SET + WAIT %d %u", cfg->wait_replicas,
@@ -1695,8 +1710,7 @@ static void print_table(const struct bench *b, const struct summary *s)
 	if (s->warm_keys)
 		printf("  warm-up: %" PRIu64 " puts in %.2f s (%.0f ops/s)\n",
 		       s->warm_keys, s->warm_seconds,
-		       s->warm_seconds > 0 ? (double)s->warm_keys / s->warm_seconds
-					   : 0);
+		       rate(s->warm_keys, s->warm_seconds));
 	if (cfg->warmup_only)
 		return;
 	printf("\n%-5s %10s %10s %10s %8s %11s %9s %9s %9s %9s %9s %9s\n",
@@ -1811,7 +1825,7 @@ static void print_json(const struct bench *b, const struct summary *s)
 	printf("\"warmup\":{\"keys\":%" PRIu64 ",\"seconds\":%.3f,"
 	       "\"ops_per_sec\":%.1f}",
 	       s->warm_keys, s->warm_seconds,
-	       s->warm_seconds > 0 ? (double)s->warm_keys / s->warm_seconds : 0);
+	       rate(s->warm_keys, s->warm_seconds));
 	if (cfg->warmup_only) {
 		printf("}\n");
 		return;
@@ -1895,8 +1909,9 @@ static void setup_workers(struct bench *b)
 		unsigned group = b->cl ? g % ngroups : 0;
 		unsigned t = b->cl ? (g / ngroups) % cfg->threads
 				   : g % cfg->threads;
-		const struct endpoint *ep = b->cl ? &b->cl->masters[group]
-						  : &cfg->seeds[g % cfg->nseeds];
+		const struct endpoint *ep =
+			b->cl ? &b->cl->masters[group]
+			      : &cfg->seeds[g % cfg->nseeds];
 		struct worker *w = &b->workers[t];
 		struct conn *c = &w->conns[w->nconns++];
 		if (conn_init(c, w, ep, group, err, sizeof(err)))
