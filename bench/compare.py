@@ -380,13 +380,23 @@ def run_redis_benchmark(env, server, test, pipeline, n):
     t1 = server.cpu_ticks()
     if r.returncode != 0:
         raise RunError(f"redis-benchmark: {r.stderr.strip()}")
+    # Redis 7 prints a header ("test","rps","avg_latency_ms",...,
+    # "p50_latency_ms",...); Redis 6 only "TEST","rps" rows.
+    header = []
     for line in r.stdout.splitlines():
-        cols = [c.strip('"') for c in line.split(",")]
+        cols = [c.strip('"') for c in line.strip().split(",")]
+        if cols and cols[0] == "test":
+            header = cols
+            continue
         if cols and cols[0].upper() == test.upper():
-            return {"ops_per_sec": float(cols[1]),
-                    "p50_us": float(cols[4]) * 1000,
-                    "p99_us": float(cols[6]) * 1000,
-                    "server_cpu_us_per_op": (t1 - t0) / CLK_TCK * 1e6 / n}
+            row = dict(zip(header, cols)) if header else {"rps": cols[1]}
+            out = {"ops_per_sec": float(row["rps"]),
+                   "server_cpu_us_per_op": (t1 - t0) / CLK_TCK * 1e6 / n}
+            for src, dst in (("p50_latency_ms", "p50_us"),
+                             ("p99_latency_ms", "p99_us")):
+                if src in row:
+                    out[dst] = float(row[src]) * 1000
+            return out
     raise RunError(f"redis-benchmark printed no {test} row: {r.stdout!r}")
 
 
@@ -450,8 +460,9 @@ def run_rows(rows, rounds, ref_rounds=None):
                                         f"{s['errors']} error replies")
                 log(f"  round {r + 1} {row.key} {side:3}: "
                     f"{s['ops_per_sec']:>10,.0f} ops/s  p50 "
-                    f"{s['p50_us']:>8,.0f} us  p99 {s['p99_us']:>8,.0f} us  "
-                    f"server CPU {s['server_cpu_us_per_op']:.2f} us/op")
+                    f"{s.get('p50_us', 0):>8,.0f} us  p99 "
+                    f"{s.get('p99_us', 0):>8,.0f} us  server CPU "
+                    f"{s['server_cpu_us_per_op']:.2f} us/op")
 
 
 def paired_ratio(row, field):

@@ -101,6 +101,17 @@ check_exit2 "bad zipf theta" -s "$addr" --dist zipfian:1.5
 check_exit2 "resp options on ringkv" -s "$addr" --wait 1
 check_exit2 "RESP against a ringkv node is a protocol error" --resp -s "$addr" -n 10 --no-warmup --mix put
 
+# bench/compare itself needs Redis and minutes; here only that it parses
+# and its help runs.
+if [ -n "${BENCH_COMPARE:-}" ] && command -v python3 >/dev/null 2>&1; then
+	if python3 "$BENCH_COMPARE" --help >"$dir/out" 2>"$dir/err" &&
+		grep -q -- "--rounds" "$dir/out"; then
+		ok "bench/compare.py --help"
+	else
+		bad "bench/compare.py --help: $(cat "$dir/err")"
+	fi
+fi
+
 if ! kill -0 $pid 2>/dev/null; then
 	bad "ringkvd died; log: $(tail -5 "$dir/log")"
 fi
