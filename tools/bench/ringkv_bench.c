@@ -57,6 +57,7 @@
 #include "addr.h"
 #include "buf.h"
 #include "err.h"
+#include "fastwire.h"
 #include "frame.h"
 #include "hdr.h"
 #include "resp.h"
@@ -85,6 +86,9 @@
 #define MAX_KEY_DRAWS 100000
 #define MAX_ERR_NAMES 16
 #define CONNECT_TIMEOUT_MS 5000
+/* One reply in this many is decoded by both the fast reader and
+ * rk_wire_decode_response, which must agree (fastwire.h). */
+#define VERIFY_EVERY 64
 
 enum bop { BOP_GET, BOP_PUT, BOP_CAS, BOP_INCR, BOP_COUNT };
 static const char *const bop_names[BOP_COUNT] = {"get", "put", "cas", "incr"};
@@ -193,6 +197,7 @@ struct worker {
 	int stopping;        /* run phase: issue nothing more */
 	uint64_t quota;      /* run phase: requests this thread sends */
 	uint64_t issued, done, inflight;
+	uint64_t replies;    /* ringkv replies decoded, for VERIFY_EVERY */
 	uint64_t *cursor;    /* warm-up: next key per group */
 	uint64_t warm_done;
 	struct stats st;
@@ -609,19 +614,65 @@ static void unknown_command(struct conn *c, enum bop op, const char *detail)
 			    detail ? detail : "no detail");
 }
 
+/* What a reply said, from either decoder. */
+struct reply_view {
+	uint64_t id;
+	int status;         /* 0 or an RK_E* code */
+	enum rk_op op;      /* result present: GET, PUT (a write), NONE... */
+	size_t value_len;   /* GET */
+	const char *error;  /* detail, or NULL; borrowed from the decoder */
+};
+
+static enum rk_op op_of(enum fw_result res)
+{
+	return res == FW_GET ? RK_OP_GET : res == FW_WRITE ? RK_OP_PUT
+							    : RK_OP_NONE;
+}
+
+/* Decodes a reply: fastwire when it can, rk_wire_decode_response for
+ * everything else and for every VERIFY_EVERY-th reply, which both decode
+ * and must agree on.  *owner is set when the full decoder ran. */
+static int decode_reply(struct conn *c, const uint8_t *body, uint32_t len,
+			struct reply_view *v, struct rk_wire_msg **owner)
+{
+	struct fw_reply fr;
+	*owner = NULL;
+	int fast = fw_decode_response(body, len, &fr) == 0;
+	if (fast && c->w->replies++ % VERIFY_EVERY != 0) {
+		*v = (struct reply_view){fr.id, fr.status, op_of(fr.result),
+					 fr.value_len, NULL};
+		return 0;
+	}
+	struct rk_response r;
+	char why[160];
+	if (rk_wire_decode_response(body, len, &r, owner, why, sizeof(why))) {
+		worker_fail(c->w, "protocol error from %s: %s", c->ep->text,
+			    why);
+		return -1;
+	}
+	*v = (struct reply_view){r.id, r.status, r.op, r.value.n, r.error};
+	if (fast && (fr.id != r.id || fr.status != r.status ||
+		     op_of(fr.result) != r.op || fr.value_len != r.value.n)) {
+		worker_fail(c->w,
+			    "ringkv-bench's fast reply decoder disagrees with "
+			    "rk_wire_decode_response on a reply from %s (id "
+			    "%" PRIu64 "/%" PRIu64 ", status %d/%d): a bug in "
+			    "tools/bench/fastwire.c",
+			    c->ep->text, fr.id, r.id, fr.status, r.status);
+		return -1;
+	}
+	return 0;
+}
+
 /* Handles one ringkv response frame.  Returns 0, or -1 after a fatal
  * error. */
 static int on_ringkv_reply(struct conn *c, const uint8_t *body, uint32_t len,
 			   uint64_t now)
 {
-	struct rk_response r;
+	struct reply_view r;
 	struct rk_wire_msg *owner;
-	char why[160];
-	if (rk_wire_decode_response(body, len, &r, &owner, why, sizeof(why))) {
-		worker_fail(c->w, "protocol error from %s: %s", c->ep->text,
-			    why);
+	if (decode_reply(c, body, len, &r, &owner))
 		return -1;
-	}
 	int rc = 0;
 	uint32_t s = (uint32_t)(r.id & SLOT_MASK);
 	if (r.id == 0) {
@@ -656,7 +707,7 @@ static int on_ringkv_reply(struct conn *c, const uint8_t *body, uint32_t len,
 			rc = -1;
 			goto out;
 		}
-		if (op == BOP_GET && r.value.n != c->w->b->cfg.value_size)
+		if (op == BOP_GET && r.value_len != c->w->b->cfg.value_size)
 			c->w->st.wrong_size++;
 		complete(c, s, OUT_OK, NULL, 0, now);
 	} else if (r.status == RK_ENOT_FOUND) {
