@@ -61,6 +61,7 @@ class Procs:
 
     def __init__(self):
         self.procs = []  # (name, Popen)
+        self.logs = {}   # pid -> (name, log file)
 
     def start(self, name, argv, logpath, cpu=None):
         if cpu is not None:
@@ -70,6 +71,7 @@ class Procs:
                              stdin=subprocess.DEVNULL, start_new_session=True)
         out.close()
         self.procs.append((name, p))
+        self.logs[p.pid] = (name, logpath)
         return p
 
     def stop(self, p, grace=10.0):
@@ -95,6 +97,8 @@ class Procs:
 
 PROCS = Procs()
 TMPDIRS = []
+# Logs of servers that died on their own outlive the run here.
+KEPT_LOGS = "/var/tmp/ringkv-compare-logs-" + time.strftime("%Y%m%d-%H%M%S")
 
 
 def cleanup():
@@ -187,6 +191,29 @@ class Server:
     def stop(self):
         for p in self.procs:
             PROCS.stop(p)
+
+    def deaths(self):
+        """Says which processes exited by themselves, and keeps their logs
+        (the temporary directory goes away at exit)."""
+        out = []
+        for p in self.procs:
+            rc = p.poll()
+            if rc is None:
+                continue
+            name, logpath = PROCS.logs.get(p.pid, ("?", None))
+            how = (f"killed by signal {signal.Signals(-rc).name}" if rc < 0
+                   else f"exited with status {rc}")
+            msg = f"{name} (pid {p.pid}) {how}"
+            if logpath and os.path.exists(logpath):
+                os.makedirs(KEPT_LOGS, exist_ok=True)
+                kept = os.path.join(KEPT_LOGS, os.path.basename(logpath))
+                shutil.copy(logpath, kept)
+                with open(logpath, errors="replace") as f:
+                    tail = f.read().splitlines()[-8:]
+                msg += f"; log kept in {kept}, last lines:\n    " + \
+                    "\n    ".join(tail)
+            out.append(msg)
+        return out
 
 
 def start_ringkvd(env, name, port, fsync="interval", extra=()):
@@ -338,8 +365,10 @@ def run_bench(env, server, extra, resp=False, timeout=600):
                        timeout=timeout)
     t1 = server.cpu_ticks()
     if r.returncode not in (0, 1):
+        dead = server.deaths()
         raise RunError(f"ringkv-bench {' '.join(extra)} against "
-                       f"{server.name}: {r.stderr.strip()}")
+                       f"{server.name}: {r.stderr.strip()}" +
+                       "".join(f"\n  {d}" for d in dead))
     d = json.loads(r.stdout)
     if "requests" not in d:  # --warmup-only
         return d
@@ -379,7 +408,8 @@ def run_redis_benchmark(env, server, test, pipeline, n):
                        timeout=600)
     t1 = server.cpu_ticks()
     if r.returncode != 0:
-        raise RunError(f"redis-benchmark: {r.stderr.strip()}")
+        raise RunError(f"redis-benchmark: {r.stderr.strip()}" +
+                       "".join(f"\n  {d}" for d in server.deaths()))
     # Redis 7 prints a header ("test","rps","avg_latency_ms",...,
     # "p50_latency_ms",...); Redis 6 only "TEST","rps" rows.
     header = []
