@@ -539,6 +539,14 @@ void cluster_set_callbacks(struct cluster *c, cluster_meta_fn meta,
 	c->cb_ctx = ctx;
 }
 
+uint64_t cluster_id_at(const struct cluster *c, const char *addr)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (strcmp(c->m[i].client_addr, addr) == 0)
+			return c->m[i].id;
+	return 0;
+}
+
 const char *cluster_address_of(const struct cluster *c, uint64_t id)
 {
 	for (size_t i = 0; i < c->n; i++)

@@ -93,6 +93,9 @@ void cluster_set_callbacks(struct cluster *c, cluster_meta_fn meta,
 			   cluster_ring_fn ring, cluster_live_fn live,
 			   void *ctx);
 
+/* The member at address addr, or 0. */
+uint64_t cluster_id_at(const struct cluster *c, const char *addr);
+
 /* The address ("host:port") of member id, or NULL. */
 const char *cluster_address_of(const struct cluster *c, uint64_t id);
 

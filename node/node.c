@@ -1,6 +1,7 @@
 #include "node.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,8 @@
 
 #include "cluster.h"
 #include "err.h"
+#include "hash.h"
+#include "hints.h"
 #include "membership.h"
 #include "peer.h"
 #include "peer_wire.h"
@@ -23,6 +26,21 @@ struct client_req {
 	uint64_t id;      /* the client's request id */
 	enum rk_op op;
 	int in_use;
+};
+
+/* What a log read for a peer keeps, on the reader thread. */
+struct want {
+	struct repl_rangeset *rs;
+	int digest;
+};
+
+/* A stream batch for a peer, scanned on the loop in the next turns. */
+struct scan_req {
+	struct scan_req *next;
+	uint64_t token;
+	uint64_t cursor;
+	uint32_t max_bytes;
+	struct repl_rangeset *rs;
 };
 
 /* A failed send, handed to repl on the next loop turn (a runtime
@@ -43,7 +61,9 @@ struct node {
 	struct cluster *cluster;
 	struct membership *membership;
 	struct repl *repl;
+	struct hints *hints;
 	struct server *server;
+	struct scan_req *scans, *scans_tail;
 	char advertise[256];
 	int stopping;
 	struct rk_rng rng;
@@ -131,32 +151,101 @@ static uint64_t st_log_end(void *ctx)
 	return store_log_end(n->store);
 }
 
+/* Reader thread: does the record belong to the asker's ranges? */
+static int want_record(void *ctx, const struct rk_logrec *r)
+{
+	const struct want *w = ctx;
+	return repl_rangeset_contains(w->rs, rk_key_hash(r->key, r->klen));
+}
+
 static void st_log_read(void *ctx, uint64_t token, uint64_t from_lsn,
-			const struct repl_range *ranges, size_t n_ranges,
-			uint32_t max_bytes, int digest)
+			uint64_t cursor, const struct repl_range *ranges,
+			size_t n_ranges, uint32_t max_bytes, int digest)
 {
 	struct node *n = ctx;
-	(void)from_lsn;
-	(void)ranges;
-	(void)n_ranges;
-	(void)max_bytes;
-	(void)digest;
-	(void)token;
-	(void)n;
-	/* Serving op-log reads comes with catch-up (next step). */
+	struct want *w = malloc(sizeof(*w));
+	if (w && (w->rs = repl_rangeset_new(ranges, n_ranges)) != NULL) {
+		w->digest = digest;
+		if (store_log_read(n->store, token, from_lsn, cursor, max_bytes,
+				   want_record, w) == 0)
+			return;
+		free(w->rs);
+	}
+	free(w);
+	/* No answer: the asker's deadline retries. */
 }
 
 static void st_scan(void *ctx, uint64_t token, uint64_t cursor,
 		    const struct repl_range *ranges, size_t n_ranges,
 		    uint32_t max_bytes)
 {
-	(void)ctx;
-	(void)token;
-	(void)cursor;
-	(void)ranges;
-	(void)n_ranges;
-	(void)max_bytes;
+	struct node *n = ctx;
+	struct scan_req *q = calloc(1, sizeof(*q));
+	if (!q || !(q->rs = repl_rangeset_new(ranges, n_ranges))) {
+		free(q);
+		return;
+	}
+	q->token = token;
+	q->cursor = cursor;
+	q->max_bytes = max_bytes;
+	if (n->scans_tail)
+		n->scans_tail->next = q;
+	else
+		n->scans = q;
+	n->scans_tail = q;
+	ev_idle_start(n->loop, &n->idle);
 }
+
+static void st_hint_save(void *ctx, uint64_t target,
+			 const struct repl_record *r, uint64_t created_ms)
+{
+	struct node *n = ctx;
+	hints_save(n->hints, target, r, created_ms);
+}
+
+static void st_hints_clear(void *ctx)
+{
+	struct node *n = ctx;
+	hints_clear(n->hints);
+}
+
+/* DATA_DIR/positions: how far into each peer's op-log this node holds
+ * everything.  Written without fsync: a stale or missing file only makes
+ * the next catch-up longer. */
+static void st_pos_save(void *ctx, const struct repl_pos *pos, size_t np)
+{
+	struct node *n = ctx;
+	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	snprintf(path, sizeof(path), "%s/positions", n->cfg->data_dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	FILE *f = fopen(tmp, "w");
+	if (!f)
+		return;
+	for (size_t i = 0; i < np; i++)
+		fprintf(f, "%016" PRIx64 " %" PRIu64 "\n", pos[i].node,
+			pos[i].lsn);
+	if (fclose(f) == 0)
+		rename(tmp, path);
+}
+
+static void pos_load(struct node *n)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/positions", n->cfg->data_dir);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return;
+	char line[128];
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long id, lsn;
+		if (sscanf(line, "%16llx %llu", &id, &lsn) == 2)
+			repl_pos_restore(n->repl, id, lsn);
+	}
+	fclose(f);
+}
+
+static void defer_unreachable(struct node *n, uint64_t to,
+			      enum repl_msg_type type, uint64_t rid);
 
 static uint64_t rt_now(void *ctx)
 {
@@ -179,6 +268,14 @@ static void rt_send(void *ctx, uint64_t to, const struct repl_msg *m)
 		return;
 	/* Not sent: tell repl on the next turn, so it fails that replica
 	 * now instead of at its deadline. */
+	defer_unreachable(n, to, m->type, m->rid);
+}
+
+/* Queues work for repl on the next loop turn: a message that could not
+ * leave (type set) or a broken link (type 0). */
+static void defer_unreachable(struct node *n, uint64_t to,
+			      enum repl_msg_type type, uint64_t rid)
+{
 	if (n->n_unreach == n->cap_unreach) {
 		size_t cap = n->cap_unreach ? n->cap_unreach * 2 : 64;
 		struct unreachable *u = realloc(n->unreach, cap * sizeof(*u));
@@ -187,8 +284,18 @@ static void rt_send(void *ctx, uint64_t to, const struct repl_msg *m)
 		n->unreach = u;
 		n->cap_unreach = cap;
 	}
-	n->unreach[n->n_unreach++] = (struct unreachable){to, m->type, m->rid};
+	n->unreach[n->n_unreach++] = (struct unreachable){to, type, rid};
 	ev_idle_start(n->loop, &n->idle);
+}
+
+/* A link to a peer broke: requests waiting on that node fail (next turn:
+ * this may run inside a repl callback). */
+static void on_link_down(void *ctx, const char *addr)
+{
+	struct node *n = ctx;
+	uint64_t id = cluster_id_at(n->cluster, addr);
+	if (id)
+		defer_unreachable(n, id, 0, 0);
 }
 
 static void rt_reply(void *ctx, uint64_t client, const struct repl_result *res)
@@ -232,9 +339,114 @@ static const struct repl_storage node_storage = {
 	.stamp = st_stamp,
 	.durable_lsn = st_durable,
 	.log_end = st_log_end,
+	.hint_save = st_hint_save,
+	.hints_clear = st_hints_clear,
 	.log_read = st_log_read,
 	.scan = st_scan,
+	.pos_save = st_pos_save,
 };
+
+/* Hands finished log reads to repl, decoded. */
+static void log_reads_done(struct node *n)
+{
+	struct oplog_read_result res;
+	while (store_log_poll(n->store, &res)) {
+		struct want *w = res.want_ctx;
+		size_t cap = 0, k = 0;
+		const uint8_t *p = rk_buf_rptr(&res.recs);
+		size_t left = rk_buf_readable(&res.recs);
+		for (size_t off = 0; off < left;) {
+			struct rk_logrec r;
+			long len = rk_logrec_decode(p + off, left - off, &r);
+			if (len <= 0)
+				break;
+			off += (size_t)len;
+			cap++;
+		}
+		struct repl_record *recs = malloc((cap ? cap : 1) * sizeof(*recs));
+		for (size_t off = 0; recs && off < left;) {
+			struct rk_logrec r;
+			long len = rk_logrec_decode(p + off, left - off, &r);
+			if (len <= 0)
+				break;
+			off += (size_t)len;
+			recs[k++] = (struct repl_record){
+				.type = r.type, .ts = r.ts, .key = r.key,
+				.klen = r.klen,
+				.val = w->digest ? NULL : r.val,
+				.vlen = w->digest ? 0 : r.vlen};
+		}
+		repl_log_read_done(n->repl, res.token, recs ? res.status : RK_ENOMEM,
+				   recs, k, res.next_lsn, res.next_off,
+				   res.end_lsn, res.truncated);
+		free(recs);
+		free(w->rs);
+		free(w);
+		rk_buf_destroy(&res.recs);
+	}
+}
+
+/* One stream batch per loop turn: the table is walked on the loop. */
+struct scan_fill {
+	const struct repl_rangeset *rs;
+	struct repl_record *recs;
+	size_t n, cap;
+	size_t bytes;
+	int oom;
+};
+
+static void scan_one(void *ctx, const struct rk_rec *rec)
+{
+	struct scan_fill *f = ctx;
+	if (f->oom ||
+	    !repl_rangeset_contains(f->rs, rk_key_hash(rk_rec_key(rec),
+							 rec->klen)))
+		return;
+	if (f->n == f->cap) {
+		size_t cap = f->cap ? f->cap * 2 : 256;
+		struct repl_record *nr = realloc(f->recs, cap * sizeof(*nr));
+		if (!nr) {
+			f->oom = 1;
+			return;
+		}
+		f->recs = nr;
+		f->cap = cap;
+	}
+	/* Records stay valid until the table changes: this turn only. */
+	f->recs[f->n++] = (struct repl_record){.type = rec->type,
+					       .ts = rec->ts,
+					       .key = rk_rec_key(rec),
+					       .klen = rec->klen,
+					       .val = rk_rec_value(rec),
+					       .vlen = rec->vlen};
+	f->bytes += rec->klen + rec->vlen + 32;
+}
+
+/* Buckets visited per stream batch at most, so a sparse range cannot
+ * hold the loop. */
+#define SCAN_BUCKETS 65536
+
+static void scan_step(struct node *n)
+{
+	struct scan_req *q = n->scans;
+	if (!q)
+		return;
+	n->scans = q->next;
+	if (!n->scans)
+		n->scans_tail = NULL;
+	struct scan_fill f = {.rs = q->rs};
+	uint64_t cursor = q->cursor;
+	size_t buckets = 0;
+	do {
+		cursor = store_scan(n->store, cursor, scan_one, &f);
+	} while (cursor != 0 && f.bytes < q->max_bytes && !f.oom &&
+		 ++buckets < SCAN_BUCKETS);
+	repl_scan_done(n->repl, q->token, f.oom ? RK_ENOMEM : 0, f.recs, f.n,
+		       cursor, cursor == 0);
+	free(f.recs);
+	free(q->rs);
+	free(q);
+}
 
 /* ------------------------------------------------------------------ */
 /* requests                                                            */
@@ -396,6 +608,7 @@ static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
 	(void)revents;
 	struct node *n = w->data;
 	repl_durable(n->repl, store_durable_lsn(n->store));
+	log_reads_done(n);
 	store_maintain(n->store, wall_ms());
 	repl_rearm(n);
 }
@@ -406,6 +619,7 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 	(void)revents;
 	struct node *n = w->data;
 	store_flush(n->store);
+	hints_flush(n->hints);
 }
 
 static void on_check(struct ev_loop *loop, ev_check *w, int revents)
@@ -413,17 +627,27 @@ static void on_check(struct ev_loop *loop, ev_check *w, int revents)
 	(void)revents;
 	struct node *n = w->data;
 	if (n->n_unreach) {
+		/* Take the queue: handling may queue more for next turn. */
+		struct unreachable *u = n->unreach;
 		size_t k = n->n_unreach;
-		n->n_unreach = 0;
+		n->unreach = NULL;
+		n->n_unreach = n->cap_unreach = 0;
 		for (size_t i = 0; i < k; i++) {
-			struct repl_msg m = {.type = n->unreach[i].type,
-					     .rid = n->unreach[i].rid};
-			repl_unreachable(n->repl, n->unreach[i].to, &m);
+			struct repl_msg m = {.type = u[i].type, .rid = u[i].rid};
+			if (m.type == 0)
+				repl_peer_down(n->repl, u[i].to);
+			else
+				repl_unreachable(n->repl, u[i].to, &m);
 		}
+		free(u);
+		repl_rearm(n);
+	}
+	if (n->scans) {
+		scan_step(n);
 		repl_rearm(n);
 	}
 	int more = store_compact_step(n->store, wall_ms());
-	if (!more && !n->n_unreach)
+	if (!more && !n->n_unreach && !n->scans)
 		ev_idle_stop(loop, &n->idle);
 }
 
@@ -440,6 +664,7 @@ static void on_maintain(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	struct node *n = w->data;
 	store_maintain(n->store, wall_ms());
+	hints_maintain(n->hints);
 	if (store_compacting(n->store))
 		ev_idle_start(loop, &n->idle);
 }
@@ -477,6 +702,13 @@ void node_shutdown(struct node *n)
 	server_drain(n->server, on_drained, n);
 }
 
+static void restore_hint(void *ctx, uint64_t target,
+			 const struct repl_record *rec, uint64_t created_ms)
+{
+	struct node *n = ctx;
+	repl_hint_restore(n->repl, target, rec, created_ms);
+}
+
 static int start_repl(struct node *n, char *err, size_t errlen)
 {
 	struct repl_config rc;
@@ -503,7 +735,11 @@ static int start_repl(struct node *n, char *err, size_t errlen)
 		return rc2;
 	}
 	repl_set_ring(n->repl, cluster_ring(n->cluster));
-	return 0;
+	pos_load(n);
+	/* Hints saved by the last run: handed off when their nodes are up. */
+	return hints_open(n->cfg->data_dir, (enum rk_fsync)n->cfg->fsync,
+			  (uint32_t)n->cfg->fsync_interval_ms, n->lg,
+			  restore_hint, n, &n->hints, err, errlen);
 }
 
 int node_start(struct ev_loop *loop, const struct node_config *cfg,
@@ -576,6 +812,7 @@ int node_start(struct ev_loop *loop, const struct node_config *cfg,
 		goto fail;
 	server_set_peer_handler(n->server, on_peer_request, n);
 	server_set_data_handler(n->server, on_data, n);
+	peers_set_down_handler(n->peers, on_link_down, n);
 
 	ev_async_init(&n->wake, on_wake);
 	ev_prepare_init(&n->prepare, on_prepare);
@@ -628,6 +865,13 @@ void node_free(struct node *n)
 	 * first, while everything still exists. */
 	peers_free(n->peers);
 	repl_free(n->repl);
+	hints_close(n->hints);
+	while (n->scans) {
+		struct scan_req *q = n->scans;
+		n->scans = q->next;
+		free(q->rs);
+		free(q);
+	}
 	/* Requests still open: their connections are let go. */
 	for (size_t i = 0; i < n->n_reqs; i++)
 		if (n->reqs[i].in_use)

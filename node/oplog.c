@@ -42,6 +42,16 @@ struct queue {
 	uint64_t bytes; /* sum of chunk sizes queued or being written */
 };
 
+/* A catch-up read waiting for, or done by, the reader thread. */
+struct read_req {
+	struct read_req *next;
+	struct oplog_read_result res;
+	uint64_t from_lsn;
+	uint64_t hint_off;  /* where from_lsn probably is in its segment */
+	uint32_t max_bytes;
+	oplog_want_fn want;
+};
+
 struct oplog {
 	struct oplog_config cfg;
 	char *dir;
@@ -83,6 +93,13 @@ struct oplog {
 	void *notify_ctx;
 	pthread_t writer;
 	int writer_started;
+	/* catch-up reads, under mu */
+	struct read_req *rq_head, *rq_tail;   /* to do */
+	struct read_req *rd_head, *rd_tail;   /* done */
+	pthread_cond_t read_cv;
+	pthread_t reader;
+	int reader_started;
+	_Atomic uint64_t first_lsn;           /* oldest record in a segment */
 	pthread_t snapper;
 	int snapper_started;
 };
@@ -268,6 +285,7 @@ int oplog_open(const struct oplog_config *cfg, const struct rk_logger *lg,
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&log->cv, &ca);
 	pthread_cond_init(&log->snap_cv, &ca);
+	pthread_cond_init(&log->read_cv, &ca);
 	pthread_condattr_destroy(&ca);
 	*out = log;
 	return 0;
@@ -578,6 +596,7 @@ int oplog_replay(struct oplog *log, oplog_apply_fn apply, void *ctx,
 		nsegs = keep;
 		log->next_lsn = snap > 1 ? snap : 1;
 	}
+	atomic_store(&log->first_lsn, nsegs ? segs[0].first_lsn : log->next_lsn);
 	uint64_t max_lsn = 0;
 	for (size_t i = 0; i < nsegs; i++) {
 		rc = replay_segment(log, segs[i].first_lsn, i + 1 == nsegs,
@@ -587,6 +606,8 @@ int oplog_replay(struct oplog *log, oplog_apply_fn apply, void *ctx,
 	}
 	if (max_lsn + 1 > log->next_lsn)
 		log->next_lsn = max_lsn + 1;
+	if (!nsegs)
+		atomic_store(&log->first_lsn, log->next_lsn);
 	atomic_store(&log->durable_lsn, log->next_lsn - 1);
 out:
 	free(segs);
@@ -773,6 +794,10 @@ void oplog_flush(struct oplog *log)
 
 uint64_t oplog_durable_lsn(struct oplog *log)
 {
+	/* Under interval and never, a record is as durable as the policy
+	 * promises once it is appended. */
+	if (log->cfg.fsync != RK_FSYNC_ALWAYS)
+		return log->next_lsn - 1;
 	return atomic_load(&log->durable_lsn);
 }
 
@@ -796,6 +821,251 @@ void oplog_get_stats(struct oplog *log, struct oplog_stats *st)
 }
 
 /* ------------------------------------------------------------------ */
+/* catch-up reads                                                      */
+
+/* The segment holding lsn: the one with the greatest first LSN <= lsn.
+ * Returns 0 with *first set, or RK_ENOT_FOUND. */
+static int segment_for(struct oplog *log, uint64_t lsn, uint64_t *first)
+{
+	DIR *d = fdopendir(dup(log->dir_fd));
+	if (!d)
+		return RK_EIO;
+	rewinddir(d);
+	int found = 0;
+	uint64_t best = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		uint64_t v;
+		if (is_segment(de->d_name, &v) && v <= lsn &&
+		    (!found || v > best)) {
+			best = v;
+			found = 1;
+		}
+	}
+	closedir(d);
+	*first = best;
+	return found ? 0 : RK_ENOT_FOUND;
+}
+
+/* Reads one request's records (reader thread).  The segment is read in
+ * chunks from the byte offset the previous batch ended at (the caller
+ * echoes it back as a hint; it is checked against the LSN before use). */
+static void do_read(struct oplog *log, struct read_req *q)
+{
+	struct oplog_read_result *res = &q->res;
+	uint64_t lsn = q->from_lsn;
+	res->next_lsn = lsn;
+	if (lsn >= res->end_lsn)
+		return;
+	if (lsn < atomic_load(&log->first_lsn)) {
+		res->truncated = 1;
+		return;
+	}
+	size_t cap = (size_t)q->max_bytes * 2 + RK_LOG_HDR;
+	if (cap < (1u << 20))
+		cap = 1u << 20;
+	uint8_t *buf = malloc(cap);
+	if (!buf) {
+		res->status = RK_ENOMEM;
+		return;
+	}
+	uint64_t hint = q->hint_off;
+	while (lsn < res->end_lsn &&
+	       rk_buf_readable(&res->recs) < q->max_bytes && !res->status) {
+		uint64_t first;
+		char name[64];
+		if (segment_for(log, lsn, &first)) {
+			res->truncated = 1;
+			break;
+		}
+		seg_name(name, sizeof(name), first);
+		int fd = openat(log->dir_fd, name, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			/* Deleted by compaction since: what we want is older
+			 * than what is kept. */
+			res->truncated = errno == ENOENT;
+			res->status = errno == ENOENT ? 0 : RK_EIO;
+			break;
+		}
+		uint64_t off = 0; /* file offset of buf[0] */
+		size_t have = 0, pos = 0;
+		int eof = 0, progressed = 0, checked_hint = hint == 0;
+		int need_more = 0;
+		if (hint) {
+			off = hint;
+			hint = 0;
+		}
+		for (;;) {
+			if (need_more && pos == 0 && have == cap) {
+				/* One record larger than the buffer. */
+				uint8_t *nb = realloc(buf, cap * 2);
+				if (!nb) {
+					res->status = RK_ENOMEM;
+					break;
+				}
+				buf = nb;
+				cap *= 2;
+			}
+			if (!eof && (need_more ||
+				     have - pos < RK_LOG_HDR + (size_t)q->max_bytes)) {
+				need_more = 0;
+				/* Slide and refill. */
+				memmove(buf, buf + pos, have - pos);
+				off += pos;
+				have -= pos;
+				pos = 0;
+				ssize_t r = pread(fd, buf + have, cap - have,
+						  (off_t)(off + have));
+				if (r < 0 && errno == EINTR)
+					continue;
+				if (r <= 0)
+					eof = 1;
+				else
+					have += (size_t)r;
+			}
+			struct rk_logrec r;
+			long n = rk_logrec_decode(buf + pos, have - pos, &r);
+			if (n == 0 && !eof) {
+				need_more = 1; /* the record goes on */
+				continue;
+			}
+			if (n <= 0) {
+				if (!checked_hint) {
+					/* A stale hint: start the segment over. */
+					checked_hint = 1;
+					off = 0;
+					have = pos = 0;
+					eof = 0;
+					continue;
+				}
+				break; /* the end being written, or the tail */
+			}
+			if (!checked_hint) {
+				checked_hint = 1;
+				if (r.lsn != lsn) {
+					off = 0;
+					have = pos = 0;
+					eof = 0;
+					continue;
+				}
+			}
+			pos += (size_t)n;
+			if (r.lsn < lsn)
+				continue;
+			progressed = 1;
+			lsn = r.lsn + 1;
+			res->next_off = off + pos;
+			if (q->want(res->want_ctx, &r) &&
+			    rk_logrec_encode(&res->recs, &r)) {
+				res->status = RK_ENOMEM;
+				break;
+			}
+			if (lsn >= res->end_lsn ||
+			    rk_buf_readable(&res->recs) >= q->max_bytes)
+				break;
+		}
+		close(fd);
+		res->next_lsn = lsn;
+		/* The segment held nothing new: no later one exists yet. */
+		if (!progressed)
+			break;
+		/* Otherwise the loop goes on with the segment holding lsn:
+		 * the next one when this one was read to its end. */
+		if (!(eof && pos >= have))
+			break;
+		res->next_off = 0;
+	}
+	free(buf);
+}
+
+static void *reader_main(void *arg)
+{
+	struct oplog *log = arg;
+	pthread_mutex_lock(&log->mu);
+	for (;;) {
+		while (!log->rq_head && !log->stop)
+			pthread_cond_wait(&log->read_cv, &log->mu);
+		if (log->stop)
+			break;
+		struct read_req *q = log->rq_head;
+		log->rq_head = q->next;
+		if (!log->rq_head)
+			log->rq_tail = NULL;
+		pthread_mutex_unlock(&log->mu);
+		do_read(log, q);
+		pthread_mutex_lock(&log->mu);
+		q->next = NULL;
+		if (log->rd_tail)
+			log->rd_tail->next = q;
+		else
+			log->rd_head = q;
+		log->rd_tail = q;
+		pthread_mutex_unlock(&log->mu);
+		if (log->notify)
+			log->notify(log->notify_ctx);
+		pthread_mutex_lock(&log->mu);
+	}
+	pthread_mutex_unlock(&log->mu);
+	return NULL;
+}
+
+int oplog_read(struct oplog *log, uint64_t token, uint64_t from_lsn,
+	       uint64_t hint_off, uint64_t end_lsn, uint32_t max_bytes,
+	       oplog_want_fn want, void *want_ctx)
+{
+	struct read_req *q = calloc(1, sizeof(*q));
+	if (!q)
+		return RK_ENOMEM;
+	q->res.token = token;
+	q->res.end_lsn = end_lsn;
+	q->res.want_ctx = want_ctx;
+	rk_buf_init(&q->res.recs);
+	q->from_lsn = from_lsn;
+	q->hint_off = hint_off;
+	q->max_bytes = max_bytes;
+	q->want = want;
+	pthread_mutex_lock(&log->mu);
+	if (!log->reader_started) {
+		if (pthread_create(&log->reader, NULL, reader_main, log) != 0) {
+			pthread_mutex_unlock(&log->mu);
+			free(q);
+			return RK_ENOMEM;
+		}
+		log->reader_started = 1;
+	}
+	if (log->rq_tail)
+		log->rq_tail->next = q;
+	else
+		log->rq_head = q;
+	log->rq_tail = q;
+	pthread_cond_signal(&log->read_cv);
+	pthread_mutex_unlock(&log->mu);
+	return 0;
+}
+
+int oplog_read_poll(struct oplog *log, struct oplog_read_result *out)
+{
+	pthread_mutex_lock(&log->mu);
+	struct read_req *q = log->rd_head;
+	if (q) {
+		log->rd_head = q->next;
+		if (!log->rd_head)
+			log->rd_tail = NULL;
+	}
+	pthread_mutex_unlock(&log->mu);
+	if (!q)
+		return 0;
+	*out = q->res;
+	free(q);
+	return 1;
+}
+
+uint64_t oplog_first_lsn(struct oplog *log)
+{
+	return atomic_load(&log->first_lsn);
+}
+
+/* ------------------------------------------------------------------ */
 /* compaction                                                          */
 
 /* Deletes segments wholly before cutoff (never the one being written) and
@@ -805,6 +1075,10 @@ static void delete_before(struct oplog *log, uint64_t cutoff)
 	pthread_mutex_lock(&log->mu);
 	uint64_t current = log->seg_first_lsn;
 	pthread_mutex_unlock(&log->mu);
+	/* Readers see the new start before the files go. */
+	uint64_t first = cutoff < current ? cutoff : current;
+	if (first > atomic_load(&log->first_lsn))
+		atomic_store(&log->first_lsn, first);
 	DIR *d = fdopendir(dup(log->dir_fd));
 	if (!d)
 		return;
@@ -1055,6 +1329,23 @@ void oplog_close(struct oplog *log)
 		pthread_mutex_unlock(&log->mu);
 		pthread_join(log->writer, NULL);
 	}
+	if (log->reader_started) {
+		pthread_mutex_lock(&log->mu);
+		log->stop = 1;
+		pthread_cond_signal(&log->read_cv);
+		pthread_mutex_unlock(&log->mu);
+		pthread_join(log->reader, NULL);
+	}
+	/* Reads never taken: their buffers and contexts go too. */
+	for (struct read_req *lists[2] = {log->rq_head, log->rd_head}, **l = lists;
+	     l < lists + 2; l++)
+		while (*l) {
+			struct read_req *q = *l;
+			*l = q->next;
+			rk_buf_destroy(&q->res.recs);
+			free(q->res.want_ctx);
+			free(q);
+		}
 	chunk_free(log->open);
 	chunk_free(log->snap_open);
 	chunk_free(log->snap_end);
@@ -1064,6 +1355,7 @@ void oplog_close(struct oplog *log)
 	pthread_mutex_destroy(&log->mu);
 	pthread_cond_destroy(&log->cv);
 	pthread_cond_destroy(&log->snap_cv);
+	pthread_cond_destroy(&log->read_cv);
 	free(log->dir);
 	free(log);
 }

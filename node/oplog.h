@@ -104,7 +104,8 @@ uint64_t oplog_append(struct oplog *log, struct rk_logrec *r);
  * per event-loop turn. */
 void oplog_flush(struct oplog *log);
 
-/* Every LSN <= the result is durable per the fsync policy. */
+/* Every LSN <= the result is durable per the fsync policy: synced under
+ * always; appended under interval and never (loop thread). */
 uint64_t oplog_durable_lsn(struct oplog *log);
 
 int oplog_fsync_always(const struct oplog *log);
@@ -132,6 +133,42 @@ void oplog_snapshot_abort(struct oplog *log);
  * since the last call (then *ok says whether it was installed). */
 int oplog_snapshot_poll(struct oplog *log, int *ok);
 int oplog_snapshot_running(const struct oplog *log);
+
+/* --- reading the log back (catch-up) ---
+ *
+ * A peer asks for our records from an LSN; reading segment files may
+ * block, so it happens on a reader thread.  The request's want() runs on
+ * that thread and decides which records go in (it must only read its
+ * ctx).  The result is collected with oplog_read_poll on the loop thread
+ * after the notify callback fired. */
+
+/* Decides whether a record goes into a read result (reader thread). */
+typedef int (*oplog_want_fn)(void *ctx, const struct rk_logrec *r);
+
+struct oplog_read_result {
+	uint64_t token;     /* as given */
+	int status;         /* 0 or RK_E* */
+	struct rk_buf recs; /* encoded records (logfmt), in log order */
+	uint64_t next_lsn;  /* continue from here */
+	uint64_t next_off;  /* ... found at this offset of its segment (a
+			       hint for the next read; 0 = unknown) */
+	uint64_t end_lsn;   /* as given: the log's end when asked */
+	int truncated;      /* from_lsn is older than the oldest record kept */
+	void *want_ctx;     /* as given, for the caller to free */
+};
+
+/* Queues a read of records [from_lsn, end_lsn) passing want(), up to about
+ * max_bytes.  hint_off is the next_off of the previous batch (0: none).  Returns 0 or RK_ENOMEM. */
+int oplog_read(struct oplog *log, uint64_t token, uint64_t from_lsn,
+	       uint64_t hint_off, uint64_t end_lsn, uint32_t max_bytes,
+	       oplog_want_fn want, void *want_ctx);
+
+/* Takes one finished read (1), or returns 0 when none is ready.  The
+ * caller frees out->recs with rk_buf_destroy. */
+int oplog_read_poll(struct oplog *log, struct oplog_read_result *out);
+
+/* The first LSN still in a segment (older ones only in the snapshot). */
+uint64_t oplog_first_lsn(struct oplog *log);
 
 /* Exit code of the process after a fatal log error. */
 #define RK_EXIT_FATAL_IO 3

@@ -68,6 +68,8 @@ struct peers {
 	struct link *links;
 	ev_timer sweep;
 	int closing;      /* peers_free is running */
+	peer_down_fn down_fn;
+	void *down_ctx;
 };
 
 static void link_fail(struct link *l, int status, const char *why);
@@ -137,6 +139,8 @@ static void link_fail(struct link *l, int status, const char *why)
 	for (size_t i = 0; i < n; i++)
 		pend[i].cb(pend[i].ctx, status, NULL);
 	free(pend);
+	if (l->p->down_fn && !l->p->closing)
+		l->p->down_fn(l->p->down_ctx, l->addr);
 }
 
 static void link_flush(struct link *l)
@@ -438,6 +442,12 @@ static void on_sweep(struct ev_loop *loop, ev_timer *w, int revents)
 			i = 0; /* the callback may have changed the list */
 		}
 	}
+}
+
+void peers_set_down_handler(struct peers *p, peer_down_fn fn, void *ctx)
+{
+	p->down_fn = fn;
+	p->down_ctx = ctx;
 }
 
 struct peers *peers_new(struct ev_loop *loop, const struct node_config *cfg,

@@ -30,9 +30,15 @@ struct peers;
 typedef void (*peer_reply_fn)(void *ctx, int status,
 			      const struct peer_msg *reply);
 
+/* Called when an established connection to addr breaks or a connection
+ * attempt fails: one-way messages sent on it may be lost. */
+typedef void (*peer_down_fn)(void *ctx, const char *addr);
+
 /* Borrows loop, cfg and lg.  Returns NULL when out of memory. */
 struct peers *peers_new(struct ev_loop *loop, const struct node_config *cfg,
 			uint64_t self_id, const struct rk_logger *lg);
+
+void peers_set_down_handler(struct peers *p, peer_down_fn fn, void *ctx);
 
 /* Fails every pending request with RK_ESHUTTING_DOWN and frees. */
 void peers_free(struct peers *p);

@@ -17,6 +17,10 @@
 enum rk_rec_type {
 	RK_REC_VALUE = 1,
 	RK_REC_TOMBSTONE = 2,
+	/* Only in the hints log: a record kept for another node.  Its value
+	 * is [u8 record type][u64 target node][u64 created ms][the record's
+	 * value], little-endian (node/hints.c). */
+	RK_REC_HINT = 16,
 };
 
 /* Hard cap from the 16-bit key length; the configured limit is lower. */

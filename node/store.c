@@ -179,6 +179,8 @@ static int install(struct store *s, uint8_t type, const void *key,
 static int replay_one(void *ctx, const struct rk_logrec *r)
 {
 	struct store *s = ctx;
+	if (r->type != RK_REC_VALUE && r->type != RK_REC_TOMBSTONE)
+		return RK_ECORRUPT; /* a hint in the data log */
 	rk_hlc_observe(&s->clock, r->ts.hlc);
 	int rc = install(s, r->type, r->key, r->klen, r->val, r->vlen, r->ts);
 	return rc < 0 ? rc : 0;
@@ -288,6 +290,25 @@ static int log_write(struct store *s, uint8_t type, const void *key,
 rk_ts store_stamp(struct store *s, uint64_t now_ms)
 {
 	return rk_hlc_tick(&s->clock, now_ms);
+}
+
+int store_log_read(struct store *s, uint64_t token, uint64_t from_lsn,
+		   uint64_t hint_off, uint32_t max_bytes, oplog_want_fn want,
+		   void *want_ctx)
+{
+	return oplog_read(s->log, token, from_lsn, hint_off, store_log_end(s),
+			  max_bytes, want, want_ctx);
+}
+
+int store_log_poll(struct store *s, struct oplog_read_result *out)
+{
+	return oplog_read_poll(s->log, out);
+}
+
+uint64_t store_scan(struct store *s, uint64_t cursor, rk_table_scan_fn fn,
+		    void *ctx)
+{
+	return rk_table_scan(s->table, cursor, fn, ctx);
 }
 
 uint64_t store_log_end(struct store *s)

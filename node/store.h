@@ -18,6 +18,7 @@
 #include "log.h"
 #include "oplog.h"
 #include "record.h"
+#include "table.h"
 
 struct store_config {
 	const char *data_dir;        /* holds node_id, LOCK and log/ */
@@ -72,6 +73,17 @@ rk_ts store_stamp(struct store *s, uint64_t now_ms);
 
 /* The LSN the next logged record will get. */
 uint64_t store_log_end(struct store *s);
+
+/* Reads the op-log back for a peer's catch-up, up to its current end (see
+ * oplog_read); results come through store_log_poll after the notify. */
+int store_log_read(struct store *s, uint64_t token, uint64_t from_lsn,
+		   uint64_t hint_off, uint32_t max_bytes, oplog_want_fn want,
+		   void *want_ctx);
+int store_log_poll(struct store *s, struct oplog_read_result *out);
+
+/* One step of a walk over every record (rk_table_scan). */
+uint64_t store_scan(struct store *s, uint64_t cursor, rk_table_scan_fn fn,
+		    void *ctx);
 
 /* A local write of a value (type RK_REC_VALUE) or a delete (type
  * RK_REC_TOMBSTONE): store_stamp then store_apply.  *ts gets the stamp

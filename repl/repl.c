@@ -174,6 +174,7 @@ struct sync {
 	struct repl_range *ranges;    /* owned */
 	size_t n_ranges;
 	uint64_t from_lsn;            /* LOG: next position to ask for */
+	uint64_t log_cursor;          /* LOG: where the peer found it */
 	uint64_t cursor;              /* STREAM: resume point */
 	uint64_t stream_lsn;          /* STREAM: peer's log end at start */
 	int waiting;                  /* a batch request is out */
@@ -280,6 +281,13 @@ static int rec_copy(struct repl_record *dst, uint8_t **buf,
 	dst->vlen = vlen;
 	*buf = b;
 	return 0;
+}
+
+static int range_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct repl_range *)a)->end;
+	uint64_t y = ((const struct repl_range *)b)->end;
+	return x < y ? -1 : x > y;
 }
 
 int repl_ranges_contain(const struct repl_range *rg, size_t n, uint64_t t)
@@ -1100,6 +1108,7 @@ static void sync_ask(struct repl *r, struct sync *s)
 	if (s->kind == SYNC_LOG) {
 		m.type = REPL_LOG_READ;
 		m.from_lsn = s->from_lsn;
+		m.cursor = s->log_cursor;
 		m.flags = s->digest ? REPL_F_DIGEST : 0;
 	} else {
 		m.type = REPL_STREAM_READ;
@@ -1229,6 +1238,7 @@ static void on_log_batch(struct repl *r, struct op *o, uint64_t from,
 	else
 		apply_batch(r, s, m->recs, m->n_recs);
 	s->from_lsn = m->next_lsn;
+	s->log_cursor = m->cursor;
 	if (!s->fetching)
 		pos_set(r, s->peer, m->next_lsn);
 	if (m->next_lsn >= m->end_lsn && !s->fetching) {
@@ -1263,6 +1273,7 @@ static void on_stream_batch(struct repl *r, struct op *o, uint64_t from,
 	s->kind = SYNC_LOG;
 	s->digest = 0;
 	s->from_lsn = s->stream_lsn;
+	s->log_cursor = 0;
 	sync_ask(r, s);
 }
 
@@ -1301,7 +1312,8 @@ static void serve_start(struct repl *r, uint64_t from,
 			       : r->cfg.batch_bytes;
 	if (m->type == REPL_LOG_READ)
 		r->rt.store->log_read(r->rt.ctx, sv->token, m->from_lsn,
-				      m->ranges, m->n_ranges, max, sv->digest);
+				      m->cursor, m->ranges, m->n_ranges, max,
+				      sv->digest);
 	else
 		r->rt.store->scan(r->rt.ctx, sv->token, m->cursor, m->ranges,
 				  m->n_ranges, max);
@@ -1320,7 +1332,8 @@ static struct serve *serve_take(struct repl *r, uint64_t token)
 
 void repl_log_read_done(struct repl *r, uint64_t token, int status,
 			const struct repl_record *recs, size_t n,
-			uint64_t next_lsn, uint64_t end_lsn, int truncated)
+			uint64_t next_lsn, uint64_t cursor, uint64_t end_lsn,
+			int truncated)
 {
 	struct serve *sv = serve_take(r, token);
 	if (!sv)
@@ -1328,7 +1341,7 @@ void repl_log_read_done(struct repl *r, uint64_t token, int status,
 	struct repl_msg m = {.type = REPL_LOG_BATCH, .rid = sv->rid,
 			     .status = status, .recs = recs, .n_recs = n,
 			     .next_lsn = next_lsn, .end_lsn = end_lsn,
-			     .truncated = truncated,
+			     .truncated = truncated, .cursor = cursor,
 			     .flags = sv->digest ? REPL_F_DIGEST : 0};
 	send(r, sv->peer, &m);
 	free(sv);
@@ -1472,6 +1485,47 @@ void repl_unreachable(struct repl *r, uint64_t to, const struct repl_msg *m)
 	}
 }
 
+void repl_peer_down(struct repl *r, uint64_t node)
+{
+	/* Collect first: failing a replica may free its operation. */
+	size_t n = 0, cap = 64;
+	uint64_t *rids = malloc(cap * sizeof(*rids));
+	if (!rids)
+		return;
+	for (size_t i = 0; i < r->ops_cap; i++)
+		for (struct op *o = r->ops[i]; o; o = o->hnext) {
+			int slot = slot_of(o, node);
+			int waits = (o->kind == OP_WRITE || o->kind == OP_READ)
+					    ? slot >= 0 &&
+						      (o->st[slot] == R_PENDING ||
+						       o->st[slot] == R_REPAIRING)
+					    : o->kind == OP_HINT ? o->target == node
+					    : o->sync && o->sync->peer == node;
+			if (!waits)
+				continue;
+			if (n == cap) {
+				uint64_t *nr = realloc(rids, cap * 2 * sizeof(*nr));
+				if (!nr)
+					break;
+				rids = nr;
+				cap *= 2;
+			}
+			rids[n++] = o->rid;
+		}
+	for (size_t i = 0; i < n; i++) {
+		struct op *o = op_find(r, rids[i]);
+		if (!o)
+			continue;
+		/* The same path as a message that could not leave. */
+		struct repl_msg m = {.type = o->kind == OP_HINT ? REPL_WRITE
+					     : o->kind == OP_READ ? REPL_READ
+								  : REPL_WRITE,
+				     .rid = rids[i]};
+		repl_unreachable(r, node, &m);
+	}
+	free(rids);
+}
+
 /* ------------------------------------------------------------------ */
 /* time                                                                */
 
@@ -1588,13 +1642,6 @@ uint64_t repl_next_deadline(const struct repl *r)
 
 /* ------------------------------------------------------------------ */
 /* ring and liveness                                                   */
-
-static int range_cmp(const void *a, const void *b)
-{
-	uint64_t x = ((const struct repl_range *)a)->end;
-	uint64_t y = ((const struct repl_range *)b)->end;
-	return x < y ? -1 : x > y;
-}
 
 /* Our ranges (merged where adjacent) and the peers that share them. */
 static void compute_ranges(struct repl *r)
@@ -1778,6 +1825,51 @@ void repl_pos_restore(struct repl *r, uint64_t node, uint64_t lsn)
 {
 	pos_set(r, node, lsn);
 	r->pos_dirty = 0;
+}
+
+struct repl_rangeset {
+	size_t n;
+	int wrap;              /* index of the range through 0, or -1 */
+	struct repl_range r[]; /* sorted by end */
+};
+
+struct repl_rangeset *repl_rangeset_new(const struct repl_range *r, size_t n)
+{
+	struct repl_rangeset *rs = malloc(sizeof(*rs) + n * sizeof(*r));
+	if (!rs)
+		return NULL;
+	rs->n = n;
+	if (n)
+		memcpy(rs->r, r, n * sizeof(*r));
+	qsort(rs->r, n, sizeof(*r), range_cmp);
+	rs->wrap = -1;
+	for (size_t i = 0; i < n; i++)
+		if (rs->r[i].start >= rs->r[i].end)
+			rs->wrap = (int)i;
+	return rs;
+}
+
+int repl_rangeset_contains(const struct repl_rangeset *rs, uint64_t t)
+{
+	if (rs->wrap >= 0) {
+		const struct repl_range *w = &rs->r[rs->wrap];
+		if (t > w->start || t <= w->end)
+			return 1;
+	}
+	/* The first range ending at or after t is the only other candidate
+	 * (ranges do not overlap). */
+	size_t lo = 0, hi = rs->n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (rs->r[mid].end < t)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == rs->n)
+		return 0;
+	const struct repl_range *c = &rs->r[lo];
+	return c->start < c->end && t > c->start;
 }
 
 void repl_get_stats(const struct repl *r, struct repl_stats *out)

@@ -107,11 +107,13 @@ struct repl_storage {
 	/* Every hint was delivered or expired: the saved ones may go. */
 	void (*hints_clear)(void *ctx);
 	/* Reads our op-log from from_lsn: records whose key token falls in
-	 * ranges, up to max_bytes, values left out when digest.  Answer
-	 * later with repl_log_read_done(token, ...). */
+	 * ranges, up to max_bytes, values left out when digest.  cursor is
+	 * the hint the previous batch returned (0: none).  Answer later with
+	 * repl_log_read_done(token, ...); ranges are borrowed only during
+	 * the call. */
 	void (*log_read)(void *ctx, uint64_t token, uint64_t from_lsn,
-			 const struct repl_range *ranges, size_t n_ranges,
-			 uint32_t max_bytes, int digest);
+			 uint64_t cursor, const struct repl_range *ranges,
+			 size_t n_ranges, uint32_t max_bytes, int digest);
 	/* Walks our table from cursor: records in ranges, up to max_bytes.
 	 * Answer later with repl_scan_done(token, ...). */
 	void (*scan)(void *ctx, uint64_t token, uint64_t cursor,
@@ -172,6 +174,10 @@ void repl_recv(struct repl *r, uint64_t from, const struct repl_msg *m);
  * fails at once rather than at its deadline. */
 void repl_unreachable(struct repl *r, uint64_t to, const struct repl_msg *m);
 
+/* The connection to node broke: messages to it may be lost.  Requests
+ * waiting on it fail now (writes may still have been applied there). */
+void repl_peer_down(struct repl *r, uint64_t node);
+
 void repl_tick(struct repl *r);
 uint64_t repl_next_deadline(const struct repl *r);
 
@@ -182,7 +188,8 @@ void repl_durable(struct repl *r, uint64_t lsn);
  * error; truncated says from_lsn is older than the log's oldest record. */
 void repl_log_read_done(struct repl *r, uint64_t token, int status,
 			const struct repl_record *recs, size_t n,
-			uint64_t next_lsn, uint64_t end_lsn, int truncated);
+			uint64_t next_lsn, uint64_t cursor, uint64_t end_lsn,
+			int truncated);
 void repl_scan_done(struct repl *r, uint64_t token, int status,
 		    const struct repl_record *recs, size_t n, uint64_t cursor,
 		    int done);
@@ -203,6 +210,13 @@ void repl_pull_ranges(struct repl *r, uint64_t from,
 		      void (*done)(void *ctx, int status), void *ctx);
 
 void repl_get_stats(const struct repl *r, struct repl_stats *out);
+
+/* A set of token ranges for fast membership tests (O(log n)): what a node
+ * serving a catch-up or a stream filters records by.  Owned by the caller
+ * (free with free()).  Returns NULL when out of memory. */
+struct repl_rangeset;
+struct repl_rangeset *repl_rangeset_new(const struct repl_range *r, size_t n);
+int repl_rangeset_contains(const struct repl_rangeset *rs, uint64_t token);
 
 /* Hints waiting for node (0 = all nodes). */
 uint64_t repl_hints_pending(const struct repl *r, uint64_t node);

@@ -932,6 +932,9 @@ Test(swim, a_record_no_datagram_can_carry_is_left_to_push_pull)
 	cr_assert_eq(state_of(7), SWIM_ALIVE);
 	cr_assert_eq(find_out(n, SWIM_MSG_GOSSIP, 0), -1,
 		     "gossiped a record that cannot fit, or an empty packet");
+	/* Datagrams stay within the limit; a push-pull over TCP carries the
+	 * whole state and is not bound by it. */
 	for (size_t i = n; i < f.n_out; i++)
-		cr_assert_leq(f.out[i].len, 400);
+		if (!f.out[i].sync)
+			cr_assert_leq(f.out[i].len, 400);
 }
