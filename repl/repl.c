@@ -1012,8 +1012,9 @@ static void pos_set(struct repl *r, uint64_t node, uint64_t lsn)
 static void pos_save(struct repl *r, int force)
 {
 	uint64_t t = now(r);
-	if (!r->pos_dirty || !r->rt.store->pos_save ||
-	    (!force && t < r->pos_saved_ms + POS_SAVE_MS))
+	if (!r->rt.store->pos_save)
+		r->pos_dirty = 0; /* nowhere to save them */
+	if (!r->pos_dirty || (!force && t < r->pos_saved_ms + POS_SAVE_MS))
 		return;
 	struct repl_pos *out = malloc((r->n_pos ? r->n_pos : 1) * sizeof(*out));
 	if (!out)
