@@ -1161,7 +1161,9 @@ static void decide(struct paxos *p, struct op *op)
 	if (!rk_ts_is_zero(op->inprog.ballot) &&
 	    ts_lt(op->max_committed, op->inprog.ballot)) {
 		int own = op->proposed && ts_eq(op->inprog.origin, op->origin);
-		if (!own)
+		if (own)
+			p->st.own_finished++;
+		else
 			p->st.repairs++;
 		LOG_DEBUG(p, "key=%s finishing %s proposal origin=%" PRIu64
 			     ".%" PRIu64,
@@ -1178,6 +1180,7 @@ static void decide(struct paxos *p, struct op *op)
 	if (op->proposed) {
 		/* Our value went out before and is not in progress now. */
 		if (ts_eq(op->current_ts, op->origin)) {
+			p->st.own_seen++;
 			op_finish(p, op, 0, 1, cur, op->current_ts);
 			return;
 		}
@@ -1191,11 +1194,13 @@ static void decide(struct paxos *p, struct op *op)
 				op_fail(p, op, RK_ETIMEOUT);
 				return;
 			}
+			p->st.own_reproposed++;
 			send_propose(p, op);
 			return;
 		}
 		/* Something else was decided; ours may have been decided and
 		 * overwritten, or may never be.  Unknown. */
+		p->st.own_unknown++;
 		op_fail(p, op, RK_ECONTENTION_TIMEOUT);
 		return;
 	}
@@ -1275,8 +1280,10 @@ static void on_committed(struct paxos *p, struct op *op)
 		 * never be decided (one value per instance): we are a fresh
 		 * operation again, free to evaluate the condition. */
 		if (op->proposed && ts_eq(op->prop.base, op->base) &&
-		    !ts_eq(op->prop.origin, op->origin))
+		    !ts_eq(op->prop.origin, op->origin)) {
+			p->st.own_superseded++;
 			op->proposed = 0;
+		}
 		if (now(p) >= op->contention_deadline) {
 			op_fail(p, op, RK_ECONTENTION_TIMEOUT);
 			return;

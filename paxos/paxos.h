@@ -187,6 +187,13 @@ struct paxos_stats {
 	uint64_t reads;		   /* SERIAL reads answered */
 	uint64_t ops_failed;	   /* answered with a non-zero status */
 	uint64_t repairs;	   /* in-progress proposals we finished */
+	uint64_t own_finished;	   /* our own proposal, found in progress
+				      after losing track of it, finished */
+	uint64_t own_seen;	   /* ... found already decided */
+	uint64_t own_reproposed;   /* ... proposed again, same origin */
+	uint64_t own_superseded;   /* ... lost its instance: started over */
+	uint64_t own_unknown;	   /* ... fate unknowable: answered
+				      RK_ECONTENTION_TIMEOUT */
 	uint64_t preempted;	   /* rounds lost to a higher ballot */
 	uint64_t round_timeouts;   /* rounds retried for lack of replies */
 	uint64_t overloaded;	   /* cas/read refused: queue full */

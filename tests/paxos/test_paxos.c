@@ -466,6 +466,28 @@ Test(paxos, proposer_recognises_its_own_proposal_after_losing_the_replies)
 	cr_assert_eq(r->r.ts.node, 1);
 }
 
+Test(paxos, proposer_recognises_its_own_decision_finished_by_another)
+{
+	cl_start(3, NULL);
+	/* Node 1's proposal is accepted everywhere but the acceptances are
+	 * lost; node 2's SERIAL read finds it in progress and commits it. */
+	cl.filter = drop_all_accepted;
+	cas_on(1, 1, "k", NULL, "a");
+	cl_settle();
+	cl.filter = NULL;
+	read_on(2, 2, "k");
+	const struct cl_reply *r = cl_run(2, SECOND);
+	cr_assert(r && r->r.status == 0 && cl_value_is(&r->r.value, "a"));
+	cr_assert_null(cl_reply_of(1));
+	/* Node 1's retry sees its origin as the newest record: applied, not
+	 * "condition false". */
+	r = cl_run(1, 2 * SECOND);
+	cr_assert(r && r->r.status == 0);
+	cr_assert(r->r.applied);
+	cr_assert_eq(r->r.attempts, 2);
+	cr_assert_eq(r->r.round_trips, 3, "prepare, propose, prepare");
+}
+
 static int drop_committed(const struct cl_msg *cm, const struct paxos_msg *m)
 {
 	(void)m;
