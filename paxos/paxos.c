@@ -377,10 +377,10 @@ struct op {
 	struct slot *slot; /* the key's slot */
 	uint64_t token;	   /* the owner's id for the reply */
 	enum op_kind kind;
-	int cond_any;	   /* PAXOS_IF_ANY */
-	struct val expect; /* PAXOS_IF_EQUALS: expected value */
-	struct val newv;   /* CAS: value to write (absent: delete) */
-	uint64_t deadline; /* caller's, now_ms() time */
+	int cond_any;		      /* PAXOS_IF_ANY */
+	struct val expect;	      /* PAXOS_IF_EQUALS: expected value */
+	struct val newv;	      /* CAS: value to write (absent: delete) */
+	uint64_t deadline;	      /* caller's, now_ms() time */
 	uint64_t contention_deadline; /* from activation */
 	uint64_t replicas[PAXOS_MAX_REPLICAS];
 	uint32_t n;	   /* replicas */
@@ -437,12 +437,12 @@ struct pending {
 struct paxos {
 	struct paxos_config cfg;
 	struct paxos_runtime rt;
-	struct rk_hlc hlc;   /* when rt.clock_tick is NULL */
-	struct table accs;   /* key -> struct acc */
-	struct table slots;  /* key -> struct slot */
-	uint64_t next_req;   /* request ids */
-	uint64_t persist_seq; /* last token handed to persist() */
-	uint64_t durable;     /* greatest token paxos_persisted() */
+	struct rk_hlc hlc;	 /* when rt.clock_tick is NULL */
+	struct table accs;	 /* key -> struct acc */
+	struct table slots;	 /* key -> struct slot */
+	uint64_t next_req;	 /* request ids */
+	uint64_t persist_seq;	 /* last token handed to persist() */
+	uint64_t durable;	 /* greatest token paxos_persisted() */
 	struct pending *pq_head; /* replies waiting, FIFO, waits ascending */
 	struct pending *pq_tail;
 	uint32_t n_pending;
@@ -464,7 +464,8 @@ static const char *key_str(char *buf, size_t cap, const uint8_t *k, size_t n)
 		if (k[i] >= 0x20 && k[i] < 0x7f && k[i] != '\\')
 			buf[o++] = (char)k[i];
 		else
-			o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", k[i]);
+			o +=
+			    (size_t)snprintf(buf + o, cap - o, "\\x%02x", k[i]);
 	}
 	if (n > LOG_KEY_MAX && o + 4 < cap) {
 		memcpy(buf + o, "...", 3);
@@ -502,8 +503,9 @@ static void clock_observe(struct paxos *p, rk_ts t)
 static void send_msg(struct paxos *p, uint64_t to, const struct paxos_msg *m)
 {
 	p->st.msgs_sent++;
-	LOG_TRACE(p, "-> n%" PRIu64 " %s key=%s req=%" PRIu64
-		     " ballot=%" PRIu64 ".%" PRIu64 " ok=%d",
+	LOG_TRACE(p,
+		  "-> n%" PRIu64 " %s key=%s req=%" PRIu64 " ballot=%" PRIu64
+		  ".%" PRIu64 " ok=%d",
 		  to, paxos_msg_type_name(m->type), KEYSTR(m->key, m->klen),
 		  m->req, m->ballot.hlc, m->ballot.node, m->ok);
 	p->rt.send(p->rt.ctx, to, m);
@@ -681,8 +683,8 @@ static void acc_persist(struct paxos *p, struct acc *a, int prune)
 /* Bytes a deep copy of m needs after the struct. */
 static size_t msg_extra(const struct paxos_msg *m)
 {
-	return m->klen + (m->accepted.value.present ? m->accepted.value.len
-						    : 0) +
+	return m->klen +
+	       (m->accepted.value.present ? m->accepted.value.len : 0) +
 	       (m->current.present ? m->current.len : 0) +
 	       (m->proposal.value.present ? m->proposal.value.len : 0);
 }
@@ -720,14 +722,14 @@ static void acc_reply(struct paxos *p, uint64_t to, const struct paxos_msg *m,
 	q->to = to;
 	q->m = *m;
 	q->m.key = copy_into(&d, m->key, m->klen);
-	q->m.accepted.value.data = copy_into(
-	    &d, m->accepted.value.data,
-	    m->accepted.value.present ? m->accepted.value.len : 0);
+	q->m.accepted.value.data =
+	    copy_into(&d, m->accepted.value.data,
+		      m->accepted.value.present ? m->accepted.value.len : 0);
 	q->m.current.data = copy_into(&d, m->current.data,
 				      m->current.present ? m->current.len : 0);
-	q->m.proposal.value.data = copy_into(
-	    &d, m->proposal.value.data,
-	    m->proposal.value.present ? m->proposal.value.len : 0);
+	q->m.proposal.value.data =
+	    copy_into(&d, m->proposal.value.data,
+		      m->proposal.value.present ? m->proposal.value.len : 0);
 	if (p->pq_tail)
 		p->pq_tail->next = q;
 	else
@@ -871,8 +873,9 @@ static void on_propose(struct paxos *p, uint64_t from,
 					    .present = a->acc.value.present,
 					    .data = a->acc.value.data,
 					    .len = a->acc.value.len})) {
-		LOG_WARN(p, "n%" PRIu64 " reused ballot %" PRIu64 ".%" PRIu64
-			    " with another value on key %s",
+		LOG_WARN(p,
+			 "n%" PRIu64 " reused ballot %" PRIu64 ".%" PRIu64
+			 " with another value on key %s",
 			 from, pr->ballot.hlc, pr->ballot.node,
 			 KEYSTR(m->key, m->klen));
 		refuse = 1;
@@ -1165,8 +1168,9 @@ static void decide(struct paxos *p, struct op *op)
 			p->st.own_finished++;
 		else
 			p->st.repairs++;
-		LOG_DEBUG(p, "key=%s finishing %s proposal origin=%" PRIu64
-			     ".%" PRIu64,
+		LOG_DEBUG(p,
+			  "key=%s finishing %s proposal origin=%" PRIu64
+			  ".%" PRIu64,
 			  KEYSTR(s->t.key, s->t.klen), own ? "our" : "a",
 			  op->inprog.origin.hlc, op->inprog.origin.node);
 		if (set_prop(op, &op->inprog.value, op->inprog.origin,
@@ -1228,7 +1232,8 @@ static void decide(struct paxos *p, struct op *op)
 	send_propose(p, op);
 }
 
-static void on_promise(struct paxos *p, struct op *op, const struct paxos_msg *m)
+static void on_promise(struct paxos *p, struct op *op,
+		       const struct paxos_msg *m)
 {
 	if (!m->ok) {
 		clock_observe(p, m->promised);
@@ -1304,8 +1309,8 @@ static void on_reply(struct paxos *p, uint64_t from, const struct paxos_msg *m)
 							  : PH_COMMIT;
 	int i = op ? op_replica_index(op, from) : -1;
 	if (!op || op->phase != want || m->req != op->req ||
-	    !ts_eq(m->ballot, op->phase == PH_PREPARE ? op->ballot
-						      : op->prop.ballot) ||
+	    !ts_eq(m->ballot,
+		   op->phase == PH_PREPARE ? op->ballot : op->prop.ballot) ||
 	    i < 0 || (op->replied & (1u << i))) {
 		p->st.msgs_ignored++;
 		return;
@@ -1333,8 +1338,9 @@ int paxos_recv(struct paxos *p, uint64_t from, const struct paxos_msg *m)
 		p->st.msgs_ignored++;
 		return RK_EINVALID;
 	}
-	LOG_TRACE(p, "<- n%" PRIu64 " %s key=%s req=%" PRIu64
-		     " ballot=%" PRIu64 ".%" PRIu64 " ok=%d",
+	LOG_TRACE(p,
+		  "<- n%" PRIu64 " %s key=%s req=%" PRIu64 " ballot=%" PRIu64
+		  ".%" PRIu64 " ok=%d",
 		  from, paxos_msg_type_name(m->type), KEYSTR(m->key, m->klen),
 		  m->req, m->ballot.hlc, m->ballot.node, m->ok);
 	switch (m->type) {
@@ -1444,8 +1450,8 @@ int paxos_cas(struct paxos *p, uint64_t token, const uint8_t *key, size_t klen,
 	      const uint64_t *replicas, size_t n, const struct paxos_cond *cond,
 	      const struct paxos_value *new_value, uint64_t deadline)
 {
-	return submit(p, token, key, klen, replicas, n, OP_CAS, cond,
-		      new_value, deadline);
+	return submit(p, token, key, klen, replicas, n, OP_CAS, cond, new_value,
+		      deadline);
 }
 
 int paxos_serial_read(struct paxos *p, uint64_t token, const uint8_t *key,
@@ -1461,8 +1467,7 @@ int paxos_put_if_absent(struct paxos *p, uint64_t token, const uint8_t *key,
 			const struct paxos_value *value, uint64_t deadline)
 {
 	struct paxos_cond c = {.kind = PAXOS_IF_EQUALS};
-	return paxos_cas(p, token, key, klen, replicas, n, &c, value,
-			 deadline);
+	return paxos_cas(p, token, key, klen, replicas, n, &c, value, deadline);
 }
 
 int paxos_delete_if(struct paxos *p, uint64_t token, const uint8_t *key,

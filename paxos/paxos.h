@@ -71,19 +71,19 @@ enum paxos_unsafe {
 /* Static configuration; paxos_config_defaults() fills every default (see
  * the tuning constants in paxos.c), the caller sets id.  Copied. */
 struct paxos_config {
-	uint64_t id;		    /* node id, non-zero */
-	uint32_t round_timeout_ms;  /* a phase without a majority of replies
-				       for this long is retried */
+	uint64_t id;			/* node id, non-zero */
+	uint32_t round_timeout_ms;	/* a phase without a majority of replies
+					   for this long is retried */
 	uint32_t contention_timeout_ms; /* retries after losing to other
 					   ballots stop after this long:
 					   RK_ECONTENTION_TIMEOUT */
-	uint32_t backoff_min_ms;    /* first retry delay cap after a loss */
-	uint32_t backoff_max_ms;    /* retry delay cap (full jitter below) */
-	uint32_t max_queue;	    /* operations waiting per key behind the
-				       running one; more: RK_EOVERLOADED */
-	size_t max_key;		    /* longest key accepted, bytes */
-	size_t max_value;	    /* longest value accepted, bytes */
-	enum paxos_unsafe unsafe;   /* tests only: PAXOS_SAFE */
+	uint32_t backoff_min_ms;	/* first retry delay cap after a loss */
+	uint32_t backoff_max_ms;  /* retry delay cap (full jitter below) */
+	uint32_t max_queue;	  /* operations waiting per key behind the
+				     running one; more: RK_EOVERLOADED */
+	size_t max_key;		  /* longest key accepted, bytes */
+	size_t max_value;	  /* longest value accepted, bytes */
+	enum paxos_unsafe unsafe; /* tests only: PAXOS_SAFE */
 };
 
 void paxos_config_defaults(struct paxos_config *cfg);
@@ -120,9 +120,9 @@ struct paxos_result {
 	 * new value when applied, the value that failed the condition, or the
 	 * value read.  Borrowed during the reply call. */
 	struct paxos_value value;
-	rk_ts ts;		/* its record timestamp (zero: never written) */
-	uint32_t round_trips;	/* request/reply phases the op took */
-	uint32_t attempts;	/* prepare rounds it started */
+	rk_ts ts;	      /* its record timestamp (zero: never written) */
+	uint32_t round_trips; /* request/reply phases the op took */
+	uint32_t attempts;    /* prepare rounds it started */
 };
 
 /* The owner's side.  Every callback gets ctx.  Keys and values passed to
@@ -176,30 +176,30 @@ struct paxos_runtime {
 
 /* Counters since paxos_new. */
 struct paxos_stats {
-	uint64_t msgs_sent;	   /* messages handed to send */
-	uint64_t msgs_recv;	   /* messages given to paxos_recv */
-	uint64_t msgs_ignored;	   /* stale or unmatched replies */
-	uint64_t persists;	   /* persist() calls */
-	uint64_t prunes;	   /* acceptor states dropped after commit */
-	uint64_t ops_started;	   /* operations accepted by cas/read */
-	uint64_t ops_applied;	   /* CAS answered applied */
-	uint64_t ops_not_applied;  /* CAS answered condition false */
-	uint64_t reads;		   /* SERIAL reads answered */
-	uint64_t ops_failed;	   /* answered with a non-zero status */
-	uint64_t repairs;	   /* in-progress proposals we finished */
-	uint64_t own_finished;	   /* our own proposal, found in progress
-				      after losing track of it, finished */
-	uint64_t own_seen;	   /* ... found already decided */
-	uint64_t own_reproposed;   /* ... proposed again, same origin */
-	uint64_t own_superseded;   /* ... lost its instance: started over */
-	uint64_t own_unknown;	   /* ... fate unknowable: answered
-				      RK_ECONTENTION_TIMEOUT */
-	uint64_t preempted;	   /* rounds lost to a higher ballot */
-	uint64_t round_timeouts;   /* rounds retried for lack of replies */
-	uint64_t overloaded;	   /* cas/read refused: queue full */
-	uint32_t acceptor_keys;	   /* keys with acceptor state now */
-	uint32_t pending_replies;  /* replies waiting for persistence */
-	uint32_t active_keys;	   /* keys with an operation running */
+	uint64_t msgs_sent;	  /* messages handed to send */
+	uint64_t msgs_recv;	  /* messages given to paxos_recv */
+	uint64_t msgs_ignored;	  /* stale or unmatched replies */
+	uint64_t persists;	  /* persist() calls */
+	uint64_t prunes;	  /* acceptor states dropped after commit */
+	uint64_t ops_started;	  /* operations accepted by cas/read */
+	uint64_t ops_applied;	  /* CAS answered applied */
+	uint64_t ops_not_applied; /* CAS answered condition false */
+	uint64_t reads;		  /* SERIAL reads answered */
+	uint64_t ops_failed;	  /* answered with a non-zero status */
+	uint64_t repairs;	  /* in-progress proposals we finished */
+	uint64_t own_finished;	  /* our own proposal, found in progress
+				     after losing track of it, finished */
+	uint64_t own_seen;	  /* ... found already decided */
+	uint64_t own_reproposed;  /* ... proposed again, same origin */
+	uint64_t own_superseded;  /* ... lost its instance: started over */
+	uint64_t own_unknown;	  /* ... fate unknowable: answered
+				     RK_ECONTENTION_TIMEOUT */
+	uint64_t preempted;	  /* rounds lost to a higher ballot */
+	uint64_t round_timeouts;  /* rounds retried for lack of replies */
+	uint64_t overloaded;	  /* cas/read refused: queue full */
+	uint32_t acceptor_keys;	  /* keys with acceptor state now */
+	uint32_t pending_replies; /* replies waiting for persistence */
+	uint32_t active_keys;	  /* keys with an operation running */
 };
 
 /* Creates a node's Paxos state.  cfg and rt are copied.  Returns 0,

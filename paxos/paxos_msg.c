@@ -19,8 +19,8 @@ int paxos_value_eq(const struct paxos_value *a, const struct paxos_value *b)
 {
 	if (!a->present || !b->present)
 		return !a->present == !b->present;
-	return a->len == b->len && (a->len == 0 || !memcmp(a->data, b->data,
-							   a->len));
+	return a->len == b->len &&
+	       (a->len == 0 || !memcmp(a->data, b->data, a->len));
 }
 
 static int value_valid(const struct paxos_value *v)
@@ -80,8 +80,8 @@ int paxos_msg_valid(const struct paxos_msg *m)
 		return 0;
 	if (rk_ts_is_zero(m->ballot))
 		return 0;
-	int ok_used = m->type == PAXOS_MSG_PROMISE ||
-		      m->type == PAXOS_MSG_ACCEPTED;
+	int ok_used =
+	    m->type == PAXOS_MSG_PROMISE || m->type == PAXOS_MSG_ACCEPTED;
 	int prop_used =
 	    m->type == PAXOS_MSG_PROPOSE || m->type == PAXOS_MSG_COMMIT;
 	int granted_promise = m->type == PAXOS_MSG_PROMISE && m->ok;

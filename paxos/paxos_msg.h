@@ -53,9 +53,9 @@ int paxos_value_eq(const struct paxos_value *a, const struct paxos_value *b);
  * protocol only carries it; it names the instance for logs and for the
  * simulator's "one value per instance" check. */
 struct paxos_proposal {
-	rk_ts ballot;		  /* the ballot it is proposed/accepted at */
-	rk_ts origin;		  /* first ballot of this value; the commit ts */
-	rk_ts base;		  /* the commit it follows; < origin <= ballot */
+	rk_ts ballot; /* the ballot it is proposed/accepted at */
+	rk_ts origin; /* first ballot of this value; the commit ts */
+	rk_ts base;   /* the commit it follows; < origin <= ballot */
 	struct paxos_value value; /* what is proposed; absent = delete */
 };
 
@@ -63,7 +63,7 @@ struct paxos_proposal {
  * depends on it.  Zero ballots mean "none".  An all-zero state is the same
  * as no state (the owner may delete the key's record). */
 struct paxos_acceptor_state {
-	rk_ts promised;			/* highest ballot promised or accepted */
+	rk_ts promised; /* highest ballot promised or accepted */
 	struct paxos_proposal accepted; /* last accepted; ballot 0: none */
 	rk_ts committed;		/* highest ballot committed here */
 };
@@ -100,14 +100,14 @@ struct paxos_msg {
 	enum paxos_msg_type type;
 	const uint8_t *key; /* 1..PAXOS_KEY_MAX bytes */
 	size_t klen;
-	uint64_t req;	 /* proposer's request id, echoed in the reply */
-	rk_ts ballot;	 /* never zero */
-	int ok;		 /* PROMISE, ACCEPTED: 1 granted, 0 rejected */
-	rk_ts promised;	 /* rejections: the acceptor's promise/floor */
+	uint64_t req;	/* proposer's request id, echoed in the reply */
+	rk_ts ballot;	/* never zero */
+	int ok;		/* PROMISE, ACCEPTED: 1 granted, 0 rejected */
+	rk_ts promised; /* rejections: the acceptor's promise/floor */
 	struct paxos_proposal accepted; /* PROMISE ok: in-progress proposal */
 	rk_ts committed;		/* PROMISE ok: newest commit known */
 	struct paxos_value current;	/* PROMISE ok: the stored value */
-	rk_ts current_ts;		/* PROMISE ok: its timestamp (0: none) */
+	rk_ts current_ts; /* PROMISE ok: its timestamp (0: none) */
 	struct paxos_proposal proposal; /* PROPOSE, COMMIT */
 };
 

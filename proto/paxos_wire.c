@@ -44,8 +44,7 @@ static Ringkv__Paxos__Ts *enc_ts(struct enc *e, rk_ts t)
 	return w;
 }
 
-static Ringkv__Paxos__Value *enc_val(struct enc *e,
-				     const struct paxos_value *v)
+static Ringkv__Paxos__Value *enc_val(struct enc *e, const struct paxos_value *v)
 {
 	if (!v->present)
 		return NULL;
@@ -204,8 +203,7 @@ static int dec_val(const Ringkv__Paxos__Value *w, struct paxos_value *v)
 	return 1;
 }
 
-static int dec_prop(const Ringkv__Paxos__Proposal *w,
-		    struct paxos_proposal *p)
+static int dec_prop(const Ringkv__Paxos__Proposal *w, struct paxos_proposal *p)
 {
 	memset(p, 0, sizeof(*p));
 	if (!w)

@@ -39,9 +39,8 @@ rk_ts cl_ts(uint64_t hlc, uint64_t node)
 
 static struct cl_node *node_of(uint64_t id)
 {
-	return id >= 1 && id <= CL_NODES && cl.nodes[id].exists
-		   ? &cl.nodes[id]
-		   : NULL;
+	return id >= 1 && id <= CL_NODES && cl.nodes[id].exists ? &cl.nodes[id]
+								: NULL;
 }
 
 /* ---- runtime --------------------------------------------------------- */
@@ -289,9 +288,8 @@ void *cl_open(size_t i, struct paxos_msg *m)
 {
 	void *owner;
 	cr_assert_lt(i, cl.n_msgs);
-	cr_assert_eq(paxos_wire_decode(cl.msgs[i].bytes, cl.msgs[i].len, m,
-				       &owner),
-		     0);
+	cr_assert_eq(
+	    paxos_wire_decode(cl.msgs[i].bytes, cl.msgs[i].len, m, &owner), 0);
 	return owner;
 }
 

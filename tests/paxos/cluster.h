@@ -31,8 +31,8 @@ struct cl_msg {
 	uint64_t from, to;
 	uint8_t *bytes; /* owned encoding */
 	size_t len;
-	int type;	/* enum paxos_msg_type */
-	int wave;	/* wave it was sent in */
+	int type; /* enum paxos_msg_type */
+	int wave; /* wave it was sent in */
 	int delivered;
 	int dropped;
 };
@@ -68,9 +68,9 @@ struct cl_node {
 	size_t persisted_len[CL_MAX_KEYS];
 	char persisted_key[CL_MAX_KEYS][32];
 	size_t n_persisted;
-	uint64_t last_token;   /* last persist() token */
+	uint64_t last_token; /* last persist() token */
 	uint64_t persist_calls;
-	uint64_t prune_calls;  /* persist() with NULL */
+	uint64_t prune_calls; /* persist() with NULL */
 	struct rk_logger log;
 };
 

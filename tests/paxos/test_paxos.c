@@ -334,32 +334,30 @@ Test(paxos, put_if_absent_and_delete_if)
 	cl_start(3, NULL);
 	struct paxos *p = cl.nodes[1].px;
 	struct paxos_value a = cl_str("a"), b = cl_str("b");
-	cr_assert_eq(paxos_put_if_absent(p, 1, KEY("k"), cl_rf3, 3, &a,
-					 cl.now + SECOND),
-		     0);
+	cr_assert_eq(
+	    paxos_put_if_absent(p, 1, KEY("k"), cl_rf3, 3, &a, cl.now + SECOND),
+	    0);
 	cl_settle();
 	cr_assert(cl_reply_of(1)->r.applied);
-	cr_assert_eq(paxos_put_if_absent(p, 2, KEY("k"), cl_rf3, 3, &b,
-					 cl.now + SECOND),
-		     0);
+	cr_assert_eq(
+	    paxos_put_if_absent(p, 2, KEY("k"), cl_rf3, 3, &b, cl.now + SECOND),
+	    0);
 	cl_settle();
 	cr_assert(!cl_reply_of(2)->r.applied);
-	cr_assert_eq(paxos_delete_if(p, 3, KEY("k"), cl_rf3, 3, &b,
-				     cl.now + SECOND),
-		     0);
+	cr_assert_eq(
+	    paxos_delete_if(p, 3, KEY("k"), cl_rf3, 3, &b, cl.now + SECOND), 0);
 	cl_settle();
 	cr_assert(!cl_reply_of(3)->r.applied);
-	cr_assert_eq(paxos_delete_if(p, 4, KEY("k"), cl_rf3, 3, &a,
-				     cl.now + SECOND),
-		     0);
+	cr_assert_eq(
+	    paxos_delete_if(p, 4, KEY("k"), cl_rf3, 3, &a, cl.now + SECOND), 0);
 	cl_settle();
 	cr_assert(cl_reply_of(4)->r.applied);
 	const struct cl_rec *rec = cl_store_get(2, "k");
 	cr_assert(rec && !rec->present, "a tombstone");
 	/* Absent again: put_if_absent applies. */
-	cr_assert_eq(paxos_put_if_absent(p, 5, KEY("k"), cl_rf3, 3, &b,
-					 cl.now + SECOND),
-		     0);
+	cr_assert_eq(
+	    paxos_put_if_absent(p, 5, KEY("k"), cl_rf3, 3, &b, cl.now + SECOND),
+	    0);
 	cl_settle();
 	cr_assert(cl_reply_of(5)->r.applied);
 }
@@ -441,8 +439,7 @@ Test(paxos, serial_read_finishes_an_in_progress_proposal)
 	cr_assert_eq(r->r.attempts, 2);
 }
 
-static int drop_all_accepted(const struct cl_msg *cm,
-			     const struct paxos_msg *m)
+static int drop_all_accepted(const struct cl_msg *cm, const struct paxos_msg *m)
 {
 	(void)m;
 	return cm->type == PAXOS_MSG_ACCEPTED;
@@ -512,8 +509,8 @@ Test(paxos, lost_commit_acks_are_retried_under_the_same_ballot)
  * round. */
 static void preempt(const struct cl_msg *cm, const struct paxos_msg *m)
 {
-	if (cm->from != 1 || (m->type != PAXOS_MSG_PREPARE &&
-			      m->type != PAXOS_MSG_PROPOSE))
+	if (cm->from != 1 ||
+	    (m->type != PAXOS_MSG_PREPARE && m->type != PAXOS_MSG_PROPOSE))
 		return;
 	struct paxos_msg p = {.type = PAXOS_MSG_PREPARE,
 			      .key = m->key,
@@ -657,25 +654,25 @@ Test(paxos, state_is_pruned_once_the_commit_says_it_all)
 	for (uint64_t n = 1; n <= 3; n++) {
 		struct paxos_acceptor_state s;
 		cr_assert_eq(paxos_acceptor_get(cl.nodes[n].px, KEY("k"), &s),
-			     RK_ENOT_FOUND, "n%d keeps state",
-			     (int)n);
+			     RK_ENOT_FOUND, "n%d keeps state", (int)n);
 		cr_assert_eq(cl.nodes[n].prune_calls, 2);
 		/* The persisted record says "no state". */
 		const uint8_t *key;
 		size_t klen;
 		void *o;
-		cr_assert_eq(paxos_wire_decode_state(cl.nodes[n].persisted[0],
-						     cl.nodes[n].persisted_len[0],
-						     &key, &klen, &s, &o),
-			     0);
+		cr_assert_eq(
+		    paxos_wire_decode_state(cl.nodes[n].persisted[0],
+					    cl.nodes[n].persisted_len[0], &key,
+					    &klen, &s, &o),
+		    0);
 		cr_assert(paxos_state_empty(&s));
 		paxos_wire_release(o);
 	}
 	/* A pruned acceptor still refuses what it promised not to accept:
 	 * its floor is the record's timestamp. */
-	struct paxos_msg m = propose_msg(PAXOS_MSG_PROPOSE, "k",
-					 cl_ts(1, PHANTOM), cl_ts(1, PHANTOM),
-					 "old");
+	struct paxos_msg m =
+	    propose_msg(PAXOS_MSG_PROPOSE, "k", cl_ts(1, PHANTOM),
+			cl_ts(1, PHANTOM), "old");
 	size_t mark = cl.n_msgs;
 	cl_inject(PHANTOM, 2, &m);
 	struct paxos_msg r;
@@ -690,16 +687,15 @@ Test(paxos, state_above_the_record_is_kept)
 	cas_on(1, 1, "k", NULL, "a");
 	cl_settle();
 	/* A newer promise: the state now says more than the record. */
-	struct paxos_msg m = msg(PAXOS_MSG_PREPARE, "k",
-				 cl_ts(cl.now << 20, PHANTOM));
+	struct paxos_msg m =
+	    msg(PAXOS_MSG_PREPARE, "k", cl_ts(cl.now << 20, PHANTOM));
 	cl_inject(PHANTOM, 2, &m);
 	struct paxos_acceptor_state s;
 	cr_assert_eq(paxos_acceptor_get(cl.nodes[2].px, KEY("k"), &s), 0);
 	/* A commit finished by someone else (ballot above its origin) keeps
 	 * the promise too. */
-	struct paxos_msg c = propose_msg(PAXOS_MSG_COMMIT, "j",
-					 cl_ts(900, PHANTOM), cl_ts(800, 4),
-					 "x");
+	struct paxos_msg c = propose_msg(
+	    PAXOS_MSG_COMMIT, "j", cl_ts(900, PHANTOM), cl_ts(800, 4), "x");
 	cl_inject(PHANTOM, 3, &c);
 	cr_assert_eq(paxos_acceptor_get(cl.nodes[3].px, KEY("j"), &s), 0);
 	cr_assert_eq(rk_ts_cmp(s.promised, cl_ts(900, PHANTOM)), 0);

@@ -192,9 +192,9 @@ Test(paxos_wire, state_round_trips)
 		const uint8_t *dk;
 		size_t dklen;
 		void *o;
-		cr_assert_eq(paxos_wire_decode_state(b.data, b.len, &dk, &dklen,
-						     &d, &o),
-			     0);
+		cr_assert_eq(
+		    paxos_wire_decode_state(b.data, b.len, &dk, &dklen, &d, &o),
+		    0);
 		cr_assert_eq(dklen, klen);
 		cr_assert(!memcmp(dk, key, klen));
 		cr_assert(ts_eq(d.promised, s.promised));
@@ -213,9 +213,8 @@ Test(paxos_wire, no_state_encodes_as_empty)
 	size_t kl;
 	void *o;
 	rk_buf_init(&b);
-	cr_assert_eq(paxos_wire_encode_state((const uint8_t *)"key", 3, NULL,
-					     &b),
-		     0);
+	cr_assert_eq(
+	    paxos_wire_encode_state((const uint8_t *)"key", 3, NULL, &b), 0);
 	cr_assert_eq(paxos_wire_decode_state(b.data, b.len, &k, &kl, &d, &o),
 		     0);
 	cr_assert(paxos_state_empty(&d));
@@ -284,9 +283,9 @@ Test(paxos_wire, every_truncation_and_bit_flip_of_a_state_is_refused)
 		s.committed = s.accepted.base;
 		struct rk_buf b;
 		rk_buf_init(&b);
-		cr_assert_eq(paxos_wire_encode_state((const uint8_t *)"k1", 2,
-						     &s, &b),
-			     0);
+		cr_assert_eq(
+		    paxos_wire_encode_state((const uint8_t *)"k1", 2, &s, &b),
+		    0);
 		const uint8_t *dk;
 		size_t dkl;
 		void *o;
@@ -481,8 +480,7 @@ Test(paxos_wire, encoder_refuses_what_the_decoder_would)
 	s.accepted.origin = (rk_ts){2, 1};
 	cr_assert_eq(paxos_wire_encode_state((const uint8_t *)"k", 1, &s, &b),
 		     RK_EINVALID, "accepted above promised");
-	cr_assert_eq(paxos_wire_encode_state((const uint8_t *)"k", 0, NULL,
-					     &b),
+	cr_assert_eq(paxos_wire_encode_state((const uint8_t *)"k", 0, NULL, &b),
 		     RK_EINVALID);
 	rk_buf_destroy(&b);
 }

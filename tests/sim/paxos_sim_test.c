@@ -33,17 +33,17 @@
 /* How one run ended. */
 enum outcome {
 	RUN_OK = 0,
-	RUN_INVARIANT = 1,    /* a Paxos safety check failed */
-	RUN_NONLINEAR = 2,    /* the checker refuted the history */
-	RUN_UNDECIDED = 3,    /* the checker gave up */
-	RUN_ERROR = 4,	      /* the harness itself failed */
+	RUN_INVARIANT = 1, /* a Paxos safety check failed */
+	RUN_NONLINEAR = 2, /* the checker refuted the history */
+	RUN_UNDECIDED = 3, /* the checker gave up */
+	RUN_ERROR = 4,	   /* the harness itself failed */
 };
 
 struct faults {
-	int on;		    /* inject faults at all */
-	double drop, dup;   /* maxima of the per-run link settings */
+	int on;		  /* inject faults at all */
+	double drop, dup; /* maxima of the per-run link settings */
 	double reorder;
-	int max_down;	    /* servers down at once */
+	int max_down;			   /* servers down at once */
 	uint32_t step_min_ms, step_max_ms; /* between fault actions */
 };
 
@@ -173,9 +173,8 @@ static int run_one(uint64_t seed, const struct sim_paxos_opts *o,
 	rc = 0;
 	while (!rc && sim_now(sim) < o->ops_until_ms) {
 		uint64_t step = f->on ? f->step_min_ms +
-					    sim_rand(sim) %
-						(f->step_max_ms -
-						 f->step_min_ms + 1)
+					    sim_rand(sim) % (f->step_max_ms -
+							     f->step_min_ms + 1)
 				      : o->ops_until_ms;
 		rc = sim_run_for(sim, step);
 		if (!rc && f->on)
@@ -307,8 +306,8 @@ static int many(const char *name, const struct sim_paxos_opts *o,
 	}
 	print_stats(name, &tot, (uint64_t)n, difftime(time(NULL), t0));
 	if (tot.applied == 0 || tot.not_applied == 0 || tot.reads == 0) {
-		fprintf(stderr, "%s: the workload did not exercise everything\n",
-			name);
+		fprintf(stderr,
+			"%s: the workload did not exercise everything\n", name);
 		return 1;
 	}
 	if (bad)
@@ -365,20 +364,20 @@ static int uncontended(void)
 	double rtt_a = s->rtt_applied_n
 			   ? (double)s->rtt_applied / (double)s->rtt_applied_n
 			   : 0;
-	double rtt_o = s->rtt_other_n
-			   ? (double)s->rtt_other / (double)s->rtt_other_n
-			   : 0;
-	fprintf(stderr,
-		"uncontended: %" PRIu64 " ops, RF %d: applied CAS %.2f round "
-		"trips; failed condition / SERIAL read %.2f round trips; %"
-		PRIu64 " Paxos messages = %.2f per applied op (6 x RF = %d) "
-		"when the others take 2 x RF (%" PRIu64 " applied, %" PRIu64
-		" others); %" PRIu64 " events\n",
-		s->invoked, o.rf, rtt_a, rtt_o, msgs,
-		writes ? (double)(msgs - 2 * (uint64_t)o.rf * others) /
-			     (double)writes
-		       : 0,
-		6 * o.rf, writes, others, r.events);
+	double rtt_o =
+	    s->rtt_other_n ? (double)s->rtt_other / (double)s->rtt_other_n : 0;
+	fprintf(
+	    stderr,
+	    "uncontended: %" PRIu64 " ops, RF %d: applied CAS %.2f round "
+	    "trips; failed condition / SERIAL read %.2f round trips; %" PRIu64
+	    " Paxos messages = %.2f per applied op (6 x RF = %d) "
+	    "when the others take 2 x RF (%" PRIu64 " applied, %" PRIu64
+	    " others); %" PRIu64 " events\n",
+	    s->invoked, o.rf, rtt_a, rtt_o, msgs,
+	    writes
+		? (double)(msgs - 2 * (uint64_t)o.rf * others) / (double)writes
+		: 0,
+	    6 * o.rf, writes, others, r.events);
 	if (s->info || s->fail || rtt_a != 3.0 || rtt_o != 1.0 ||
 	    msgs != 6 * (uint64_t)o.rf * writes + 2 * (uint64_t)o.rf * others) {
 		fprintf(stderr, "uncontended: not the expected figures\n");
@@ -480,12 +479,9 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*fn)(void);
 	} scenarios[] = {
-	    {"linearizable", linearizable},
-	    {"duel", duel},
-	    {"uncontended", uncontended},
-	    {"broken_early", broken_early},
-	    {"broken_promise", broken_promise},
-	    {"replay", replay},
+	    {"linearizable", linearizable},	{"duel", duel},
+	    {"uncontended", uncontended},	{"broken_early", broken_early},
+	    {"broken_promise", broken_promise}, {"replay", replay},
 	};
 	if (argc != 2) {
 		fprintf(stderr, "usage: %s scenario\n", argv[0]);

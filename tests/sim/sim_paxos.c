@@ -67,9 +67,9 @@ struct inst_rec {
 struct key_track {
 	struct prop_rec *props;
 	size_t n_props, cap_props;
-	struct tsmap by_ballot;	 /* ballot -> props index */
-	struct tsmap decisions;	 /* commit ballot or origin -> instance */
-	struct inst_rec *insts;	 /* by instance number */
+	struct tsmap by_ballot; /* ballot -> props index */
+	struct tsmap decisions; /* commit ballot or origin -> instance */
+	struct inst_rec *insts; /* by instance number */
 	size_t cap_insts;
 	uint32_t max_inst;
 };
@@ -94,8 +94,8 @@ static void tsmap_free(struct tsmap *m)
 
 static size_t ts_slot(const struct tsmap *m, rk_ts t)
 {
-	uint64_t h = (t.hlc * 0x9e3779b97f4a7c15ull) ^
-		     (t.node * 0xc2b2ae3d27d4eb4full);
+	uint64_t h =
+	    (t.hlc * 0x9e3779b97f4a7c15ull) ^ (t.node * 0xc2b2ae3d27d4eb4full);
 	size_t i = (size_t)(h >> 17) & (m->cap - 1);
 	while (!rk_ts_is_zero(m->keys[i]) && rk_ts_cmp(m->keys[i], t))
 		i = (i + 1) & (m->cap - 1);
@@ -218,15 +218,14 @@ void sim_paxos_stats(const struct sim_paxos_world *w,
 	*out = w->st;
 }
 
-void sim_paxos_replicas(const struct sim_paxos_world *w, int k,
-			uint64_t *out)
+void sim_paxos_replicas(const struct sim_paxos_world *w, int k, uint64_t *out)
 {
 	for (int i = 0; i < w->o.rf; i++)
 		out[i] = (uint64_t)((k + i) % w->o.n_servers + 1);
 }
 
 static void violate(struct sim_paxos_world *w, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static void violate(struct sim_paxos_world *w, const char *fmt, ...)
 {
@@ -288,8 +287,7 @@ static void inst_decide(struct sim_paxos_world *w, struct key_track *t, int k,
 			violate(w, "out of memory");
 			return;
 		}
-		memset(r + t->cap_insts, 0,
-		       (cap - t->cap_insts) * sizeof(*r));
+		memset(r + t->cap_insts, 0, (cap - t->cap_insts) * sizeof(*r));
 		t->insts = r;
 		t->cap_insts = cap;
 	}
@@ -321,12 +319,11 @@ static struct prop_rec *prop_find(struct key_track *t, rk_ts ballot)
 	return tsmap_get(&t->by_ballot, ballot, &i) ? &t->props[i] : NULL;
 }
 
-static int prop_same(const struct prop_rec *r,
-		     const struct paxos_proposal *p)
+static int prop_same(const struct prop_rec *r, const struct paxos_proposal *p)
 {
 	return !rk_ts_cmp(r->origin, p->origin) &&
-	       !rk_ts_cmp(r->base, p->base) &&
-	       r->present == p->value.present && r->val == val_int(&p->value);
+	       !rk_ts_cmp(r->base, p->base) && r->present == p->value.present &&
+	       r->val == val_int(&p->value);
 }
 
 /* A PROPOSE left a proposer. */
@@ -337,8 +334,9 @@ static void obs_propose(struct sim_paxos_world *w, int k,
 	struct prop_rec *r = prop_find(t, p->ballot);
 	if (r) {
 		if (!prop_same(r, p))
-			violate(w, "k%d: ballot %" PRIu64 ".%" PRIu64
-				   " carries two proposals",
+			violate(w,
+				"k%d: ballot %" PRIu64 ".%" PRIu64
+				" carries two proposals",
 				k, p->ballot.hlc, p->ballot.node);
 		return;
 	}
@@ -383,8 +381,9 @@ static void obs_durable(struct sim_paxos_world *w, int node, int k,
 		return;
 	}
 	if (!prop_same(r, p)) {
-		violate(w, "k%d: n%d accepted another proposal under ballot "
-			   "%" PRIu64 ".%" PRIu64,
+		violate(w,
+			"k%d: n%d accepted another proposal under ballot "
+			"%" PRIu64 ".%" PRIu64,
 			k, node, p->ballot.hlc, p->ballot.node);
 		return;
 	}
@@ -420,8 +419,9 @@ static void obs_commit(struct sim_paxos_world *w, int k,
 	for (int i = 0; i < 2; i++) {
 		if (tsmap_get(&t->decisions, names[i], &old)) {
 			if (old != r->inst)
-				violate(w, "k%d: %" PRIu64 ".%" PRIu64
-					   " names two decisions",
+				violate(w,
+					"k%d: %" PRIu64 ".%" PRIu64
+					" names two decisions",
 					k, names[i].hlc, names[i].node);
 			continue;
 		}
@@ -433,7 +433,7 @@ static void obs_commit(struct sim_paxos_world *w, int k,
 /* ---- history ---------------------------------------------------------- */
 
 static void hist_add(struct sim_paxos_world *w, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static void hist_add(struct sim_paxos_world *w, const char *fmt, ...)
 {
@@ -525,11 +525,11 @@ struct srv {
 	struct paxos *px;
 	struct rk_hlc hlc;
 	uint64_t skew_ms;
-	uint64_t hwm;		/* persisted clock bound (hlc units) */
+	uint64_t hwm; /* persisted clock bound (hlc units) */
 	struct rec store[SIM_PAXOS_MAX_KEYS];
-	struct rk_buf pend;	/* written, not yet durable */
-	uint64_t pend_token;	/* last persist token in pend */
-	uint64_t flush_at;	/* UINT64_MAX: nothing pending */
+	struct rk_buf pend;  /* written, not yet durable */
+	uint64_t pend_token; /* last persist token in pend */
+	uint64_t flush_at;   /* UINT64_MAX: nothing pending */
 	struct rk_buf scratch;
 };
 
@@ -565,8 +565,7 @@ static int is_server(const struct sim_paxos_world *w, int node)
 	return node >= 1 && node <= w->o.n_servers;
 }
 
-static void disk_append(struct rk_buf *b, int kind, const uint8_t *p,
-			size_t n)
+static void disk_append(struct rk_buf *b, int kind, const uint8_t *p, size_t n)
 {
 	uint8_t h[5];
 	h[0] = (uint8_t)kind;
@@ -742,9 +741,8 @@ static int rt_apply(void *ctx, const uint8_t *key, size_t klen,
 	if (k < 0 || (v->present && v->len > 8))
 		return RK_EINVALID;
 	rec_apply(&s->store[k], v, ts);
-	struct rec r = {.present = v->present,
-			.len = v->present ? v->len : 0,
-			.ts = ts};
+	struct rec r = {
+	    .present = v->present, .len = v->present ? v->len : 0, .ts = ts};
 	if (r.len)
 		memcpy(r.val, v->data, r.len);
 	disk_append(&s->pend, DISK_REC, b, rec_encode(b, k, &r));
@@ -821,14 +819,14 @@ static int replay(struct srv *s)
 		} else if (p[o] == DISK_REC && len >= 19) {
 			int k = q[0];
 			struct rec r = {.present = q[1], .len = q[2]};
-			if (k >= s->w->o.n_keys || r.len > 8 || len != 19u + r.len)
+			if (k >= s->w->o.n_keys || r.len > 8 ||
+			    len != 19u + r.len)
 				return RK_ECORRUPT;
 			memcpy(r.val, q + 3, r.len);
 			r.ts.hlc = rk_get_le64(q + 3 + r.len);
 			r.ts.node = rk_get_le64(q + 11 + r.len);
-			struct paxos_value v = {.present = r.present,
-						.data = r.val,
-						.len = r.len};
+			struct paxos_value v = {
+			    .present = r.present, .data = r.val, .len = r.len};
 			rec_apply(&s->store[k], &v, r.ts);
 			rk_hlc_observe(&s->hlc, r.ts.hlc);
 		} else if (p[o] == DISK_STATE) {
@@ -857,9 +855,9 @@ static int replay(struct srv *s)
 		size_t klen;
 		struct paxos_acceptor_state st;
 		void *owner;
-		int rc = paxos_wire_decode_state(p + o + 5,
-						 rk_get_le32(p + o + 1), &key,
-						 &klen, &st, &owner);
+		int rc =
+		    paxos_wire_decode_state(p + o + 5, rk_get_le32(p + o + 1),
+					    &key, &klen, &st, &owner);
 		if (!rc)
 			rc = paxos_acceptor_restore(s->px, key, klen, &st);
 		paxos_wire_release(owner);
@@ -896,8 +894,8 @@ static void srv_run(struct srv *s, int client, int coord, const uint8_t *q)
 		nv.data = NULL;
 		nv.len = 0;
 	}
-	uint64_t token = ((uint64_t)client << 40) | ((uint64_t)coord << 32) |
-			 req;
+	uint64_t token =
+	    ((uint64_t)client << 40) | ((uint64_t)coord << 32) | req;
 	uint64_t reps[SIM_PAXOS_MAX_SERVERS];
 	uint8_t key[2] = {'k', (uint8_t)('0' + k)};
 	uint64_t deadline = sim_now(s->sim) + w->o.op_deadline_ms;
@@ -950,8 +948,8 @@ static void srv_request(struct srv *s, int client, const uint8_t *q)
 	} else if (mine) {
 		target = s->node;
 	} else {
-		target = (int)reps[sim_node_rand(s->sim, s->node) %
-				   (uint64_t)w->o.rf];
+		target = (int)
+		    reps[sim_node_rand(s->sim, s->node) % (uint64_t)w->o.rf];
 	}
 	if (!target || target == s->node) {
 		srv_run(s, client, s->node, q);
@@ -1007,9 +1005,9 @@ static void cli_rearm(struct cli *c)
 static void cli_schedule(struct cli *c)
 {
 	c->busy = 0;
-	c->next_at = sim_now(c->sim) + 1 +
-		     sim_node_rand(c->sim, c->node) %
-			 (c->w->o.think_max_ms + 1u);
+	c->next_at =
+	    sim_now(c->sim) + 1 +
+	    sim_node_rand(c->sim, c->node) % (c->w->o.think_max_ms + 1u);
 	if (c->next_at > c->w->o.ops_until_ms)
 		c->next_at = UINT64_MAX;
 }
@@ -1042,8 +1040,8 @@ static void cli_start_op(struct cli *c)
 	int total = o->w_cas + o->w_read + o->w_write + o->w_pia + o->w_del;
 	int r = (int)(sim_node_rand(c->sim, c->node) % (uint64_t)total);
 	c->key = (int)(sim_node_rand(c->sim, c->node) % (uint64_t)o->n_keys);
-	c->op = r < o->w_cas		       ? OP_CAS
-		: (r -= o->w_cas) < o->w_read  ? OP_READ
+	c->op = r < o->w_cas			? OP_CAS
+		: (r -= o->w_cas) < o->w_read	? OP_READ
 		: (r -= o->w_read) < o->w_write ? OP_WRITE
 		: (r -= o->w_write) < o->w_pia	? OP_PIA
 						: OP_DEL;
@@ -1223,11 +1221,12 @@ static int node_boot(struct sim *sim, int node, void *prog_ctx, void **state)
 	s->w = w;
 	s->flush_at = UINT64_MAX;
 	/* A fixed offset per node, the same in every life. */
-	s->skew_ms = w->o.skew_max_ms
-			 ? (sim_seed(sim) * 0x9e3779b97f4a7c15ull *
-			    (uint64_t)node >> 40) %
-			       (w->o.skew_max_ms + 1u)
-			 : 0;
+	s->skew_ms =
+	    w->o.skew_max_ms
+		? (sim_seed(sim) * 0x9e3779b97f4a7c15ull * (uint64_t)node >>
+		   40) %
+		      (w->o.skew_max_ms + 1u)
+		: 0;
 	rk_buf_init(&s->pend);
 	rk_buf_init(&s->scratch);
 	rk_hlc_init(&s->hlc, (uint64_t)node);

@@ -60,17 +60,17 @@ enum {
 #define SIM_PAXOS_MAX_KEYS 8
 
 struct sim_paxos_opts {
-	int n_servers;		/* nodes 1..n_servers */
-	int n_clients;		/* the nodes after them */
-	int n_keys;		/* keys "k0".. */
-	int rf;			/* replicas per key */
-	int route_primary;	/* 1: to the first up replica; 0: any
-				   replica proposes */
-	uint32_t fsync_min_ms;	/* simulated fsync delay, uniform in */
-	uint32_t fsync_max_ms;	/* [min, max] */
-	uint32_t skew_max_ms;	/* per-node clock offsets in [0, max] */
-	struct paxos_config paxos; /* id set per node */
-	uint32_t op_deadline_ms;   /* proposer deadline per operation */
+	int n_servers;		    /* nodes 1..n_servers */
+	int n_clients;		    /* the nodes after them */
+	int n_keys;		    /* keys "k0".. */
+	int rf;			    /* replicas per key */
+	int route_primary;	    /* 1: to the first up replica; 0: any
+				       replica proposes */
+	uint32_t fsync_min_ms;	    /* simulated fsync delay, uniform in */
+	uint32_t fsync_max_ms;	    /* [min, max] */
+	uint32_t skew_max_ms;	    /* per-node clock offsets in [0, max] */
+	struct paxos_config paxos;  /* id set per node */
+	uint32_t op_deadline_ms;    /* proposer deadline per operation */
 	uint32_t client_timeout_ms; /* a client gives up (info) */
 	uint32_t think_max_ms;	    /* pause between a client's ops */
 	uint64_t ops_until_ms;	    /* no new operation after this */
@@ -109,13 +109,13 @@ int sim_paxos_check_history(const struct sim_paxos_world *w, char *why,
 			    size_t cap);
 
 struct sim_paxos_stats {
-	uint64_t invoked, ok, fail, info;   /* client operations */
-	uint64_t applied, not_applied;	    /* CAS answers */
-	uint64_t reads;			    /* SERIAL read answers */
-	uint64_t by_status[32];		    /* answers by -status */
-	uint64_t rtt_applied;		    /* sum of round trips ... */
-	uint64_t rtt_applied_n;		    /* ... over applied answers */
-	uint64_t rtt_other;		    /* ... over other ok answers */
+	uint64_t invoked, ok, fail, info; /* client operations */
+	uint64_t applied, not_applied;	  /* CAS answers */
+	uint64_t reads;			  /* SERIAL read answers */
+	uint64_t by_status[32];		  /* answers by -status */
+	uint64_t rtt_applied;		  /* sum of round trips ... */
+	uint64_t rtt_applied_n;		  /* ... over applied answers */
+	uint64_t rtt_other;		  /* ... over other ok answers */
 	uint64_t rtt_other_n;
 	uint64_t msgs[PAXOS_MSG_TYPE_MAX + 1]; /* Paxos messages sent */
 	uint64_t proposals, chosen, commits;   /* seen by the checker */
@@ -128,8 +128,7 @@ void sim_paxos_stats(const struct sim_paxos_world *w,
 		     struct sim_paxos_stats *out);
 
 /* The replicas of key index k (rf of them) into out. */
-void sim_paxos_replicas(const struct sim_paxos_world *w, int k,
-			uint64_t *out);
+void sim_paxos_replicas(const struct sim_paxos_world *w, int k, uint64_t *out);
 
 /* Node's paxos, or NULL while it is down or a client. */
 struct paxos *sim_paxos_node(const struct sim *sim, int node);
