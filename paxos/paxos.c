@@ -62,9 +62,12 @@
  * left in progress by a proposer that died or timed out is finished by
  * whoever next prepares the key; its own client got "unknown", which may
  * take effect at any time after its call (Jepsen's "info"), so finishing it
- * late is allowed.  No empty write is needed to fence such proposals off
- * before a read answers (CASSANDRA-12126 added one): the read only returns
- * decisions, and a late-finished proposal is linearized after it.
+ * late is allowed.  So a read needs no extra round that fences such
+ * proposals off before it answers (Cassandra added one for reads that must
+ * not see a timed-out write appear later, CASSANDRA-12126): our read only
+ * returns decisions, and a late-finished proposal linearizes after it.
+ * The simulator checks this with Jepsen's definitions: a timed-out
+ * operation is "info".
  *
  * COMMIT TIMESTAMPS FOLLOW BALLOT ORDER.  A decision is stored as a normal
  * last-writer-wins record, so plain reads see CAS results.  Its timestamp
@@ -122,12 +125,17 @@
  *  - The acceptor's floor includes the store's timestamp: a plain write
  *    newer than a ballot makes the ballot lose, and the retry reads the
  *    write (see README.md on mixing plain writes with CAS).
- *  - Once any of our proposals has gone out we never answer "not applied":
- *    a retry that finds our origin in progress finishes it (applied), one
- *    that finds it as the newest record reports applied, one that finds
- *    the key unchanged re-proposes the same origin, and anything else is
- *    reported as unknown (RK_ECONTENTION_TIMEOUT).  Cassandra once
- *    returned false negatives here.
+ *  - Once any of our proposals has gone out we never answer "not applied"
+ *    unless ours can no longer be decided: a retry that finds our origin
+ *    in progress finishes it (applied); one that finds it as the newest
+ *    record reports applied; one that finds the key unchanged re-proposes
+ *    the same origin (so at most one of the two can be decided); one that
+ *    finishes another proposal of our instance knows ours lost it, and
+ *    starts over as a fresh operation; anything else is reported as
+ *    unknown (RK_ECONTENTION_TIMEOUT).  A naive retry would evaluate the
+ *    condition again on a value its own lost round had written, and
+ *    answer a false "not applied" (Cassandra answers such cases with an
+ *    "unknown result" error).
  *  - Lagging replicas are not sent the most recent commit before a round
  *    (Cassandra v1 does): the newest value among the promises wins anyway,
  *    and the next commit reaches them.

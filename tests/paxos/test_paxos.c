@@ -746,6 +746,44 @@ Test(paxos, plain_write_older_than_the_last_cas_is_lost)
 	cr_assert(r && cl_value_is(&r->r.value, "a"));
 }
 
+static uint64_t cut_node;
+
+static int cut(const struct cl_msg *cm, const struct paxos_msg *m)
+{
+	(void)m;
+	return cm->to == cut_node || cm->from == cut_node;
+}
+
+Test(paxos, plain_write_at_a_minority_makes_serial_reads_disagree)
+{
+	cl_start(3, NULL);
+	cas_on(1, 1, "k", NULL, "a");
+	cl_settle();
+	rk_ts cas_ts = cl_reply_of(1)->r.ts;
+	/* A plain write that reached one replica (W=1, or a failed QUORUM
+	 * write): newer, but on a minority. */
+	cl_store_put(3, "k", "p", cl_ts(cas_ts.hlc + 1000, 5));
+	const char *want[3] = {"a", "p", "a"};
+	uint64_t cuts[3] = {3, 2, 3};
+	for (int i = 0; i < 3; i++) {
+		cut_node = cuts[i];
+		cl.filter = cut;
+		read_on(1, (uint64_t)(10 + i), "k");
+		const struct cl_reply *r = cl_run((uint64_t)(10 + i), SECOND);
+		cr_assert(r && r->r.status == 0);
+		cr_assert(cl_value_is(&r->r.value, want[i]), "read %d", i);
+	}
+	/* a, p, a: not linearizable - which is why CAS promises
+	 * linearizability only when every write to the key goes through
+	 * Paxos.  The next CAS that sees p makes it a decision. */
+	cl.filter = NULL;
+	cut_node = 2;
+	cl.filter = cut;
+	cas_on(1, 20, "k", "p", "c");
+	const struct cl_reply *r = cl_run(20, SECOND);
+	cr_assert(r && r->r.status == 0 && r->r.applied);
+}
+
 /* ---- duplicates -------------------------------------------------------- */
 
 static void duplicate(const struct cl_msg *cm, const struct paxos_msg *m)
