@@ -111,7 +111,7 @@ struct paxos_result {
 	 * RK_ECONTENTION_TIMEOUT: other proposers kept winning for
 	 *   contention_timeout_ms, or our proposal lost in a way that leaves
 	 *   its fate open; the outcome is unknown.
-	 * RK_ENOMEM, RK_EIO: failed before proposing; not applied. */
+	 * RK_ENOMEM: out of memory before proposing; not applied. */
 	int status;
 	/* CAS (status 0): 1 when our value was written, 0 when the condition
 	 * did not hold (nothing written).  Reads: 0. */

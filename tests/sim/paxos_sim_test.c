@@ -5,6 +5,9 @@
  *                                  checked after every event
  *   paxos_sim_test duel            the same with no routing to the primary:
  *                                  every replica proposes, proposers duel
+ *   paxos_sim_test varied          a configuration drawn per seed: RF 3
+ *                                  or 5, keys, clients, routing, fsync,
+ *                                  skew, timeouts, faults
  *   paxos_sim_test uncontended     one client, no faults: the figures
  *                                  (messages and round trips per op)
  *   paxos_sim_test broken_early    acceptors answer before persisting:
@@ -280,9 +283,13 @@ static void add_stats(struct sim_paxos_stats *a,
 		p[i] += q[i];
 }
 
+/* Draws a configuration for one seed of the "varied" scenario. */
+typedef void (*vary_fn)(uint64_t seed, struct sim_paxos_opts *o,
+			struct faults *f);
+
 /* Runs seeds; every one must pass.  Returns the exit status. */
-static int many(const char *name, const struct sim_paxos_opts *o,
-		const struct faults *f, int dflt_seeds)
+static int many_varied(const char *name, const struct sim_paxos_opts *o0,
+		       const struct faults *f0, int dflt_seeds, vary_fn vary)
 {
 	int n = env_int("RINGKV_SIM_SEEDS", dflt_seeds);
 	uint64_t first = rk_test_seed(name);
@@ -293,7 +300,11 @@ static int many(const char *name, const struct sim_paxos_opts *o,
 	memset(&tot, 0, sizeof(tot));
 	for (int i = 0; i < n; i++) {
 		uint64_t seed = first + (uint64_t)i;
-		if (run_one(seed, o, f, &r, 1) != RUN_OK) {
+		struct sim_paxos_opts ov = *o0;
+		struct faults fv = *f0;
+		if (vary)
+			vary(seed, &ov, &fv);
+		if (run_one(seed, &ov, &fv, &r, 1) != RUN_OK) {
 			fprintf(stderr,
 				"%s: seed %" PRIu64 ": %s\n%s\n  replay: "
 				"RINGKV_SEED=%" PRIu64
@@ -313,6 +324,64 @@ static int many(const char *name, const struct sim_paxos_opts *o,
 	if (bad)
 		fprintf(stderr, "%s: %d of %d seeds failed\n", name, bad, n);
 	return bad ? 1 : 0;
+}
+
+static int many(const char *name, const struct sim_paxos_opts *o,
+		const struct faults *f, int dflt_seeds)
+{
+	return many_varied(name, o, f, dflt_seeds, NULL);
+}
+
+static void vary(uint64_t seed, struct sim_paxos_opts *o, struct faults *f)
+{
+	struct rk_rng g;
+	rk_rng_seed(&g, seed ^ 0x7661726965640000ull);
+	o->rf = rk_rng_below(&g, 3) ? 3 : 5;
+	o->n_servers = o->rf == 5 ? 5 + (int)rk_rng_below(&g, 3)
+				  : 3 + (int)rk_rng_below(&g, 5);
+	o->n_keys = 1 + (int)rk_rng_below(&g, 5);
+	o->n_clients = 2 + (int)rk_rng_below(&g, 24);
+	o->route_primary = rk_rng_below(&g, 4) != 0;
+	o->fsync_min_ms = (uint32_t)rk_rng_below(&g, 5);
+	o->fsync_max_ms = o->fsync_min_ms + (uint32_t)rk_rng_below(&g, 20);
+	o->skew_max_ms =
+	    rk_rng_below(&g, 2) ? 0 : (uint32_t)rk_rng_below(&g, 2000);
+	o->paxos.round_timeout_ms = 20 + (uint32_t)rk_rng_below(&g, 300);
+	o->paxos.contention_timeout_ms = 50 + (uint32_t)rk_rng_below(&g, 1000);
+	o->paxos.backoff_max_ms = 1 + (uint32_t)rk_rng_below(&g, 200);
+	o->paxos.backoff_min_ms =
+	    (uint32_t)rk_rng_below(&g, o->paxos.backoff_max_ms + 1u);
+	o->paxos.max_queue = 1 + (uint32_t)rk_rng_below(&g, 16);
+	o->op_deadline_ms = 100 + (uint32_t)rk_rng_below(&g, 2000);
+	o->client_timeout_ms =
+	    o->op_deadline_ms + (uint32_t)rk_rng_below(&g, 1000);
+	o->think_max_ms = (uint32_t)rk_rng_below(&g, 50);
+	o->ops_until_ms = 2000 + rk_rng_below(&g, 10000);
+	o->w_cas = (int)rk_rng_below(&g, 10);
+	o->w_read = (int)rk_rng_below(&g, 10);
+	o->w_write = (int)rk_rng_below(&g, 10);
+	o->w_pia = (int)rk_rng_below(&g, 10);
+	o->w_del = 1 + (int)rk_rng_below(&g, 10);
+	f->on = rk_rng_below(&g, 8) != 0;
+	f->drop = rk_rng_double(&g) * 0.3;
+	f->dup = rk_rng_double(&g) * 0.2;
+	f->reorder = rk_rng_double(&g) * 0.5;
+	f->max_down = (int)rk_rng_below(&g, (uint64_t)o->n_servers / 2 + 2);
+	f->step_min_ms = 5 + (uint32_t)rk_rng_below(&g, 200);
+	f->step_max_ms = f->step_min_ms + (uint32_t)rk_rng_below(&g, 1000);
+}
+
+/* A different configuration per seed: RF 3 or 5 over 3..7 servers, 1..5
+ * keys, 2..25 clients, routing on or off, fsync, clock skew, timeouts,
+ * backoff, queue bounds, operation mix and fault rates all drawn from the
+ * seed. */
+static int varied(void)
+{
+	struct sim_paxos_opts o;
+	struct faults f;
+	sim_paxos_opts_defaults(&o);
+	base_faults(&f);
+	return many_varied("varied", &o, &f, 100, vary);
 }
 
 static int linearizable(void)
@@ -479,9 +548,13 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*fn)(void);
 	} scenarios[] = {
-	    {"linearizable", linearizable},	{"duel", duel},
-	    {"uncontended", uncontended},	{"broken_early", broken_early},
-	    {"broken_promise", broken_promise}, {"replay", replay},
+	    {"linearizable", linearizable},
+	    {"duel", duel},
+	    {"varied", varied},
+	    {"uncontended", uncontended},
+	    {"broken_early", broken_early},
+	    {"broken_promise", broken_promise},
+	    {"replay", replay},
 	};
 	if (argc != 2) {
 		fprintf(stderr, "usage: %s scenario\n", argv[0]);
