@@ -34,7 +34,8 @@
 	X(CLOSED, 21, "connection closed")                                   \
 	X(CONNECT, 22, "cannot connect")                                     \
 	X(PROTOCOL, 23, "protocol error")                                    \
-	X(SHUTTING_DOWN, 24, "node is shutting down")
+	X(SHUTTING_DOWN, 24, "node is shutting down")                        \
+	X(OVERLOADED, 25, "too many operations queued")
 
 enum rk_err {
 #define RK_ERR_ENUM(name, val, msg) RK_E##name = -(val),
