@@ -660,6 +660,20 @@ size_t cluster_members(const struct cluster *c, struct cluster_member *out,
 	return c->n;
 }
 
+enum cluster_status cluster_self_status(const struct cluster *c)
+{
+	return c->m[0].status;
+}
+
+const char *cluster_status_name(enum cluster_status s)
+{
+	switch (s) {
+	case CLUSTER_NORMAL: return "normal";
+	case CLUSTER_NO_TOKENS:
+	default: return "no tokens";
+	}
+}
+
 enum cluster_liveness cluster_liveness_of(const struct cluster *c, uint64_t id)
 {
 	for (size_t i = 0; i < c->n; i++)

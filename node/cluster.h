@@ -130,6 +130,10 @@ int cluster_has_tokens(const struct cluster *c);
 size_t cluster_members(const struct cluster *c, struct cluster_member *out,
 		       size_t cap);
 
+/* This node's ring status, and its name ("normal", "joining", ...). */
+enum cluster_status cluster_self_status(const struct cluster *c);
+const char *cluster_status_name(enum cluster_status s);
+
 /* Liveness of a member (CLUSTER_UNKNOWN when not a member). */
 enum cluster_liveness cluster_liveness_of(const struct cluster *c,
 					  uint64_t id);

@@ -66,6 +66,7 @@ struct node {
 	struct scan_req *scans, *scans_tail;
 	char advertise[256];
 	int stopping;
+	uint64_t started_ms;
 	struct rk_rng rng;
 
 	/* the store's loop hooks */
@@ -308,6 +309,21 @@ static void rt_reply(void *ctx, uint64_t client, const struct repl_result *res)
 		return;
 	struct rk_response r = {.id = q->id, .op = q->op,
 				.status = res->status, .error = res->detail};
+	struct rk_replica_reply parts[RING_RF_MAX];
+	for (size_t i = 0; i < res->n_parts && i < RING_RF_MAX; i++) {
+		const struct repl_part *p = &res->parts[i];
+		int tomb = p->status == 0 && p->rec.type == REPL_REC_TOMBSTONE;
+		parts[i] = (struct rk_replica_reply){
+			.node_id = p->node,
+			.status = tomb ? RK_ENOT_FOUND : p->status,
+			.value = {p->rec.val, p->status == 0 ? p->rec.vlen : 0},
+			.ts = p->rec.ts,
+			.has_ts = p->status == 0,
+			.tombstone = tomb,
+		};
+		r.n_replies = i + 1;
+	}
+	r.replies = r.n_replies ? parts : NULL;
 	if (q->op == RK_OP_GET || q->op == RK_OP_EXISTS) {
 		int found = res->status == 0;
 		if (res->rec.key) {
@@ -486,11 +502,63 @@ static enum repl_cl cl_of(enum rk_consistency cl)
 	}
 }
 
+/* This node's own copy of a key, without coordination. */
+static void local_get(struct node *n, struct conn *c, const struct rk_request *q)
+{
+	struct rk_response r = {.id = q->id, .op = q->op};
+	const struct rk_rec *rec = store_get(n->store, q->key.p, q->key.n);
+	if (rec) {
+		r.ts = rec->ts;
+		r.has_ts = 1;
+	}
+	if (!rec || rec->type != RK_REC_VALUE) {
+		r.status = RK_ENOT_FOUND;
+	} else {
+		r.value.p = rk_rec_value(rec);
+		r.value.n = rec->vlen;
+	}
+	server_reply(c, &r);
+}
+
+static void node_stats(struct node *n, struct conn *c,
+		       const struct rk_request *q)
+{
+	struct store_stats ss;
+	store_get_stats(n->store, &ss);
+	struct rk_response r = {.id = q->id, .op = RK_OP_NODE_STATS};
+	r.stats = (struct rk_node_stats){
+		.node_id = n->id,
+		.keys = ss.keys,
+		.tombstones = ss.tombstones,
+		.bytes = ss.bytes,
+		.log_bytes = ss.log.segment_bytes + ss.log.snapshot_bytes,
+		.hints_pending = repl_hints_pending(n->repl, 0),
+		.uptime_ms = mono_ms() - n->started_ms,
+		.ring_status = cluster_status_name(cluster_self_status(n->cluster)),
+	};
+	server_reply(c, &r);
+}
+
 /* Data requests from clients: every one goes through replication, even
  * on a cluster of one (then the node is every key's only replica). */
 static void on_data(void *ctx, struct conn *c, const struct rk_request *q)
 {
 	struct node *n = ctx;
+	if (q->op == RK_OP_NODE_STATS) {
+		node_stats(n, c, q);
+		return;
+	}
+	if (q->op == RK_OP_DECOMMISSION || q->op == RK_OP_REMOVE_NODE) {
+		struct rk_response r = {.id = q->id,
+					.status = RK_ENOT_IMPLEMENTED,
+					.error = "ring changes are being built"};
+		server_reply(c, &r);
+		return;
+	}
+	if (q->op == RK_OP_GET && q->local) {
+		local_get(n, c, q);
+		return;
+	}
 	if (q->consistency == RK_CL_SERIAL) {
 		struct rk_response r = {.id = q->id, .status = RK_ENOT_IMPLEMENTED,
 					.error = "SERIAL reads come with "
@@ -510,7 +578,7 @@ static void on_data(void *ctx, struct conn *c, const struct rk_request *q)
 	case RK_OP_GET:
 	case RK_OP_EXISTS:
 		repl_read(n->repl, h, q->key.p, q->key.n, cl_of(q->consistency),
-			  0);
+			  q->op == RK_OP_GET && q->all_replies);
 		break;
 	case RK_OP_PUT:
 		repl_write(n->repl, h, REPL_REC_VALUE, q->key.p, q->key.n,
@@ -755,6 +823,7 @@ int node_start(struct ev_loop *loop, const struct node_config *cfg,
 	n->loop = loop;
 	n->cfg = cfg;
 	n->lg = lg;
+	n->started_ms = mono_ms();
 	uint64_t seed;
 	if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
 		seed = mono_ms();

@@ -202,6 +202,9 @@ static void handle_request(struct conn *c, const struct rk_request *q)
 	case RK_OP_EXISTS:
 	case RK_OP_PUT:
 	case RK_OP_DELETE:
+	case RK_OP_NODE_STATS:
+	case RK_OP_DECOMMISSION:
+	case RK_OP_REMOVE_NODE:
 		if (srv->draining) {
 			send_error(c, q->id, RK_ESHUTTING_DOWN,
 				   "node is shutting down");

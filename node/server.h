@@ -41,7 +41,7 @@ struct peer_msg;
 typedef void (*server_peer_fn)(void *ctx, struct conn *c,
 			       const struct peer_msg *m);
 
-/* Handles one data request (get, put, delete, exists).  It must answer
+/* Handles one data request (get, put, delete, exists, node stats).  It must answer
  * exactly once with server_reply; to answer after returning it holds the
  * connection with server_conn_ref and lets go with server_conn_unref after
  * the reply.  q borrows from the frame: copy what is kept. */

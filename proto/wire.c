@@ -95,6 +95,8 @@ static int request_from(const Ringkv__Envelope *e,
 			return rc;
 		req->key = bytes_of(&e->get->key);
 		req->consistency = (enum rk_consistency)e->get->consistency;
+		req->all_replies = e->get->all_replies;
+		req->local = e->get->local;
 		return 0;
 	case RINGKV__ENVELOPE__BODY_PUT:
 		req->op = RK_OP_PUT;
@@ -132,6 +134,19 @@ static int request_from(const Ringkv__Envelope *e,
 		return 0;
 	case RINGKV__ENVELOPE__BODY_RING_INFO:
 		req->op = RK_OP_RING_INFO;
+		return 0;
+	case RINGKV__ENVELOPE__BODY_NODE_STATS:
+		req->op = RK_OP_NODE_STATS;
+		return 0;
+	case RINGKV__ENVELOPE__BODY_DECOMMISSION:
+		req->op = RK_OP_DECOMMISSION;
+		return 0;
+	case RINGKV__ENVELOPE__BODY_REMOVE_NODE:
+		req->op = RK_OP_REMOVE_NODE;
+		if (e->remove_node->node_id == 0)
+			return fail(err, errlen, RK_EBAD_REQUEST,
+				    "remove node: node id 0");
+		req->node_id = e->remove_node->node_id;
 		return 0;
 	case RINGKV__ENVELOPE__BODY_HELLO:
 		req->op = RK_OP_HELLO;
@@ -217,6 +232,10 @@ int rk_wire_encode_response(struct rk_buf *out, const struct rk_response *r)
 	Ringkv__ClusterInfoResult ci = RINGKV__CLUSTER_INFO_RESULT__INIT;
 	Ringkv__RingInfoResult ri = RINGKV__RING_INFO_RESULT__INIT;
 	Ringkv__HelloResult hr = RINGKV__HELLO_RESULT__INIT;
+	Ringkv__NodeStatsResult ns = RINGKV__NODE_STATS_RESULT__INIT;
+	Ringkv__ReplicaReply *rr = NULL;
+	Ringkv__ReplicaReply **rr_ptrs = NULL;
+	Ringkv__Timestamp *rr_ts = NULL;
 	Ringkv__NodeInfo *nodes = NULL;
 	Ringkv__NodeInfo **node_ptrs = NULL;
 	Ringkv__RingMember *rm = NULL;
@@ -244,6 +263,35 @@ int rk_wire_encode_response(struct rk_buf *out, const struct rk_response *r)
 		resp.get = &get;
 		get.value = bin(r->value);
 		get.timestamp = tsp;
+		if (r->n_replies) {
+			size_t n = r->n_replies;
+			rr = calloc(n, sizeof(*rr));
+			rr_ptrs = calloc(n, sizeof(*rr_ptrs));
+			rr_ts = calloc(n, sizeof(*rr_ts));
+			if (!rr || !rr_ptrs || !rr_ts) {
+				free(rr);
+				free(rr_ptrs);
+				free(rr_ts);
+				return RK_ENOMEM;
+			}
+			for (size_t i = 0; i < n; i++) {
+				const struct rk_replica_reply *x = &r->replies[i];
+				ringkv__replica_reply__init(&rr[i]);
+				ringkv__timestamp__init(&rr_ts[i]);
+				rr[i].node_id = x->node_id;
+				rr[i].status = (Ringkv__Status)(-x->status);
+				rr[i].value = bin(x->value);
+				rr[i].tombstone = x->tombstone != 0;
+				if (x->has_ts) {
+					rr_ts[i].hlc = x->ts.hlc;
+					rr_ts[i].node_id = x->ts.node;
+					rr[i].timestamp = &rr_ts[i];
+				}
+				rr_ptrs[i] = &rr[i];
+			}
+			get.n_replies = n;
+			get.replies = rr_ptrs;
+		}
 		break;
 	case RK_OP_PUT:
 	case RK_OP_DELETE:
@@ -289,6 +337,19 @@ int rk_wire_encode_response(struct rk_buf *out, const struct rk_response *r)
 			ci.n_nodes = r->n_nodes;
 			ci.nodes = node_ptrs;
 		}
+		break;
+	case RK_OP_NODE_STATS:
+		resp.result_case = RINGKV__RESPONSE__RESULT_NODE_STATS;
+		resp.node_stats = &ns;
+		ns.node_id = r->stats.node_id;
+		ns.keys = r->stats.keys;
+		ns.tombstones = r->stats.tombstones;
+		ns.bytes = r->stats.bytes;
+		ns.log_bytes = r->stats.log_bytes;
+		ns.hints_pending = r->stats.hints_pending;
+		ns.uptime_ms = r->stats.uptime_ms;
+		if (r->stats.ring_status)
+			ns.ring_status = (char *)r->stats.ring_status;
 		break;
 	case RK_OP_HELLO:
 		resp.result_case = RINGKV__RESPONSE__RESULT_HELLO;
@@ -336,6 +397,9 @@ int rk_wire_encode_response(struct rk_buf *out, const struct rk_response *r)
 	free(node_ptrs);
 	free(rm);
 	free(rm_ptrs);
+	free(rr);
+	free(rr_ptrs);
+	free(rr_ts);
 	return rc;
 }
 
@@ -350,6 +414,9 @@ int rk_wire_encode_request(struct rk_buf *out, const struct rk_request *q)
 	Ringkv__ClusterInfo ci = RINGKV__CLUSTER_INFO__INIT;
 	Ringkv__RingInfo ri = RINGKV__RING_INFO__INIT;
 	Ringkv__Hello hello = RINGKV__HELLO__INIT;
+	Ringkv__NodeStats nst = RINGKV__NODE_STATS__INIT;
+	Ringkv__Decommission dec = RINGKV__DECOMMISSION__INIT;
+	Ringkv__RemoveNode rmn = RINGKV__REMOVE_NODE__INIT;
 
 	env.request_id = q->id;
 	switch (q->op) {
@@ -363,6 +430,8 @@ int rk_wire_encode_request(struct rk_buf *out, const struct rk_request *q)
 		env.get = &get;
 		get.key = bin(q->key);
 		get.consistency = (Ringkv__Consistency)q->consistency;
+		get.all_replies = q->all_replies != 0;
+		get.local = q->local != 0;
 		break;
 	case RK_OP_PUT:
 		env.body_case = RINGKV__ENVELOPE__BODY_PUT;
@@ -390,6 +459,19 @@ int rk_wire_encode_request(struct rk_buf *out, const struct rk_request *q)
 	case RK_OP_RING_INFO:
 		env.body_case = RINGKV__ENVELOPE__BODY_RING_INFO;
 		env.ring_info = &ri;
+		break;
+	case RK_OP_NODE_STATS:
+		env.body_case = RINGKV__ENVELOPE__BODY_NODE_STATS;
+		env.node_stats = &nst;
+		break;
+	case RK_OP_DECOMMISSION:
+		env.body_case = RINGKV__ENVELOPE__BODY_DECOMMISSION;
+		env.decommission = &dec;
+		break;
+	case RK_OP_REMOVE_NODE:
+		env.body_case = RINGKV__ENVELOPE__BODY_REMOVE_NODE;
+		env.remove_node = &rmn;
+		rmn.node_id = q->node_id;
 		break;
 	case RK_OP_HELLO:
 		env.body_case = RINGKV__ENVELOPE__BODY_HELLO;
@@ -449,6 +531,17 @@ int rk_wire_decode_response(const uint8_t *body, size_t len,
 		r->value = bytes_of(&p->get->value);
 		ts_from(p->get->timestamp, r);
 		break;
+	case RINGKV__RESPONSE__RESULT_NODE_STATS:
+		r->op = RK_OP_NODE_STATS;
+		r->stats.node_id = p->node_stats->node_id;
+		r->stats.keys = p->node_stats->keys;
+		r->stats.tombstones = p->node_stats->tombstones;
+		r->stats.bytes = p->node_stats->bytes;
+		r->stats.log_bytes = p->node_stats->log_bytes;
+		r->stats.hints_pending = p->node_stats->hints_pending;
+		r->stats.uptime_ms = p->node_stats->uptime_ms;
+		r->stats.ring_status = p->node_stats->ring_status;
+		break;
 	case RINGKV__RESPONSE__RESULT_WRITE:
 		r->op = RK_OP_PUT;
 		ts_from(p->write->timestamp, r);
@@ -481,7 +574,9 @@ int rk_wire_decode_response(const uint8_t *body, size_t len,
 		break;
 	}
 	size_t extra = 0;
-	if (r->op == RK_OP_CLUSTER_INFO)
+	if (r->op == RK_OP_GET)
+		extra = sizeof(struct rk_replica_reply) * p->get->n_replies;
+	else if (r->op == RK_OP_CLUSTER_INFO)
 		extra = sizeof(struct rk_node_info) * p->cluster_info->n_nodes;
 	else if (r->op == RK_OP_RING_INFO)
 		extra = sizeof(struct rk_ring_member) * p->ring_info->n_members;
@@ -506,6 +601,24 @@ int rk_wire_decode_response(const uint8_t *body, size_t len,
 		}
 		r->nodes = ni;
 		r->n_nodes = p->cluster_info->n_nodes;
+	} else if (r->op == RK_OP_GET && p->get->n_replies) {
+		struct rk_replica_reply *rr = (struct rk_replica_reply *)(m + 1);
+		for (size_t i = 0; i < p->get->n_replies; i++) {
+			const Ringkv__ReplicaReply *x = p->get->replies[i];
+			rr[i].node_id = x->node_id;
+			rr[i].status = -(int)x->status;
+			if (!rk_err_known(rr[i].status))
+				rr[i].status = RK_EPROTOCOL;
+			rr[i].value = bytes_of(&x->value);
+			rr[i].tombstone = x->tombstone;
+			if (x->timestamp) {
+				rr[i].ts.hlc = x->timestamp->hlc;
+				rr[i].ts.node = x->timestamp->node_id;
+				rr[i].has_ts = 1;
+			}
+		}
+		r->replies = rr;
+		r->n_replies = p->get->n_replies;
 	} else if (r->op == RK_OP_RING_INFO) {
 		struct rk_ring_member *rm = (struct rk_ring_member *)(m + 1);
 		for (size_t i = 0; i < p->ring_info->n_members; i++) {
@@ -535,6 +648,9 @@ const char *rk_op_name(enum rk_op op)
 	case RK_OP_CLUSTER_INFO: return "cluster_info";
 	case RK_OP_RING_INFO: return "ring_info";
 	case RK_OP_HELLO: return "hello";
+	case RK_OP_NODE_STATS: return "node_stats";
+	case RK_OP_DECOMMISSION: return "decommission";
+	case RK_OP_REMOVE_NODE: return "remove_node";
 	case RK_OP_NONE:
 	default: return "none";
 	}

@@ -30,6 +30,9 @@ enum rk_op {
 	RK_OP_CLUSTER_INFO,
 	RK_OP_RING_INFO,
 	RK_OP_HELLO,
+	RK_OP_NODE_STATS,
+	RK_OP_DECOMMISSION,
+	RK_OP_REMOVE_NODE,
 };
 
 /* Hello roles; values equal the wire enum. */
@@ -70,7 +73,9 @@ struct rk_request {
 	struct rk_bytes key;   /* GET, PUT, DELETE, EXISTS */
 	struct rk_bytes value; /* PUT; PING payload */
 	enum rk_consistency consistency;
-	/* HELLO */
+	int all_replies;   /* GET */
+	int local;         /* GET: this node's copy only */
+	/* HELLO; REMOVE_NODE uses node_id */
 	enum rk_role role;
 	const char *cluster_name; /* borrowed; NUL-terminated */
 	uint64_t node_id;
@@ -98,6 +103,23 @@ struct rk_ring_member {
 	const char *state;
 };
 
+/* One replica's answer in an all-replies read. */
+struct rk_replica_reply {
+	uint64_t node_id;
+	int status;          /* 0 or RK_E* */
+	struct rk_bytes value;
+	rk_ts ts;
+	int has_ts;
+	int tombstone;
+};
+
+/* Per-node figures (NODE_STATS). */
+struct rk_node_stats {
+	uint64_t node_id, keys, tombstones, bytes, log_bytes, hints_pending,
+		uptime_ms;
+	const char *ring_status;
+};
+
 /* A response.  For encoding the caller owns every pointer; for decoding
  * they borrow from the rk_wire_msg. */
 struct rk_response {
@@ -120,6 +142,9 @@ struct rk_response {
 	uint32_t rf;
 	const struct rk_ring_member *ring; /* RING_INFO members */
 	size_t n_ring;
+	const struct rk_replica_reply *replies; /* GET all_replies */
+	size_t n_replies;
+	struct rk_node_stats stats;       /* NODE_STATS */
 };
 
 /* Owns one unpacked envelope (opaque). */
