@@ -17,7 +17,7 @@
 #include "hash.h"
 #include "peer_wire.h"
 
-#define META_VERSION 1
+#define META_VERSION 2
 #define MEMBERS_MAGIC "RKM1"
 /* How often missing tokens are fetched again, and own tokens tried. */
 #define CLUSTER_TICK 0.5
@@ -50,8 +50,13 @@ struct cluster {
 	char self_addr[256];
 	struct member *m;              /* m[0] is this node */
 	size_t n, cap;
-	struct ring *ring;             /* current snapshot, never NULL */
+	struct ring *ring;             /* natural owners, never NULL */
+	struct ring *pending;          /* owners once the change is done;
+					  NULL when none is under way */
 	uint64_t epoch;
+	uint64_t *removed;             /* taken off the ring for good */
+	size_t n_removed, cap_removed;
+	int fetching_removed;          /* a REMOVED_GET is out */
 	int joined;                    /* gossip join done */
 	ev_timer tick;
 	cluster_meta_fn meta_fn;
@@ -292,18 +297,139 @@ static void members_load(struct cluster *c)
 	rk_buf_destroy(&b);
 }
 
+/* DATA_DIR/ring_status: this node's ring status, one word. */
+static const char *const status_names[] = {"no-tokens", "normal", "joining",
+					   "leaving", "left"};
+_Static_assert(CLUSTER_GONE == 4, "status_names follows the enum");
+
+const char *cluster_status_name(enum cluster_status s)
+{
+	return (unsigned)s < 5 ? status_names[s] : "?";
+}
+
+static void status_load(struct cluster *c)
+{
+	char path[PATH_MAX], word[32] = "";
+	snprintf(path, sizeof(path), "%s/ring_status", c->cfg->data_dir);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return;
+	int ok = fscanf(f, "%31s", word) == 1;
+	fclose(f);
+	for (int i = 0; ok && i < 5; i++)
+		if (!strcmp(word, status_names[i]))
+			c->m[0].status = (enum cluster_status)i;
+}
+
+static int status_save(struct cluster *c)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/ring_status", c->cfg->data_dir);
+	char line[32];
+	int n = snprintf(line, sizeof(line), "%s\n",
+			 cluster_status_name(c->m[0].status));
+	return write_durably(c->cfg->data_dir, path, (const uint8_t *)line,
+			     (size_t)n);
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* A checksum of the removed set: members compare theirs through gossip. */
+static uint64_t removed_digest(const struct cluster *c)
+{
+	return c->n_removed ? tokens_digest(c->removed, c->n_removed) : 0;
+}
+
+int cluster_is_removed(const struct cluster *c, uint64_t id)
+{
+	for (size_t i = 0; i < c->n_removed; i++)
+		if (c->removed[i] == id)
+			return 1;
+	return 0;
+}
+
+/* DATA_DIR/removed: one id (16 hex digits) per line. */
+static int removed_save(struct cluster *c)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/removed", c->cfg->data_dir);
+	struct rk_buf b;
+	rk_buf_init(&b);
+	for (size_t i = 0; i < c->n_removed; i++) {
+		char line[24];
+		int n = snprintf(line, sizeof(line), "%016" PRIx64 "\n",
+				 c->removed[i]);
+		rk_buf_append(&b, line, (size_t)n);
+	}
+	int rc = write_durably(c->cfg->data_dir, path, b.data ? b.data
+							      : (const uint8_t *)"",
+			       b.len);
+	rk_buf_destroy(&b);
+	return rc;
+}
+
+static int removed_add(struct cluster *c, uint64_t id)
+{
+	if (cluster_is_removed(c, id))
+		return 0;
+	if (c->n_removed == c->cap_removed) {
+		size_t cap = c->cap_removed ? c->cap_removed * 2 : 8;
+		uint64_t *n = realloc(c->removed, cap * sizeof(*n));
+		if (!n)
+			return RK_ENOMEM;
+		c->removed = n;
+		c->cap_removed = cap;
+	}
+	c->removed[c->n_removed++] = id;
+	qsort(c->removed, c->n_removed, sizeof(*c->removed), u64_cmp);
+	return 1;
+}
+
+static void removed_load(struct cluster *c)
+{
+	char path[PATH_MAX], line[64];
+	snprintf(path, sizeof(path), "%s/removed", c->cfg->data_dir);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long id;
+		if (sscanf(line, "%16llx", &id) == 1 && id)
+			removed_add(c, id);
+	}
+	fclose(f);
+}
+
+size_t cluster_removed(const struct cluster *c, const uint64_t **ids)
+{
+	*ids = c->removed;
+	return c->n_removed;
+}
+
 /* ------------------------------------------------------------------ */
 /* the ring                                                            */
 
-static void rebuild_ring(struct cluster *c)
+/* Members in a ring: natural (normal, leaving) or pending (normal,
+ * joining); `add` counts as normal, `drop` is left out. */
+static int build(const struct cluster *c, int pending, uint64_t add,
+		 uint64_t drop, struct ring **out)
 {
 	struct ring_member *rm = calloc(c->n ? c->n : 1, sizeof(*rm));
 	if (!rm)
-		return;
+		return RK_ENOMEM;
 	size_t k = 0;
 	for (size_t i = 0; i < c->n; i++) {
 		const struct member *m = &c->m[i];
-		if (!m->tokens)
+		if (!m->tokens || m->id == drop || cluster_is_removed(c, m->id))
+			continue;
+		int in = m->id == add || m->status == CLUSTER_NORMAL ||
+			 (pending ? m->status == CLUSTER_JOINING
+				  : m->status == CLUSTER_LEAVING);
+		if (!in)
 			continue;
 		rm[k++] = (struct ring_member){.node_id = m->id,
 					       .weight = m->weight ? m->weight : 1,
@@ -312,28 +438,53 @@ static void rebuild_ring(struct cluster *c)
 	}
 	struct ring_config rcfg = {.epoch = c->epoch + 1,
 				   .rf_max = (uint32_t)c->cfg->rf};
-	struct ring *r;
-	int rc = ring_new(rm, k, &rcfg, &r);
+	int rc = ring_new(rm, k, &rcfg, out);
 	free(rm);
+	return rc;
+}
+
+int cluster_build_ring(const struct cluster *c, uint64_t add, uint64_t drop,
+		       struct ring **out)
+{
+	return build(c, 0, add, drop, out);
+}
+
+static void rebuild_ring(struct cluster *c)
+{
+	struct ring *r, *p;
+	int rc = build(c, 0, 0, 0, &r);
+	if (!rc && (rc = build(c, 1, 0, 0, &p)) != 0)
+		ring_free(r);
 	if (rc) {
 		rk_error(c->lg, "cluster", "cannot build the ring: %s",
 			 rk_strerror(rc));
 		return;
 	}
-	if (c->ring && ring_checksum(r) == ring_checksum(c->ring) &&
-	    ring_member_count(r) == ring_member_count(c->ring)) {
+	if (ring_checksum(p) == ring_checksum(r) &&
+	    ring_member_count(p) == ring_member_count(r)) {
+		ring_free(p);
+		p = NULL; /* no change under way */
+	}
+	int same = c->ring && ring_checksum(r) == ring_checksum(c->ring) &&
+		   ring_member_count(r) == ring_member_count(c->ring) &&
+		   (!p) == (!c->pending) &&
+		   (!p || ring_checksum(p) == ring_checksum(c->pending));
+	if (same) {
 		ring_free(r);
+		ring_free(p);
 		return;
 	}
 	c->epoch++;
 	ring_free(c->ring);
+	ring_free(c->pending);
 	c->ring = r;
-	rk_info(c->lg, "cluster", "ring epoch %" PRIu64 ": %zu members, "
-		"%zu vnodes, checksum %016" PRIx64,
+	c->pending = p;
+	rk_info(c->lg, "cluster", "ring epoch %" PRIu64 ": %zu owners, %zu "
+		"vnodes, checksum %016" PRIx64 "%s",
 		c->epoch, ring_member_count(r), ring_vnode_count(r),
-		ring_checksum(r));
+		ring_checksum(r), p ? " (a change is under way)" : "");
 	if (c->ring_fn)
-		c->ring_fn(c->cb_ctx, r);
+		c->ring_fn(c->cb_ctx, r, p);
 }
 
 /* ------------------------------------------------------------------ */
@@ -364,8 +515,10 @@ static int choose_tokens(struct cluster *c)
 	}
 	s->tokens = t;
 	s->n_tokens = n;
-	s->status = CLUSTER_NORMAL;
-	if ((rc = self_tokens_save(c)) != 0) {
+	/* Alone, there is nothing to pull: we own everything at once. */
+	s->status = ring_member_count(c->ring) ? CLUSTER_JOINING
+					       : CLUSTER_NORMAL;
+	if ((rc = self_tokens_save(c)) != 0 || (rc = status_save(c)) != 0) {
 		s->tokens = NULL;
 		s->n_tokens = 0;
 		s->status = CLUSTER_NO_TOKENS;
@@ -445,6 +598,43 @@ static void fetch_tokens(struct cluster *c, struct member *m)
 	peers_request(c->peers, addr, &q, FETCH_TIMEOUT_MS, on_tokens, f);
 }
 
+void cluster_merge_removed(struct cluster *c, const uint64_t *ids, size_t n)
+{
+	int added = 0;
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] && ids[i] != c->self_id &&
+		    removed_add(c, ids[i]) == 1)
+			added++;
+	if (!added)
+		return;
+	rk_info(c->lg, "cluster", "learned %d removed node(s) from a peer",
+		added);
+	removed_save(c);
+	rebuild_ring(c);
+	announce(c);
+}
+
+static void on_removed(void *ctx, int status, const struct peer_msg *reply)
+{
+	struct cluster *c = ctx;
+	c->fetching_removed = 0;
+	if (status || reply->op != PEER_OP_REMOVED)
+		return;
+	cluster_merge_removed(c, reply->ids, reply->n_ids);
+}
+
+/* Removals are permanent, so the union of every node's set is the set:
+ * a member whose digest differs may know one we do not. */
+static void fetch_removed(struct cluster *c, const struct member *m)
+{
+	if (c->fetching_removed || !m->client_addr[0])
+		return;
+	c->fetching_removed = 1;
+	struct peer_msg q = {.op = PEER_OP_REMOVED_GET};
+	peers_request(c->peers, m->client_addr, &q, FETCH_TIMEOUT_MS,
+		      on_removed, c);
+}
+
 static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)loop;
@@ -498,7 +688,10 @@ int cluster_open(struct ev_loop *loop, const struct node_config *cfg,
 		return rc;
 	}
 	s->status = rc == 0 ? CLUSTER_NORMAL : CLUSTER_NO_TOKENS;
+	if (rc == 0)
+		status_load(c); /* joining or leaving when it stopped */
 	members_load(c);
+	removed_load(c);
 	rebuild_ring(c);
 	if (!s->tokens && !cfg->seeds[0]) {
 		/* A new cluster of one: nothing to learn first. */
@@ -526,6 +719,8 @@ void cluster_free(struct cluster *c)
 		free(c->m[i].tokens);
 	free(c->m);
 	ring_free(c->ring);
+	ring_free(c->pending);
+	free(c->removed);
 	free(c);
 }
 
@@ -564,6 +759,7 @@ void cluster_self_meta(const struct cluster *c, uint8_t *out)
 	rk_put_le32(out + 2, (uint32_t)s->n_tokens);
 	rk_put_le64(out + 6, s->tokens ? tokens_digest(s->tokens, s->n_tokens)
 				       : 0);
+	rk_put_le64(out + 14, removed_digest(c));
 }
 
 void cluster_on_member(struct cluster *c, uint64_t id,
@@ -591,12 +787,18 @@ void cluster_on_member(struct cluster *c, uint64_t id,
 	if (weight)
 		m->weight = weight;
 	if (meta && meta_len == CLUSTER_META_LEN && meta[0] == META_VERSION &&
-	    meta[1] <= CLUSTER_NORMAL) {
+	    meta[1] <= CLUSTER_GONE) {
 		m->status = (enum cluster_status)meta[1];
 		m->want_n = rk_get_le32(meta + 2);
 		m->want_digest = rk_get_le64(meta + 6);
 		if (m->want_n > RING_TOKENS_MAX)
 			m->status = CLUSTER_NO_TOKENS;
+		if (rk_get_le64(meta + 14) != removed_digest(c) &&
+		    liveness == CLUSTER_ALIVE)
+			fetch_removed(c, m);
+		if (m->status == CLUSTER_GONE && !cluster_is_removed(c, m->id))
+			cluster_remove(c, m->id);
+		rebuild_ring(c); /* a status change moves the rings */
 	}
 	if (needs_tokens(m))
 		fetch_tokens(c, m);
@@ -605,6 +807,38 @@ void cluster_on_member(struct cluster *c, uint64_t id,
 void cluster_on_joined(struct cluster *c)
 {
 	c->joined = 1;
+}
+
+int cluster_set_self_status(struct cluster *c, enum cluster_status st)
+{
+	if (c->m[0].status == st)
+		return 0;
+	rk_info(c->lg, "cluster", "ring status %s -> %s",
+		cluster_status_name(c->m[0].status), cluster_status_name(st));
+	c->m[0].status = st;
+	int rc = status_save(c);
+	if (st == CLUSTER_GONE)
+		removed_add(c, c->self_id);
+	rebuild_ring(c);
+	announce(c);
+	return rc;
+}
+
+int cluster_remove(struct cluster *c, uint64_t id)
+{
+	int rc = removed_add(c, id);
+	if (rc <= 0)
+		return rc;
+	rk_info(c->lg, "cluster", "n%" PRIx64 " is off the ring for good", id);
+	rc = removed_save(c);
+	rebuild_ring(c);
+	announce(c);
+	return rc;
+}
+
+const struct ring *cluster_pending_ring(const struct cluster *c)
+{
+	return c->pending;
 }
 
 int cluster_tokens_reply(const struct cluster *c, uint64_t id,
@@ -655,6 +889,8 @@ size_t cluster_members(const struct cluster *c, struct cluster_member *out,
 			.client_addr = m->client_addr,
 			.gossip_addr = m->gossip_addr,
 			.is_self = i == 0,
+			.in_ring = ring_member_find(c->ring, m->id, &(size_t){0}) == 0,
+			.removed = cluster_is_removed(c, m->id),
 		};
 	}
 	return c->n;
@@ -663,15 +899,6 @@ size_t cluster_members(const struct cluster *c, struct cluster_member *out,
 enum cluster_status cluster_self_status(const struct cluster *c)
 {
 	return c->m[0].status;
-}
-
-const char *cluster_status_name(enum cluster_status s)
-{
-	switch (s) {
-	case CLUSTER_NORMAL: return "normal";
-	case CLUSTER_NO_TOKENS:
-	default: return "no tokens";
-	}
 }
 
 enum cluster_liveness cluster_liveness_of(const struct cluster *c, uint64_t id)

@@ -37,12 +37,18 @@
 #include "wire.h"
 
 /* Gossip metadata bytes a node announces (see cluster_self_meta). */
-#define CLUSTER_META_LEN 14
+#define CLUSTER_META_LEN 22
 
-/* A member's ring status, carried in its metadata. */
+/* A member's ring status, carried in its metadata.  The natural ring
+ * (reads, and the owners a write's quorum counts) holds NORMAL and
+ * LEAVING members; the pending ring (the ring once the change is done,
+ * whose owners get every write too) holds NORMAL and JOINING ones. */
 enum cluster_status {
 	CLUSTER_NO_TOKENS = 0, /* joined gossip, no tokens yet */
 	CLUSTER_NORMAL = 1,    /* owns its ranges */
+	CLUSTER_JOINING = 2,   /* has tokens, is pulling its ranges */
+	CLUSTER_LEAVING = 3,   /* decommissioning: handing its ranges over */
+	CLUSTER_GONE = 4,      /* decommissioned: owns nothing ("left") */
 };
 
 /* Liveness as gossip reports it (enum swim_state + 1; 0 = not known). */
@@ -67,14 +73,18 @@ struct cluster_member {
 	const char *client_addr;
 	const char *gossip_addr;
 	int is_self;
+	int in_ring;           /* an owner in the natural ring */
+	int removed;           /* decommissioned or removed for good */
 };
 
 struct cluster;
 
 /* Called when this node's metadata changed and must be gossiped. */
 typedef void (*cluster_meta_fn)(void *ctx, const uint8_t *meta, size_t len);
-/* Called after the ring was rebuilt. */
-typedef void (*cluster_ring_fn)(void *ctx, const struct ring *ring);
+/* Called after the rings were rebuilt (pending is NULL when no change is
+ * under way). */
+typedef void (*cluster_ring_fn)(void *ctx, const struct ring *ring,
+				const struct ring *pending);
 /* Called when a member's liveness changed. */
 typedef void (*cluster_live_fn)(void *ctx, uint64_t id,
 				enum cluster_liveness l);
@@ -111,6 +121,31 @@ void cluster_on_member(struct cluster *c, uint64_t id,
 
 /* Gossip finished joining: tokens can be chosen against the ring now. */
 void cluster_on_joined(struct cluster *c);
+
+/* This node's ring status changes (JOINING -> NORMAL after its ranges
+ * arrived; NORMAL -> LEAVING -> GONE when decommissioned).  Persisted in
+ * DATA_DIR/ring_status and gossiped.  Returns 0 or RK_EIO. */
+int cluster_set_self_status(struct cluster *c, enum cluster_status s);
+
+/* Takes node id off the ring for good (decommissioned or removed); the
+ * removed set spreads to every node through gossip.  Returns 0 or RK_EIO. */
+int cluster_remove(struct cluster *c, uint64_t id);
+int cluster_is_removed(const struct cluster *c, uint64_t id);
+
+/* A ring built from the members as they are, with `add` counted as a
+ * normal owner and `drop` left out (0 for neither).  The caller frees it.
+ * Returns 0 or an error of ring_new. */
+int cluster_build_ring(const struct cluster *c, uint64_t add, uint64_t drop,
+		       struct ring **out);
+
+/* The pending ring, or NULL when no change is under way. */
+const struct ring *cluster_pending_ring(const struct cluster *c);
+
+/* A peer told us of removed nodes (the set only grows). */
+void cluster_merge_removed(struct cluster *c, const uint64_t *ids, size_t n);
+
+/* Answers REMOVED_GET: the ids in the removed set (borrowed). */
+size_t cluster_removed(const struct cluster *c, const uint64_t **ids);
 
 /* Answers a TOKENS_GET from a peer: fills reply (borrowing from c).
  * Returns 0 or RK_ENOT_FOUND. */

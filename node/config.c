@@ -72,6 +72,10 @@ static const struct setting settings[] = {
 	 "hints for a replica that was down are kept this long"},
 	{"replication", "hint_rate", K_COUNT, F(hint_rate), 0, "2000", 1,
 	 1000000, "hints replayed per second to a returning replica"},
+	{"replication", "cleanup_delay", K_DURATION, F(cleanup_delay_ms), 0,
+	 "30s", 0, UINT64_MAX,
+	 "after a ring change settles, a node waits this long, then drops "
+	 "the keys it no longer owns"},
 
 	{"gossip", "period", K_DURATION, F(gossip_period_ms), 0, "1s", 10,
 	 600000, "SWIM protocol period: one member probed per period"},

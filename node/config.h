@@ -35,6 +35,7 @@ struct node_config {
 	uint64_t read_timeout_ms;
 	uint64_t hint_window_ms;
 	uint64_t hint_rate;
+	uint64_t cleanup_delay_ms;
 
 	/* [gossip] */
 	uint64_t gossip_period_ms;

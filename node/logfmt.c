@@ -54,10 +54,10 @@ long rk_logrec_decode(const uint8_t *p, size_t avail, struct rk_logrec *r)
 	uint16_t klen = (uint16_t)(b[2] | (b[3] << 8));
 	uint32_t vlen = rk_get_le32(b + 4);
 	if ((type != RK_REC_VALUE && type != RK_REC_TOMBSTONE &&
-	     type != RK_REC_HINT) ||
+	     type != RK_REC_DROP && type != RK_REC_HINT) ||
 	    b[1] != 0 || klen == 0 ||
 	    (uint64_t)RK_LOG_BODY_FIXED + klen + vlen != body ||
-	    (type == RK_REC_TOMBSTONE && vlen != 0))
+	    ((type == RK_REC_TOMBSTONE || type == RK_REC_DROP) && vlen != 0))
 		return RK_ECORRUPT;
 	if (type == RK_REC_HINT) {
 		/* [u8 type][u64 target][u64 created] then the value. */

@@ -15,6 +15,7 @@
 #include "membership.h"
 #include "peer.h"
 #include "peer_wire.h"
+#include "rebalance.h"
 #include "repl.h"
 #include "rng.h"
 #include "server.h"
@@ -61,6 +62,7 @@ struct node {
 	struct cluster *cluster;
 	struct membership *membership;
 	struct repl *repl;
+	struct rebalance *rebalance;
 	struct hints *hints;
 	struct server *server;
 	struct scan_req *scans, *scans_tail;
@@ -156,6 +158,8 @@ static uint64_t st_log_end(void *ctx)
 static int want_record(void *ctx, const struct rk_logrec *r)
 {
 	const struct want *w = ctx;
+	if (r->type != RK_REC_VALUE && r->type != RK_REC_TOMBSTONE)
+		return 0; /* drops are this node's own business */
 	return repl_rangeset_contains(w->rs, rk_key_hash(r->key, r->klen));
 }
 
@@ -502,6 +506,65 @@ static enum repl_cl cl_of(enum rk_consistency cl)
 	}
 }
 
+/* A decommission or removal in progress: its client waits. */
+struct admin {
+	struct node *n;
+	struct conn *c;
+	uint64_t id;
+	enum rk_op op;
+};
+
+static void admin_done(void *ctx, int status, const char *detail)
+{
+	struct admin *a = ctx;
+	struct node *n = a->n;
+	struct rk_response r = {.id = a->id, .status = status, .error = detail};
+	rk_log(n->lg, status ? RK_LOG_WARN : RK_LOG_INFO, "node", "%s %s%s%s",
+	       rk_op_name(a->op), status ? "failed: " : "done",
+	       status && detail ? detail : "", "");
+	server_reply(a->c, &r);
+	server_conn_unref(a->c);
+	int leave = a->op == RK_OP_DECOMMISSION && status == 0;
+	free(a);
+	/* Decommissioned: off the ring for good, so the node stops. */
+	if (leave)
+		node_shutdown(n);
+}
+
+static void admin_request(struct node *n, struct conn *c,
+			  const struct rk_request *q)
+{
+	struct admin *a = malloc(sizeof(*a));
+	if (!a) {
+		struct rk_response r = {.id = q->id, .status = RK_ENOMEM};
+		server_reply(c, &r);
+		return;
+	}
+	*a = (struct admin){n, c, q->id, q->op};
+	server_conn_ref(c);
+	if (q->op == RK_OP_DECOMMISSION)
+		rebalance_decommission(n->rebalance, admin_done, a);
+	else
+		rebalance_remove(n->rebalance, q->node_id, admin_done, a);
+}
+
+/* A TAKE_OVER from a peer: answered when our pulls are done. */
+struct take_over {
+	struct conn *c;
+	uint64_t id;
+};
+
+static void take_over_done(void *ctx, int status, const char *detail)
+{
+	struct take_over *t = ctx;
+	struct peer_msg r = {.id = t->id,
+			     .op = status ? PEER_OP_ERROR : PEER_OP_ACK,
+			     .status = status, .error = detail};
+	server_peer_reply(t->c, &r);
+	server_conn_unref(t->c);
+	free(t);
+}
+
 /* This node's own copy of a key, without coordination. */
 static void local_get(struct node *n, struct conn *c, const struct rk_request *q)
 {
@@ -549,10 +612,7 @@ static void on_data(void *ctx, struct conn *c, const struct rk_request *q)
 		return;
 	}
 	if (q->op == RK_OP_DECOMMISSION || q->op == RK_OP_REMOVE_NODE) {
-		struct rk_response r = {.id = q->id,
-					.status = RK_ENOT_IMPLEMENTED,
-					.error = "ring changes are being built"};
-		server_reply(c, &r);
+		admin_request(n, c, q);
 		return;
 	}
 	if (q->op == RK_OP_GET && q->local) {
@@ -614,6 +674,28 @@ static void on_peer_request(void *ctx, struct conn *c,
 	case PEER_OP_GOSSIP_SYNC:
 		membership_on_sync(n->membership, fromstr, m, &reply);
 		break;
+	case PEER_OP_REMOVED_GET:
+		reply.op = PEER_OP_REMOVED;
+		reply.n_ids = cluster_removed(n->cluster, &reply.ids);
+		break;
+	case PEER_OP_REMOVED:
+		cluster_merge_removed(n->cluster, m->ids, m->n_ids);
+		reply.op = PEER_OP_ACK;
+		break;
+	case PEER_OP_TAKE_OVER: {
+		struct take_over *t = malloc(sizeof(*t));
+		if (!t) {
+			reply.op = PEER_OP_ERROR;
+			reply.status = RK_ENOMEM;
+			break;
+		}
+		t->c = c;
+		t->id = m->id;
+		server_conn_ref(c);
+		rebalance_take_over(n->rebalance, m->node_id, m->from_leaving,
+				    take_over_done, t);
+		return;
+	}
 	case PEER_OP_TOKENS_GET:
 		if (cluster_tokens_reply(n->cluster, m->node_id, &reply)) {
 			reply.op = PEER_OP_ERROR;
@@ -642,13 +724,16 @@ static void on_meta(void *ctx, const uint8_t *meta, size_t len)
 		membership_set_meta(n->membership, meta, len);
 }
 
-static void on_ring(void *ctx, const struct ring *ring)
+static void on_ring(void *ctx, const struct ring *ring,
+		    const struct ring *pending)
 {
 	struct node *n = ctx;
 	if (n->repl) {
-		repl_set_ring(n->repl, ring);
+		repl_set_ring(n->repl, ring, pending);
 		repl_rearm(n);
 	}
+	if (n->rebalance)
+		rebalance_on_ring(n->rebalance);
 }
 
 static void on_liveness(void *ctx, uint64_t id, enum cluster_liveness l)
@@ -802,8 +887,15 @@ static int start_repl(struct node *n, char *err, size_t errlen)
 			 rk_strerror(rc2));
 		return rc2;
 	}
-	repl_set_ring(n->repl, cluster_ring(n->cluster));
+	repl_set_ring(n->repl, cluster_ring(n->cluster),
+		      cluster_pending_ring(n->cluster));
 	pos_load(n);
+	n->rebalance = rebalance_new(n->loop, n->cfg, n->cluster, n->repl,
+				     n->store, n->peers, n->lg);
+	if (!n->rebalance) {
+		snprintf(err, errlen, "out of memory");
+		return RK_ENOMEM;
+	}
 	/* Hints saved by the last run: handed off when their nodes are up. */
 	return hints_open(n->cfg->data_dir, (enum rk_fsync)n->cfg->fsync,
 			  (uint32_t)n->cfg->fsync_interval_ms, n->lg,
@@ -933,7 +1025,9 @@ void node_free(struct node *n)
 	/* Replies to our requests reference the parts below: fail them
 	 * first, while everything still exists. */
 	peers_free(n->peers);
+	/* repl's unfinished pulls report to rebalance: it goes after. */
 	repl_free(n->repl);
+	rebalance_free(n->rebalance);
 	hints_close(n->hints);
 	while (n->scans) {
 		struct scan_req *q = n->scans;

@@ -17,6 +17,10 @@
 enum rk_rec_type {
 	RK_REC_VALUE = 1,
 	RK_REC_TOMBSTONE = 2,
+	/* Only in the op-log: the key left this node (it no longer owns it
+	 * after a ring change).  Replay removes the key, whatever its
+	 * version: the record's place in the log is what orders it. */
+	RK_REC_DROP = 3,
 	/* Only in the hints log: a record kept for another node.  Its value
 	 * is [u8 record type][u64 target node][u64 created ms][the record's
 	 * value], little-endian (node/hints.c). */

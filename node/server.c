@@ -148,7 +148,9 @@ static void send_membership(struct conn *c, const struct rk_request *q,
 	cluster_members(srv->cl, cm, n);
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
-		const char *state = cluster_liveness_name(cm[i].liveness);
+		const char *state = cm[i].removed
+					    ? "removed"
+					    : cluster_liveness_name(cm[i].liveness);
 		ni[i] = (struct rk_node_info){
 			.node_id = cm[i].id,
 			.client_addr = cm[i].client_addr,
@@ -158,7 +160,7 @@ static void send_membership(struct conn *c, const struct rk_request *q,
 			.weight = cm[i].weight,
 			.n_tokens = (uint32_t)cm[i].n_tokens,
 		};
-		if (cm[i].n_tokens)
+		if (cm[i].in_ring)
 			rm[k++] = (struct rk_ring_member){
 				.node_id = cm[i].id,
 				.weight = cm[i].weight,

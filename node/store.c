@@ -179,6 +179,13 @@ static int install(struct store *s, uint8_t type, const void *key,
 static int replay_one(void *ctx, const struct rk_logrec *r)
 {
 	struct store *s = ctx;
+	if (r->type == RK_REC_DROP) {
+		struct rk_rec *gone = rk_table_remove(s->table, r->key, r->klen);
+		if (gone && gone->type == RK_REC_TOMBSTONE)
+			s->tombstones--;
+		free(gone);
+		return 0;
+	}
 	if (r->type != RK_REC_VALUE && r->type != RK_REC_TOMBSTONE)
 		return RK_ECORRUPT; /* a hint in the data log */
 	rk_hlc_observe(&s->clock, r->ts.hlc);
@@ -290,6 +297,19 @@ static int log_write(struct store *s, uint8_t type, const void *key,
 rk_ts store_stamp(struct store *s, uint64_t now_ms)
 {
 	return rk_hlc_tick(&s->clock, now_ms);
+}
+
+int store_drop(struct store *s, const void *key, size_t klen)
+{
+	struct rk_rec *gone = rk_table_remove(s->table, key, klen);
+	if (!gone)
+		return 0;
+	if (gone->type == RK_REC_TOMBSTONE)
+		s->tombstones--;
+	free(gone);
+	struct rk_logrec r = {.type = RK_REC_DROP, .key = key,
+			      .klen = (uint16_t)klen};
+	return oplog_append(s->log, &r) ? 1 : RK_ENOMEM;
 }
 
 int store_log_read(struct store *s, uint64_t token, uint64_t from_lsn,

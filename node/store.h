@@ -99,6 +99,11 @@ int store_write(struct store *s, uint8_t type, const void *key, size_t klen,
 int store_apply(struct store *s, uint8_t type, const void *key, size_t klen,
 		const void *val, size_t vlen, rk_ts ts, uint64_t *lsn);
 
+/* Forgets key (this node no longer owns it), logging a DROP record so
+ * replay forgets it too.  Returns 1 when it was held, 0 when not, or
+ * RK_ENOMEM. */
+int store_drop(struct store *s, const void *key, size_t klen);
+
 /* Hands this turn's log records to the writer; once per loop turn. */
 void store_flush(struct store *s);
 uint64_t store_durable_lsn(struct store *s);

@@ -114,6 +114,10 @@ int peer_wire_encode(struct rk_buf *out, const struct peer_msg *m)
 	Ringkv__Peer__Tokens tk = RINGKV__PEER__TOKENS__INIT;
 	Ringkv__Peer__ReplMessage rm;
 	Ringkv__Peer__Record one;
+	Ringkv__Peer__RemovedGet rg = RINGKV__PEER__REMOVED_GET__INIT;
+	Ringkv__Peer__NodeIds ni = RINGKV__PEER__NODE_IDS__INIT;
+	Ringkv__Peer__TakeOver to = RINGKV__PEER__TAKE_OVER__INIT;
+	Ringkv__Peer__Ack ack = RINGKV__PEER__ACK__INIT;
 	void *mem = NULL;
 	env.request_id = m->id;
 	switch (m->op) {
@@ -148,6 +152,26 @@ int peer_wire_encode(struct rk_buf *out, const struct peer_msg *m)
 		tk.weight = m->weight;
 		tk.tokens = (uint64_t *)m->tokens;
 		tk.n_tokens = m->n_tokens;
+		break;
+	case PEER_OP_REMOVED_GET:
+		env.body_case = RINGKV__PEER__PEER_ENVELOPE__BODY_REMOVED_GET;
+		env.removed_get = &rg;
+		break;
+	case PEER_OP_REMOVED:
+		env.body_case = RINGKV__PEER__PEER_ENVELOPE__BODY_REMOVED;
+		env.removed = &ni;
+		ni.ids = (uint64_t *)m->ids;
+		ni.n_ids = m->n_ids;
+		break;
+	case PEER_OP_TAKE_OVER:
+		env.body_case = RINGKV__PEER__PEER_ENVELOPE__BODY_TAKE_OVER;
+		env.take_over = &to;
+		to.node_id = m->node_id;
+		to.from_leaving = m->from_leaving != 0;
+		break;
+	case PEER_OP_ACK:
+		env.body_case = RINGKV__PEER__PEER_ENVELOPE__BODY_ACK;
+		env.ack = &ack;
 		break;
 	case PEER_OP_REPL:
 		env.body_case = RINGKV__PEER__PEER_ENVELOPE__BODY_REPL;
@@ -363,6 +387,25 @@ int peer_wire_decode(const uint8_t *body, size_t len,
 				rc = fail(err, errlen, RK_EBAD_REQUEST,
 					  "tokens not strictly ascending");
 		break;
+	case RINGKV__PEER__PEER_ENVELOPE__BODY_REMOVED_GET:
+		m->op = PEER_OP_REMOVED_GET;
+		break;
+	case RINGKV__PEER__PEER_ENVELOPE__BODY_REMOVED:
+		m->op = PEER_OP_REMOVED;
+		m->ids = e->removed->ids;
+		m->n_ids = e->removed->n_ids;
+		if (m->n_ids > PEER_IDS_MAX)
+			rc = fail(err, errlen, RK_EBAD_REQUEST, "%zu ids",
+				  m->n_ids);
+		break;
+	case RINGKV__PEER__PEER_ENVELOPE__BODY_TAKE_OVER:
+		m->op = PEER_OP_TAKE_OVER;
+		m->node_id = e->take_over->node_id;
+		m->from_leaving = e->take_over->from_leaving;
+		break;
+	case RINGKV__PEER__PEER_ENVELOPE__BODY_ACK:
+		m->op = PEER_OP_ACK;
+		break;
 	case RINGKV__PEER__PEER_ENVELOPE__BODY_REPL:
 		m->op = PEER_OP_REPL;
 		rc = repl_from_pb(&m->repl, e->repl, lim, w, err, errlen);
@@ -390,6 +433,10 @@ const char *peer_op_name(enum peer_op op)
 	case PEER_OP_TOKENS_GET: return "tokens_get";
 	case PEER_OP_TOKENS: return "tokens";
 	case PEER_OP_REPL: return "repl";
+	case PEER_OP_REMOVED_GET: return "removed_get";
+	case PEER_OP_REMOVED: return "removed";
+	case PEER_OP_TAKE_OVER: return "take_over";
+	case PEER_OP_ACK: return "ack";
 	case PEER_OP_NONE:
 	default: return "none";
 	}

@@ -23,7 +23,14 @@ enum peer_op {
 	PEER_OP_TOKENS_GET,        /* a member's ring tokens */
 	PEER_OP_TOKENS,            /* the reply */
 	PEER_OP_REPL,              /* a replication message (one-way) */
+	PEER_OP_REMOVED_GET,       /* the removed set, please */
+	PEER_OP_REMOVED,           /* the reply: ids */
+	PEER_OP_TAKE_OVER,         /* pull what node_id owned */
+	PEER_OP_ACK,               /* a request done */
 };
+
+/* Most ids a REMOVED message may carry. */
+#define PEER_IDS_MAX 65536
 
 /* Most tokens a TOKENS message may carry (ring/ring.h RING_TOKENS_MAX). */
 #define PEER_TOKENS_MAX 65536
@@ -39,6 +46,9 @@ struct peer_msg {
 	const uint64_t *tokens;  /* TOKENS: ascending */
 	size_t n_tokens;
 	struct repl_msg repl;    /* REPL */
+	const uint64_t *ids;     /* REMOVED */
+	size_t n_ids;
+	int from_leaving;        /* TAKE_OVER (node_id: the leaving node) */
 };
 
 struct peer_wire_msg;

@@ -83,6 +83,9 @@
 #define HINT_WINDOW 64u
 /* Digest catch-up: records fetched in full at once. */
 #define FETCH_WINDOW 64u
+/* After our ranges move, an anti-entropy round comes this soon: long
+ * enough for gossip to carry the change to every coordinator. */
+#define ANTI_ENTROPY_AFTER_RING_MS 3000u
 /* Positions are saved at most this often. */
 #define POS_SAVE_MS 2000u
 /* Catch-up batches ask for another batch right away; a failed one is
@@ -96,6 +99,9 @@ enum op_kind {
 	OP_FETCH,    /* one record fetched for a digest catch-up */
 	OP_SYNC,     /* one catch-up or stream batch in flight */
 };
+
+/* Natural owners plus, while the ring changes, pending ones. */
+#define OP_SLOTS (2 * RING_RF_MAX)
 
 /* Per-replica progress of an operation. */
 enum rstate {
@@ -128,9 +134,13 @@ struct op {
 	int all_replies;
 	int replied;
 	uint32_t n, needed;
-	uint64_t nodes[RING_RF_MAX];
-	enum rstate st[RING_RF_MAX];
-	struct answer ans[RING_RF_MAX]; /* reads */
+	uint32_t n_natural;          /* nodes[0, n_natural) count for W/R;
+					the rest are pending owners (a node
+					joining or taking over a range) that
+					get writes but do not count */
+	uint64_t nodes[OP_SLOTS];
+	enum rstate st[OP_SLOTS];
+	struct answer ans[OP_SLOTS]; /* reads */
 	struct repl_record rec;       /* write: the record; read: the key */
 	uint8_t *buf;                 /* owns rec's bytes */
 	int repairing;                /* read: blocking repair phase */
@@ -218,7 +228,9 @@ struct pos {
 struct repl {
 	struct repl_config cfg;
 	struct repl_runtime rt;
-	const struct ring *ring;
+	const struct ring *ring;         /* natural owners: reads, W and R */
+	const struct ring *pending;      /* owners once the change is done;
+					    NULL when none is under way */
 	uint64_t next_rid;
 	/* ops by rid */
 	struct op **ops;
@@ -606,7 +618,7 @@ static void reply(struct repl *r, struct op *o, struct repl_result *res)
 	if (o->replied)
 		return;
 	o->replied = 1;
-	res->replicas = o->n;
+	res->replicas = o->n_natural;
 	res->needed = o->needed;
 	if (res->status == RK_EUNAVAILABLE)
 		r->stats.unavailable++;
@@ -615,12 +627,47 @@ static void reply(struct repl *r, struct op *o, struct repl_result *res)
 	r->rt.reply(r->rt.ctx, o->client, res);
 }
 
+/* Counts natural owners in state s: only they make a quorum. */
 static uint32_t count_state(const struct op *o, enum rstate s)
 {
 	uint32_t c = 0;
-	for (uint32_t i = 0; i < o->n; i++)
+	for (uint32_t i = 0; i < o->n_natural; i++)
 		c += o->st[i] == s;
 	return c;
+}
+
+/* Pending owners still waiting (they hold the operation open so that
+ * the ones that miss the write get a hint). */
+static uint32_t count_pending_extra(const struct op *o)
+{
+	uint32_t c = 0;
+	for (uint32_t i = o->n_natural; i < o->n; i++)
+		c += o->st[i] == R_PENDING;
+	return c;
+}
+
+/* The key's owners: natural ones first, then pending-only ones. */
+static void owners_of(const struct repl *r, const uint8_t *key, size_t klen,
+		      struct op *o, int with_pending)
+{
+	size_t n = 0;
+	uint64_t token = rk_key_hash(key, klen);
+	ring_lookup(r->ring, token, r->cfg.rf, o->nodes, &n);
+	o->n_natural = (uint32_t)n;
+	if (with_pending && r->pending) {
+		uint64_t p[RING_RF_MAX];
+		size_t np = 0;
+		ring_lookup(r->pending, token, r->cfg.rf, p, &np);
+		for (size_t i = 0; i < np; i++) {
+			size_t j;
+			for (j = 0; j < n; j++)
+				if (o->nodes[j] == p[i])
+					break;
+			if (j == n && n < OP_SLOTS)
+				o->nodes[n++] = p[i];
+		}
+	}
+	o->n = (uint32_t)n;
 }
 
 /* ------------------------------------------------------------------ */
@@ -640,13 +687,13 @@ static void write_check(struct repl *r, struct op *o)
 		snprintf(why, sizeof(why),
 			 "%u of %u replicas acknowledged, %s needs %u; the "
 			 "write may or may not have been applied",
-			 ok, o->n, cl_name(o->cl), o->needed);
+			 ok, o->n_natural, cl_name(o->cl), o->needed);
 		struct repl_result res = {.status = RK_EUNAVAILABLE,
 					  .detail = why, .maybe_applied = 1,
 					  .ts = o->rec.ts, .answered = ok};
 		reply(r, o, &res);
 	}
-	if (pending == 0) {
+	if (pending == 0 && count_pending_extra(o) == 0) {
 		/* Every replica answered one way or the other: replicas that
 		 * did not take it get a hint. */
 		for (uint32_t i = 0; i < o->n; i++)
@@ -705,21 +752,19 @@ void repl_write(struct repl *r, uint64_t client, uint8_t type,
 	}
 	o->client = client;
 	o->cl = cl;
-	size_t n = 0;
-	ring_lookup(r->ring, rk_key_hash(key, klen), r->cfg.rf, o->nodes, &n);
-	o->n = (uint32_t)n;
-	o->needed = needed_for(cl, o->n);
+	owners_of(r, key, klen, o, 1);
+	o->needed = needed_for(cl, o->n_natural);
 	uint32_t up = 0;
 	for (uint32_t i = 0; i < o->n; i++) {
 		o->st[i] = repl_is_up(r, o->nodes[i]) ? R_PENDING : R_DOWN;
-		up += o->st[i] == R_PENDING;
+		up += i < o->n_natural && o->st[i] == R_PENDING;
 	}
-	if (o->n == 0 || up < o->needed) {
+	if (o->n_natural == 0 || up < o->needed) {
 		char why[160];
 		snprintf(why, sizeof(why),
 			 "%u of %u replicas are up, %s needs %u; nothing was "
 			 "written",
-			 up, o->n, cl_name(cl), o->needed);
+			 up, o->n_natural, cl_name(cl), o->needed);
 		struct repl_result res = {.status = RK_EUNAVAILABLE,
 					  .detail = why, .answered = 0};
 		reply(r, o, &res);
@@ -882,9 +927,7 @@ void repl_read(struct repl *r, uint64_t client, const uint8_t *key,
 	o->client = client;
 	o->cl = cl;
 	o->all_replies = all_replies;
-	size_t n = 0;
-	ring_lookup(r->ring, rk_key_hash(key, klen), r->cfg.rf, o->nodes, &n);
-	o->n = (uint32_t)n;
+	owners_of(r, key, klen, o, 0);
 	o->needed = needed_for(cl, o->n);
 	uint32_t up = 0;
 	for (uint32_t i = 0; i < o->n; i++) {
@@ -1544,7 +1587,7 @@ static void op_expired(struct repl *r, struct op *o)
 				 "%u of %u replicas acknowledged within %u ms, "
 				 "%s needs %u; the write may or may not have "
 				 "been applied",
-				 ok, o->n, r->cfg.write_timeout_ms,
+				 ok, o->n_natural, r->cfg.write_timeout_ms,
 				 cl_name(o->cl), o->needed);
 			struct repl_result res = {.status = RK_ETIMEOUT,
 						  .detail = why,
@@ -1644,7 +1687,38 @@ uint64_t repl_next_deadline(const struct repl *r)
 /* ------------------------------------------------------------------ */
 /* ring and liveness                                                   */
 
-/* Our ranges (merged where adjacent) and the peers that share them. */
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void add_peers(struct repl *r, const uint64_t *owners, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		if (owners[k] == r->cfg.self_id)
+			continue;
+		size_t j;
+		for (j = 0; j < r->n_peers; j++)
+			if (r->peers[j] == owners[k])
+				break;
+		if (j == r->n_peers)
+			r->peers[r->n_peers++] = owners[k];
+	}
+}
+
+static int owns(const uint64_t *owners, size_t n, uint64_t self)
+{
+	for (size_t k = 0; k < n; k++)
+		if (owners[k] == self)
+			return 1;
+	return 0;
+}
+
+/* Our ranges in the natural ring and, during a change, the pending one
+ * (merged where adjacent, never overlapping) and the peers that share
+ * them.  Every vnode token of both rings cuts the circle, so each piece
+ * lies inside one vnode range of each ring. */
 static void compute_ranges(struct repl *r)
 {
 	free(r->my_ranges);
@@ -1652,51 +1726,72 @@ static void compute_ranges(struct repl *r)
 	r->my_ranges = NULL;
 	r->peers = NULL;
 	r->n_my_ranges = r->n_peers = 0;
-	size_t v = r->ring ? ring_vnode_count(r->ring) : 0;
-	if (!v)
+	size_t v1 = r->ring ? ring_vnode_count(r->ring) : 0;
+	size_t v2 = r->pending ? ring_vnode_count(r->pending) : 0;
+	if (!v1 && !v2)
 		return;
-	r->my_ranges = malloc(v * sizeof(*r->my_ranges));
-	r->peers = malloc((ring_member_count(r->ring) + 1) * sizeof(uint64_t));
-	if (!r->my_ranges || !r->peers)
+	uint64_t *cuts = malloc((v1 + v2) * sizeof(*cuts));
+	size_t members = (r->ring ? ring_member_count(r->ring) : 0) +
+			 (r->pending ? ring_member_count(r->pending) : 0);
+	r->my_ranges = malloc((v1 + v2) * sizeof(*r->my_ranges));
+	r->peers = malloc((members + 1) * sizeof(uint64_t));
+	if (!cuts || !r->my_ranges || !r->peers) {
+		free(cuts);
 		return;
-	for (size_t i = 0; i < v; i++) {
-		uint64_t end = ring_vnode_token(r->ring, i);
-		uint64_t start = ring_vnode_token(r->ring, i ? i - 1 : v - 1);
-		uint64_t owners[RING_RF_MAX];
-		size_t n = 0;
-		ring_lookup(r->ring, end, r->cfg.rf, owners, &n);
-		int mine = 0;
-		for (size_t k = 0; k < n; k++)
-			mine |= owners[k] == r->cfg.self_id;
-		if (!mine)
+	}
+	size_t nc = 0;
+	for (size_t i = 0; i < v1; i++)
+		cuts[nc++] = ring_vnode_token(r->ring, i);
+	for (size_t i = 0; i < v2; i++)
+		cuts[nc++] = ring_vnode_token(r->pending, i);
+	qsort(cuts, nc, sizeof(*cuts), u64_cmp);
+	size_t u = 0;
+	for (size_t i = 0; i < nc; i++)
+		if (!u || cuts[u - 1] != cuts[i])
+			cuts[u++] = cuts[i];
+	for (size_t i = 0; i < u; i++) {
+		uint64_t end = cuts[i];
+		uint64_t start = u == 1 ? end : cuts[i ? i - 1 : u - 1];
+		uint64_t a[RING_RF_MAX], b[RING_RF_MAX];
+		size_t na = 0, nb = 0;
+		if (v1)
+			ring_lookup(r->ring, end, r->cfg.rf, a, &na);
+		if (v2)
+			ring_lookup(r->pending, end, r->cfg.rf, b, &nb);
+		if (!owns(a, na, r->cfg.self_id) && !owns(b, nb, r->cfg.self_id))
 			continue;
-		for (size_t k = 0; k < n; k++) {
-			if (owners[k] == r->cfg.self_id)
-				continue;
-			size_t j;
-			for (j = 0; j < r->n_peers; j++)
-				if (r->peers[j] == owners[k])
-					break;
-			if (j == r->n_peers)
-				r->peers[r->n_peers++] = owners[k];
-		}
-		/* v == 1: the single vnode owns the whole circle. */
-		if (v == 1)
-			start = end;
-		if (r->n_my_ranges &&
-		    r->my_ranges[r->n_my_ranges - 1].end == start && v > 1)
+		add_peers(r, a, na);
+		add_peers(r, b, nb);
+		if (r->n_my_ranges && u > 1 &&
+		    r->my_ranges[r->n_my_ranges - 1].end == start)
 			r->my_ranges[r->n_my_ranges - 1].end = end;
 		else
 			r->my_ranges[r->n_my_ranges++] =
 				(struct repl_range){start, end};
 	}
+	free(cuts);
 	qsort(r->my_ranges, r->n_my_ranges, sizeof(*r->my_ranges), range_cmp);
 }
 
-void repl_set_ring(struct repl *r, const struct ring *ring)
+void repl_set_ring(struct repl *r, const struct ring *ring,
+		   const struct ring *pending)
 {
+	size_t old_n = r->n_my_ranges;
+	struct repl_range *old = NULL;
+	if (old_n && (old = malloc(old_n * sizeof(*old))) != NULL)
+		memcpy(old, r->my_ranges, old_n * sizeof(*old));
 	r->ring = ring;
+	r->pending = pending;
 	compute_ranges(r);
+	/* Our ranges moved: a coordinator that had not seen the change yet
+	 * may have written around us, so reconcile with the (maybe new)
+	 * co-replicas soon rather than at the next periodic round. */
+	int moved = !old || old_n != r->n_my_ranges ||
+		    memcmp(old, r->my_ranges, old_n * sizeof(*old)) != 0;
+	free(old);
+	uint64_t soon = now(r) + ANTI_ENTROPY_AFTER_RING_MS;
+	if (moved && soon < r->next_anti_entropy)
+		r->next_anti_entropy = soon;
 }
 
 void repl_set_up(struct repl *r, uint64_t node, int up)

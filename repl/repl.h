@@ -152,8 +152,12 @@ int repl_new(const struct repl_config *cfg, const struct repl_runtime *rt,
 	     struct repl **out);
 void repl_free(struct repl *r);
 
-/* The ring to route by (borrowed; valid until the next call). */
-void repl_set_ring(struct repl *r, const struct ring *ring);
+/* The rings to route by (borrowed; valid until the next call): ring holds
+ * the natural owners (reads, and the acknowledgements a write counts);
+ * while nodes join or leave, pending is the ring as it will be, and its
+ * owners get every write too (NULL when no change is under way). */
+void repl_set_ring(struct repl *r, const struct ring *ring,
+		   const struct ring *pending);
 
 /* Liveness of a node as gossip sees it (alive/suspect = up). */
 void repl_set_up(struct repl *r, uint64_t node, int up);

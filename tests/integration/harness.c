@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "err.h"
 #include "frame.h"
 #include "rng.h"
 #include "wire.h"
@@ -348,4 +349,75 @@ int h_sh(const char *fmt, ...)
 	va_end(ap);
 	int st = system(cmd);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int h_request(const struct h_node *n, const struct rk_request *q,
+	      int timeout_ms,
+	      void (*fn)(void *ctx, const struct rk_response *r), void *ctx)
+{
+	int fd = h_raw_connect(n);
+	struct rk_buf b;
+	rk_buf_init(&b);
+	cr_assert_eq(rk_wire_encode_request(&b, q), 0);
+	int rc = h_send_all(fd, b.data, b.len) ? RK_ECLOSED : 0;
+	rk_buf_destroy(&b);
+	size_t cap = 16u << 20;
+	uint8_t *buf = malloc(cap);
+	long len = rc ? -1 : h_recv_frame(fd, buf, cap, timeout_ms);
+	close(fd);
+	if (len < 0) {
+		free(buf);
+		return len == -2 ? RK_ETIMEOUT : RK_ECLOSED;
+	}
+	struct rk_response r;
+	struct rk_wire_msg *m;
+	char err[160];
+	cr_assert_eq(rk_wire_decode_response(buf, (size_t)len, &r, &m, err,
+					     sizeof(err)),
+		     0, "%s", err);
+	if (fn)
+		fn(ctx, &r);
+	int st = r.status;
+	rk_wire_msg_free(m);
+	free(buf);
+	return st;
+}
+
+static void take_value(void *ctx, const struct rk_response *r)
+{
+	char **val = ctx;
+	*val = NULL;
+	if (r->status == 0) {
+		*val = malloc(r->value.n + 1);
+		memcpy(*val, r->value.p, r->value.n);
+		(*val)[r->value.n] = 0;
+	}
+}
+
+int h_local_get(const struct h_node *n, const char *key, char **val)
+{
+	struct rk_request q = {.id = 1, .op = RK_OP_GET,
+			       .key = {(const uint8_t *)key, strlen(key)},
+			       .local = 1};
+	return h_request(n, &q, 10000, take_value, val);
+}
+
+struct status_buf {
+	char *buf;
+	size_t len;
+};
+
+static void take_status(void *ctx, const struct rk_response *r)
+{
+	struct status_buf *s = ctx;
+	snprintf(s->buf, s->len, "%s",
+		 r->stats.ring_status ? r->stats.ring_status : "");
+}
+
+int h_ring_status(const struct h_node *n, char *buf, size_t len)
+{
+	struct rk_request q = {.id = 1, .op = RK_OP_NODE_STATS};
+	struct status_buf s = {buf, len};
+	buf[0] = 0;
+	return h_request(n, &q, 10000, take_status, &s);
 }

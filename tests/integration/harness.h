@@ -71,6 +71,21 @@ long h_wait_closed(int fd, int timeout_ms);
 /* A valid encoded Ping request frame body with request id. */
 size_t h_ping_body(uint8_t *out, size_t cap, uint64_t id);
 
+/* One request on a fresh raw connection; fn sees the decoded response.
+ * Returns the response status, or RK_ETIMEOUT / RK_ECLOSED. */
+struct rk_request;
+struct rk_response;
+int h_request(const struct h_node *n, const struct rk_request *q,
+	      int timeout_ms,
+	      void (*fn)(void *ctx, const struct rk_response *r), void *ctx);
+
+/* The node's own copy of key (no coordination): 0 with *val (malloc'd,
+ * NUL-terminated) or RK_ENOT_FOUND. */
+int h_local_get(const struct h_node *n, const char *key, char **val);
+
+/* The node's ring status ("normal", "joining", ...) into buf. */
+int h_ring_status(const struct h_node *n, char *buf, size_t len);
+
 int64_t h_now_ms(void);
 /* Runs a shell command; returns its exit status. */
 int h_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

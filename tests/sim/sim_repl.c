@@ -435,7 +435,7 @@ static int rn_boot(struct sim *sim, int node, void *prog_ctx, void **state)
 		free(n);
 		return RK_ENOMEM;
 	}
-	repl_set_ring(n->repl, T.ring);
+	repl_set_ring(n->repl, T.ring, NULL);
 	int rc2 = replay(n);
 	if (rc2) {
 		repl_free(n->repl);
