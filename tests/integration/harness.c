@@ -421,3 +421,49 @@ int h_ring_status(const struct h_node *n, char *buf, size_t len)
 	buf[0] = 0;
 	return h_request(n, &q, 10000, take_status, &s);
 }
+
+int h_local_has_many(const struct h_node *n, const char *const *keys,
+		     size_t count, unsigned char *found)
+{
+	int fd = h_raw_connect(n);
+	int rc = 0;
+	uint8_t *buf = malloc(1u << 20);
+	for (size_t base = 0; base < count && !rc; base += 1000) {
+		size_t m = count - base < 1000 ? count - base : 1000;
+		struct rk_buf b;
+		rk_buf_init(&b);
+		for (size_t i = 0; i < m; i++) {
+			const char *k = keys[base + i];
+			struct rk_request q = {.id = i + 1, .op = RK_OP_GET,
+					       .key = {(const uint8_t *)k,
+						       strlen(k)},
+					       .local = 1};
+			cr_assert_eq(rk_wire_encode_request(&b, &q), 0);
+		}
+		if (h_send_all(fd, b.data, b.len))
+			rc = RK_ECLOSED;
+		rk_buf_destroy(&b);
+		for (size_t i = 0; i < m && !rc; i++) {
+			long len = h_recv_frame(fd, buf, 1u << 20, 20000);
+			if (len < 0) {
+				rc = len == -2 ? RK_ETIMEOUT : RK_ECLOSED;
+				break;
+			}
+			struct rk_response r;
+			struct rk_wire_msg *w;
+			char err[160];
+			cr_assert_eq(rk_wire_decode_response(buf, (size_t)len, &r,
+							     &w, err, sizeof(err)),
+				     0, "%s", err);
+			cr_assert(r.id >= 1 && r.id <= m);
+			const char *k = keys[base + r.id - 1];
+			found[base + r.id - 1] =
+				r.status == 0 && r.value.n == strlen(k) &&
+				memcmp(r.value.p, k, r.value.n) == 0;
+			rk_wire_msg_free(w);
+		}
+	}
+	free(buf);
+	close(fd);
+	return rc;
+}

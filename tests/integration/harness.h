@@ -83,6 +83,12 @@ int h_request(const struct h_node *n, const struct rk_request *q,
  * NUL-terminated) or RK_ENOT_FOUND. */
 int h_local_get(const struct h_node *n, const char *key, char **val);
 
+/* Local reads of many keys on one pipelined connection: found[i] is 1
+ * when the node holds keys[i] with value equal to the key, else 0.
+ * Returns 0 or RK_ETIMEOUT / RK_ECLOSED. */
+int h_local_has_many(const struct h_node *n, const char *const *keys,
+		     size_t count, unsigned char *found);
+
 /* The node's ring status ("normal", "joining", ...) into buf. */
 int h_ring_status(const struct h_node *n, char *buf, size_t len);
 

@@ -174,43 +174,49 @@ static long check_placement(struct load *l, long acked, int exact,
 {
 	int64_t t0 = h_now_ms();
 	char why[256] = "";
+	const char **keys = malloc((size_t)(acked ? acked : 1) * sizeof(*keys));
+	unsigned char *found = malloc((size_t)(acked ? acked : 1));
+	for (long k = 0; k < acked; k++)
+		keys[k] = l->keys[k];
 	for (;;) {
 		size_t rf;
 		struct ring *r = ring_of(0, &rf);
 		int bad = 0;
-		for (long k = 0; k < acked && !bad; k += (acked > 4000 ? 7 : 1)) {
-			const char *key = l->keys[k];
-			uint64_t own[RING_RF_MAX];
-			size_t no;
-			ring_lookup(r, rk_key_hash(key, strlen(key)), rf, own,
-				    &no);
-			for (int i = 0; i < MAXN && !bad; i++) {
-				if (!nodes[i].pid)
-					continue;
+		for (int i = 0; i < MAXN && !bad; i++) {
+			if (!nodes[i].pid)
+				continue;
+			cr_assert_eq(h_local_has_many(&nodes[i], keys,
+						      (size_t)acked, found), 0);
+			for (long k = 0; k < acked && !bad; k++) {
+				uint64_t own[RING_RF_MAX];
+				size_t no;
+				ring_lookup(r, rk_key_hash(keys[k],
+							   strlen(keys[k])),
+					    rf, own, &no);
 				int owner = 0;
 				for (size_t j = 0; j < no; j++)
 					owner |= own[j] == ids[i];
-				char *v = NULL;
-				int rc = h_local_get(&nodes[i], key, &v);
-				if (owner && (rc != 0 || strcmp(v, key))) {
+				if (owner && !found[k]) {
 					snprintf(why, sizeof(why),
-						 "owner n%d lacks %s", i, key);
+						 "owner n%d lacks %s", i, keys[k]);
 					bad = 1;
-				} else if (exact && !owner && rc == 0) {
+				} else if (exact && !owner && found[k]) {
 					snprintf(why, sizeof(why),
 						 "non-owner n%d still holds %s",
-						 i, key);
+						 i, keys[k]);
 					bad = 1;
 				}
-				free(v);
 			}
 		}
 		ring_free(r);
 		if (!bad)
-			return (long)(h_now_ms() - t0);
+			break;
 		cr_assert_lt(h_now_ms() - t0, timeout_ms, "%s", why);
 		usleep(500000);
 	}
+	free(keys);
+	free(found);
+	return (long)(h_now_ms() - t0);
 }
 
 /* --- tests ----------------------------------------------------------- */
