@@ -196,6 +196,12 @@ struct sync {
 	uint64_t records;             /* applied so far */
 };
 
+/* A catch-up asked for while every slot was busy. */
+struct want_sync {
+	uint64_t peer;
+	int digest;
+};
+
 /* A replica-side acknowledgement waiting for durability. */
 struct durable_wait {
 	uint64_t lsn;
@@ -253,6 +259,8 @@ struct repl {
 	uint64_t *peers;               /* nodes sharing ranges with us */
 	size_t n_peers;
 	struct sync *syncs;
+	struct want_sync *wanted;      /* catch-ups waiting for a slot */
+	size_t n_wanted, cap_wanted;
 	struct pos *pos;
 	size_t n_pos, pos_cap;
 	int pos_dirty;
@@ -1118,9 +1126,9 @@ static void sync_end(struct repl *r, struct sync *s, int status)
 		*link = s->next;
 	rk_log(r->rt.log, status ? RK_LOG_WARN : RK_LOG_INFO, "repl",
 	       "%s from n%" PRIx64 " %s: %" PRIu64 " records applied",
-	       s->kind == SYNC_STREAM ? "stream"
-	       : s->digest	      ? "anti-entropy"
-				      : "catch-up",
+	       s->explicit_ranges ? "pull"
+	       : s->digest	  ? "anti-entropy"
+				  : "catch-up",
 	       s->peer, status ? rk_strerror(status) : "done", s->records);
 	if (s->done)
 		s->done(s->done_ctx, status);
@@ -1161,14 +1169,36 @@ static void sync_ask(struct repl *r, struct sync *s)
 	send(r, s->peer, &m);
 }
 
+/* Remembers a catch-up that found no free slot; a full one wins over a
+ * digest one for the same peer. */
+static void want_later(struct repl *r, uint64_t peer, int digest)
+{
+	for (size_t i = 0; i < r->n_wanted; i++)
+		if (r->wanted[i].peer == peer) {
+			r->wanted[i].digest &= digest;
+			return;
+		}
+	if (r->n_wanted == r->cap_wanted) {
+		size_t cap = r->cap_wanted ? r->cap_wanted * 2 : 16;
+		struct want_sync *n = realloc(r->wanted, cap * sizeof(*n));
+		if (!n)
+			return; /* the next anti-entropy round gets it */
+		r->wanted = n;
+		r->cap_wanted = cap;
+	}
+	r->wanted[r->n_wanted++] = (struct want_sync){peer, digest};
+}
+
 /* Starts catching up from peer (if not already), from our position. */
 static void catch_up(struct repl *r, uint64_t peer, int digest)
 {
 	if (peer == r->cfg.self_id || sync_find(r, peer, 0) ||
 	    r->n_my_ranges == 0)
 		return;
-	if (syncs_active(r) >= r->cfg.max_inflight_syncs)
-		return; /* the anti-entropy timer comes back to it */
+	if (syncs_active(r) >= r->cfg.max_inflight_syncs) {
+		want_later(r, peer, digest);
+		return;
+	}
 	struct sync *s = sync_new(r, peer, r->my_ranges, r->n_my_ranges);
 	if (!s)
 		return;
@@ -1652,6 +1682,10 @@ void repl_tick(struct repl *r)
 		if (!s->waiting && !s->fetching && s->retry_at <= t)
 			sync_ask(r, s);
 	}
+	while (r->n_wanted && syncs_active(r) < r->cfg.max_inflight_syncs) {
+		struct want_sync w = r->wanted[--r->n_wanted];
+		catch_up(r, w.peer, w.digest);
+	}
 	if (t >= r->next_anti_entropy) {
 		r->next_anti_entropy = t + r->cfg.anti_entropy_ms;
 		for (size_t i = 0; i < r->n_peers; i++) {
@@ -1678,6 +1712,8 @@ uint64_t repl_next_deadline(const struct repl *r)
 	for (struct sync *s = r->syncs; s; s = s->next)
 		if (!s->waiting && !s->fetching && s->retry_at < at)
 			at = s->retry_at;
+	if (r->n_wanted && syncs_active(r) < r->cfg.max_inflight_syncs)
+		at = now(r);
 	uint64_t save = r->pos_saved_ms + POS_SAVE_MS;
 	if (r->pos_dirty && save < at)
 		at = save;
@@ -1908,6 +1944,7 @@ void repl_free(struct repl *r)
 	free(r->my_ranges);
 	free(r->peers);
 	free(r->pos);
+	free(r->wanted);
 	free(r);
 }
 
