@@ -562,9 +562,13 @@ static void on_tokens(void *ctx, int status, const struct peer_msg *reply)
 	rebuild_ring(c);
 }
 
+/* Owners, and nodes becoming or ceasing to be owners: coordinators
+ * need a joining node's tokens to send it the writes of the ranges it
+ * is pulling (the pending ring). */
 static int needs_tokens(const struct member *m)
 {
-	return m->status == CLUSTER_NORMAL &&
+	return (m->status == CLUSTER_NORMAL || m->status == CLUSTER_JOINING ||
+		m->status == CLUSTER_LEAVING) &&
 	       (!m->tokens || m->n_tokens != m->want_n ||
 		tokens_digest(m->tokens, m->n_tokens) != m->want_digest);
 }
@@ -853,6 +857,7 @@ int cluster_tokens_reply(const struct cluster *c, uint64_t id,
 		reply->weight = m->weight;
 		reply->tokens = m->tokens;
 		reply->n_tokens = m->n_tokens;
+		reply->ring_status = (uint32_t)m->status;
 		return 0;
 	}
 	return RK_ENOT_FOUND;

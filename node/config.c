@@ -76,6 +76,10 @@ static const struct setting settings[] = {
 	 "30s", 0, UINT64_MAX,
 	 "after a ring change settles, a node waits this long, then drops "
 	 "the keys it no longer owns"},
+	{"replication", "settle_timeout", K_DURATION, F(settle_timeout_ms), 0,
+	 "30s", 0, 3600000,
+	 "a joining or leaving node waits at most this long for every live "
+	 "member to know it before ranges move (then moves them anyway)"},
 
 	{"gossip", "period", K_DURATION, F(gossip_period_ms), 0, "1s", 10,
 	 600000, "SWIM protocol period: one member probed per period"},

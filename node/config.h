@@ -36,6 +36,7 @@ struct node_config {
 	uint64_t hint_window_ms;
 	uint64_t hint_rate;
 	uint64_t cleanup_delay_ms;
+	uint64_t settle_timeout_ms;
 
 	/* [gossip] */
 	uint64_t gossip_period_ms;

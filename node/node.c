@@ -69,6 +69,8 @@ struct node {
 	char advertise[256];
 	int stopping;
 	uint64_t started_ms;
+	uint64_t stop_deadline;
+	ev_timer flush_poll;    /* a graceful stop waits for writes, hints */
 	struct rk_rng rng;
 
 	/* the store's loop hooks */
@@ -840,11 +842,34 @@ static void on_left(void *ctx)
 	ev_break(n->loop, EVBREAK_ALL);
 }
 
+/* Writes this node coordinated still wait for replicas, or hints for
+ * live nodes wait to be handed off: let them finish before leaving (a
+ * stopped coordinator's hints would be lost), for at most
+ * STOP_FLUSH_MS. */
+#define STOP_FLUSH_MS 10000u
+
+static void on_flush_poll(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)revents;
+	struct node *n = w->data;
+	size_t left = repl_unfinished(n->repl);
+	if (left && mono_ms() < n->stop_deadline)
+		return;
+	ev_timer_stop(loop, w);
+	if (left)
+		rk_warn(n->lg, "node", "%zu writes or hints unfinished; leaving "
+			"anyway (anti-entropy will reconcile)", left);
+	rk_info(n->lg, "node", "leaving the cluster");
+	membership_leave(n->membership, on_left, n);
+}
+
 static void on_drained(void *ctx)
 {
 	struct node *n = ctx;
-	rk_info(n->lg, "node", "leaving the cluster");
-	membership_leave(n->membership, on_left, n);
+	n->stop_deadline = mono_ms() + STOP_FLUSH_MS;
+	ev_timer_init(&n->flush_poll, on_flush_poll, 0.0, 0.05);
+	n->flush_poll.data = n;
+	ev_timer_start(n->loop, &n->flush_poll);
 }
 
 void node_shutdown(struct node *n)
@@ -1021,6 +1046,7 @@ void node_free(struct node *n)
 		ev_idle_stop(n->loop, &n->idle);
 		ev_timer_stop(n->loop, &n->maintain);
 		ev_timer_stop(n->loop, &n->repl_timer);
+		ev_timer_stop(n->loop, &n->flush_poll);
 	}
 	/* Replies to our requests reference the parts below: fail them
 	 * first, while everything still exists. */

@@ -37,6 +37,20 @@ struct pull {
 	uint64_t source;
 };
 
+/* One round of asking every live member what it knows of us. */
+struct settle_round {
+	struct rebalance *rb;
+	int outstanding;
+	int lagging;          /* members that do not know yet */
+	uint64_t lagger;      /* one of them, for the log */
+};
+
+/* One member's answer within a round. */
+struct settle_ask {
+	struct settle_round *round;
+	uint64_t id;
+};
+
 /* A decommission or removal waiting for the gainers' answers. */
 struct handover {
 	struct rebalance *rb;
@@ -59,6 +73,15 @@ struct rebalance {
 	uint64_t self;
 	ev_timer tick;
 	int joining;              /* a join's pulls are out */
+	/* settling: waiting for every member to know our new status */
+	enum cluster_status settle_want;  /* JOINING or LEAVING; 0 = none */
+	int settled;                      /* the join's settle is done */
+	uint64_t settle_deadline;
+	uint64_t settle_log_ms;           /* last "still waiting" line */
+	ev_timer settle_timer;            /* the next round */
+	void (*settle_then)(struct rebalance *rb);
+	rebalance_done_fn decom_done;     /* the decommission's reply */
+	void *decom_ctx;
 	int busy;                 /* pulls or a handover under way */
 	uint64_t ring_changed_ms; /* when the rings last moved */
 	int cleanup_due;          /* a change since the last cleanup */
@@ -198,6 +221,147 @@ static int pull_gains(struct rebalance *rb, const struct ring *from,
 }
 
 /* ------------------------------------------------------------------ */
+/* settling: every member knows before a range moves                   */
+/*
+ * A coordinator sends a write to the owners its own view of the ring
+ * names.  One that has not heard yet that this node is joining sends
+ * the writes of a range this node is pulling only to the old owners; if
+ * the pull from the node losing the range has passed them, we lack
+ * those writes, and should that node leave soon after, only a later
+ * anti-entropy round from the remaining owners brings them over.  The
+ * same holds for a node leaving and the nodes taking its ranges.
+ * Cassandra sleeps ring_delay (30 s) for this and hopes; we ask: every
+ * live member is asked for our tokens and its view of our status, and
+ * ranges move once all say "joining" (or "leaving").  A member that
+ * stays behind past replication.settle_timeout is logged and the ranges
+ * move anyway: anti-entropy still covers what it sends meanwhile.
+ */
+
+#define SETTLE_ASK_TIMEOUT_MS 2000u
+#define SETTLE_RETRY_S 0.2
+#define SETTLE_LOG_MS 5000u
+
+static void settle_round_start(struct rebalance *rb);
+
+static void settle_finish(struct rebalance *rb)
+{
+	void (*then)(struct rebalance *) = rb->settle_then;
+	rb->settle_want = 0;
+	rb->settle_then = NULL;
+	then(rb);
+}
+
+static void settle_round_end(struct settle_round *sr)
+{
+	struct rebalance *rb = sr->rb;
+	uint64_t now = mono_ms();
+	if (sr->lagging == 0) {
+		rk_info(rb->lg, "rebalance", "every live member knows this "
+			"node is %s", cluster_status_name(rb->settle_want));
+		settle_finish(rb);
+	} else if (now >= rb->settle_deadline) {
+		rk_warn(rb->lg, "rebalance", "%d member(s) (n%" PRIx64 " among "
+			"them) still do not know this node is %s after "
+			"replication.settle_timeout; moving ranges anyway",
+			sr->lagging, sr->lagger,
+			cluster_status_name(rb->settle_want));
+		settle_finish(rb);
+	} else {
+		if (now >= rb->settle_log_ms + SETTLE_LOG_MS) {
+			rb->settle_log_ms = now;
+			rk_info(rb->lg, "rebalance", "waiting for %d member(s) "
+				"(n%" PRIx64 " among them) to learn this node "
+				"is %s", sr->lagging, sr->lagger,
+				cluster_status_name(rb->settle_want));
+		}
+		ev_timer_set(&rb->settle_timer, SETTLE_RETRY_S, 0.0);
+		ev_timer_start(rb->loop, &rb->settle_timer);
+	}
+	free(sr);
+}
+
+static void settle_reply(void *ctx, int status, const struct peer_msg *r)
+{
+	struct settle_ask *a = ctx;
+	struct settle_round *sr = a->round;
+	struct rebalance *rb = sr->rb;
+	struct cluster_member self;
+	cluster_members(rb->cl, &self, 1);
+	int knows = status == 0 && r->op == PEER_OP_TOKENS &&
+		    r->node_id == rb->self && r->n_tokens == self.n_tokens &&
+		    r->ring_status == (uint32_t)rb->settle_want;
+	if (!knows) {
+		sr->lagging++;
+		sr->lagger = a->id;
+	}
+	free(a);
+	if (--sr->outstanding == 0)
+		settle_round_end(sr);
+}
+
+static void settle_round_start(struct rebalance *rb)
+{
+	struct settle_round *sr = calloc(1, sizeof(*sr));
+	size_t n = cluster_members(rb->cl, NULL, 0);
+	struct cluster_member *m = calloc(n ? n : 1, sizeof(*m));
+	if (!sr || !m) {
+		free(sr);
+		free(m);
+		ev_timer_set(&rb->settle_timer, SETTLE_RETRY_S, 0.0);
+		ev_timer_start(rb->loop, &rb->settle_timer);
+		return;
+	}
+	sr->rb = rb;
+	sr->outstanding = 1; /* released below */
+	cluster_members(rb->cl, m, n);
+	for (size_t i = 0; i < n; i++) {
+		/* Any live node coordinates writes, owner or not. */
+		if (m[i].is_self || m[i].removed || !m[i].client_addr[0] ||
+		    (m[i].liveness != CLUSTER_ALIVE &&
+		     m[i].liveness != CLUSTER_SUSPECT))
+			continue;
+		struct settle_ask *a = malloc(sizeof(*a));
+		if (!a) {
+			sr->lagging++;
+			sr->lagger = m[i].id;
+			continue;
+		}
+		a->round = sr;
+		a->id = m[i].id;
+		sr->outstanding++;
+		struct peer_msg q = {.op = PEER_OP_TOKENS_GET,
+				     .node_id = rb->self};
+		peers_request(rb->peers, m[i].client_addr, &q,
+			      SETTLE_ASK_TIMEOUT_MS, settle_reply, a);
+	}
+	free(m);
+	if (--sr->outstanding == 0)
+		settle_round_end(sr);
+}
+
+static void on_settle_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	struct rebalance *rb = w->data;
+	if (rb->settle_want)
+		settle_round_start(rb);
+}
+
+/* Waits until every live member sees this node as `want`, then calls
+ * then(rb). */
+static void settle(struct rebalance *rb, enum cluster_status want,
+		   void (*then)(struct rebalance *rb))
+{
+	uint64_t now = mono_ms();
+	rb->settle_want = want;
+	rb->settle_then = then;
+	rb->settle_deadline = now + rb->cfg->settle_timeout_ms;
+	rb->settle_log_ms = now;
+	settle_round_start(rb);
+}
+
+/* ------------------------------------------------------------------ */
 /* join                                                                */
 
 static void join_finished(struct rebalance *rb, struct pull_set *ps)
@@ -214,10 +378,25 @@ static void join_finished(struct rebalance *rb, struct pull_set *ps)
 	free(ps);
 }
 
+static void join_try(struct rebalance *rb);
+
+static void join_settled(struct rebalance *rb)
+{
+	rb->settled = 1;
+	rb->busy = 0;
+	join_try(rb);
+}
+
 static void join_try(struct rebalance *rb)
 {
-	if (rb->joining || cluster_self_status(rb->cl) != CLUSTER_JOINING)
+	if (rb->joining || rb->settle_want ||
+	    cluster_self_status(rb->cl) != CLUSTER_JOINING)
 		return;
+	if (!rb->settled) {
+		rb->busy = 1;
+		settle(rb, CLUSTER_JOINING, join_settled);
+		return;
+	}
 	struct ring *with_self;
 	if (cluster_build_ring(rb->cl, rb->self, 0, &with_self))
 		return;
@@ -424,6 +603,12 @@ static void handover(struct rebalance *rb, uint64_t leaving, int from_leaving,
 	handover_reply(h, 0, &ok);
 }
 
+static void decommission_settled(struct rebalance *rb)
+{
+	rb->busy = 0;
+	handover(rb, rb->self, 1, rb->decom_done, rb->decom_ctx);
+}
+
 void rebalance_decommission(struct rebalance *rb, rebalance_done_fn done,
 			    void *ctx)
 {
@@ -437,8 +622,11 @@ void rebalance_decommission(struct rebalance *rb, rebalance_done_fn done,
 		done(ctx, RK_EINVALID, "a ring change is already under way");
 		return;
 	}
+	rb->busy = 1;
+	rb->decom_done = done;
+	rb->decom_ctx = ctx;
 	cluster_set_self_status(rb->cl, CLUSTER_LEAVING);
-	handover(rb, rb->self, 1, done, ctx);
+	settle(rb, CLUSTER_LEAVING, decommission_settled);
 }
 
 void rebalance_remove(struct rebalance *rb, uint64_t id,
@@ -603,6 +791,8 @@ struct rebalance *rebalance_new(struct ev_loop *loop,
 	ev_timer_init(&rb->tick, on_tick, REBALANCE_TICK, REBALANCE_TICK);
 	rb->tick.data = rb;
 	ev_timer_start(loop, &rb->tick);
+	ev_timer_init(&rb->settle_timer, on_settle_timer, SETTLE_RETRY_S, 0.0);
+	rb->settle_timer.data = rb;
 	return rb;
 }
 
@@ -611,5 +801,6 @@ void rebalance_free(struct rebalance *rb)
 	if (!rb)
 		return;
 	ev_timer_stop(rb->loop, &rb->tick);
+	ev_timer_stop(rb->loop, &rb->settle_timer);
 	free(rb);
 }

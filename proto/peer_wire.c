@@ -152,6 +152,7 @@ int peer_wire_encode(struct rk_buf *out, const struct peer_msg *m)
 		tk.weight = m->weight;
 		tk.tokens = (uint64_t *)m->tokens;
 		tk.n_tokens = m->n_tokens;
+		tk.ring_status = m->ring_status;
 		break;
 	case PEER_OP_REMOVED_GET:
 		env.body_case = RINGKV__PEER__PEER_ENVELOPE__BODY_REMOVED_GET;
@@ -378,6 +379,7 @@ int peer_wire_decode(const uint8_t *body, size_t len,
 		m->weight = e->tokens->weight;
 		m->tokens = e->tokens->tokens;
 		m->n_tokens = e->tokens->n_tokens;
+		m->ring_status = e->tokens->ring_status;
 		if (m->n_tokens > PEER_TOKENS_MAX)
 			rc = fail(err, errlen, RK_EBAD_REQUEST,
 				  "%zu tokens, at most %d", m->n_tokens,

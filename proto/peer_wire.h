@@ -45,6 +45,8 @@ struct peer_msg {
 	uint32_t weight;         /* TOKENS */
 	const uint64_t *tokens;  /* TOKENS: ascending */
 	size_t n_tokens;
+	uint32_t ring_status;    /* TOKENS: the answerer's view of the
+				    member's status (enum cluster_status) */
 	struct repl_msg repl;    /* REPL */
 	const uint64_t *ids;     /* REMOVED */
 	size_t n_ids;

@@ -2011,6 +2011,18 @@ void repl_get_stats(const struct repl *r, struct repl_stats *out)
 	out->hints_pending = r->hints_total;
 }
 
+size_t repl_unfinished(const struct repl *r)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < r->ops_cap; i++)
+		for (const struct op *o = r->ops[i]; o; o = o->hnext)
+			n += o->kind == OP_WRITE || o->kind == OP_HINT;
+	for (size_t i = 0; i < r->n_hq; i++)
+		if (repl_is_up(r, r->hq[i].target))
+			n += r->hq[i].count;
+	return n;
+}
+
 uint64_t repl_hints_pending(const struct repl *r, uint64_t node)
 {
 	if (!node)

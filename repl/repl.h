@@ -215,6 +215,10 @@ void repl_pull_ranges(struct repl *r, uint64_t from,
 
 void repl_get_stats(const struct repl *r, struct repl_stats *out);
 
+/* Work a graceful stop should let finish: writes still waiting for their
+ * replicas (whose misses become hints) and hints for nodes that are up. */
+size_t repl_unfinished(const struct repl *r);
+
 /* A set of token ranges for fast membership tests (O(log n)): what a node
  * serving a catch-up or a stream filters records by.  Owned by the caller
  * (free with free()).  Returns NULL when out of memory. */

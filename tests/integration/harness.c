@@ -64,7 +64,9 @@ void h_node_init(struct h_node *n, const char *const *args)
 {
 	memset(n, 0, sizeof(*n));
 	pick_address(n);
-	snprintf(n->dir, sizeof(n->dir), "/tmp/rkv-it-XXXXXX");
+	const char *tmp = getenv("TMPDIR");
+	snprintf(n->dir, sizeof(n->dir), "%s/rkv-it-XXXXXX",
+		 tmp && *tmp ? tmp : "/tmp");
 	cr_assert_not_null(mkdtemp(n->dir));
 	snprintf(n->log, sizeof(n->log), "%s/ringkvd.log", n->dir);
 	for (int i = 0; args && args[i] && i < H_MAX_ARGS - 1; i++)

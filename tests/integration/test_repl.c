@@ -108,6 +108,7 @@ struct load {
 	atomic_int stop;
 	atomic_long acked;
 	char (*keys)[24];     /* acknowledged keys, value = key */
+	signed char *via;     /* the node each went through */
 	int writer;
 	rkv_consistency cl;
 };
@@ -121,9 +122,10 @@ static void *load_main(void *arg)
 	o.write_consistency = l->cl;
 	unsigned seed = (unsigned)getpid() ^ (unsigned)l->writer;
 	rkv_client *c = NULL;
+	int k = 0;
 	for (long i = 0; !atomic_load(&l->stop); i++) {
 		if (!c) {
-			int k = (int)(rand_r(&seed) % (unsigned)n_nodes);
+			k = (int)(rand_r(&seed) % (unsigned)n_nodes);
 			if (!nodes[k].pid ||
 			    rkv_connect(nodes[k].addr, &o, &c) != RKV_OK) {
 				c = NULL;
@@ -138,6 +140,7 @@ static void *load_main(void *arg)
 			long n = atomic_load(&l->acked);
 			if (n < MAX_ACKED) {
 				memcpy(l->keys[n], key, sizeof(key));
+				l->via[n] = (signed char)k;
 				atomic_store(&l->acked, n + 1);
 			}
 		} else if (rc == RKV_ERR_CLOSED || rc == RKV_ERR_CONNECT ||
@@ -154,6 +157,7 @@ static void load_start(struct load *l, pthread_t *th, int writer)
 {
 	memset(l, 0, sizeof(*l));
 	l->keys = calloc(MAX_ACKED, sizeof(*l->keys));
+	l->via = calloc(MAX_ACKED, sizeof(*l->via));
 	l->writer = writer;
 	l->cl = RKV_QUORUM;
 	pthread_create(th, NULL, load_main, l);
@@ -164,6 +168,23 @@ static long load_stop(struct load *l, pthread_t th)
 	atomic_store(&l->stop, 1);
 	pthread_join(th, NULL);
 	return atomic_load(&l->acked);
+}
+
+/* Which node key k was written through and which nodes hold it now:
+ * what a failure message needs to be worth reading. */
+static const char *whereabouts(const struct load *l, long k)
+{
+	static char s[128];
+	int len = snprintf(s, sizeof(s), "written through n%d; held by",
+			   l->via ? l->via[k] : -1);
+	const char *key = l->keys[k];
+	for (int i = 0; i < MAXN; i++) {
+		unsigned char has = 0;
+		if (nodes[i].pid && h_local_has_many(&nodes[i], &key, 1, &has) == 0 &&
+		    has && len < (int)sizeof(s) - 8)
+			len += snprintf(s + len, sizeof(s) - (size_t)len, " n%d", i);
+	}
+	return s;
 }
 
 /* Every acknowledged key is on each of its owners (a local read), and,
@@ -198,7 +219,8 @@ static long check_placement(struct load *l, long acked, int exact,
 					owner |= own[j] == ids[i];
 				if (owner && !found[k]) {
 					snprintf(why, sizeof(why),
-						 "owner n%d lacks %s", i, keys[k]);
+						 "owner n%d lacks %s (%s)", i,
+						 keys[k], whereabouts(l, k));
 					bad = 1;
 				} else if (exact && !owner && found[k]) {
 					snprintf(why, sizeof(why),
@@ -262,6 +284,7 @@ Test(repl, kill9_under_quorum_load_loses_no_acknowledged_write)
 	}
 	rkv_close(c);
 	free(l.keys);
+	free(l.via);
 }
 
 Test(repl, all_fails_fast_while_a_replica_is_down_and_one_still_works)
@@ -364,6 +387,7 @@ Test(repl, a_node_joins_and_one_is_decommissioned_under_load)
 			"the load stopped\n", ms);
 	free(pre.keys);
 	free(l.keys);
+	free(l.via);
 }
 
 Test(repl, removing_a_dead_node_copies_its_ranges_again)
