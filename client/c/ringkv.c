@@ -620,11 +620,8 @@ static int take_answer(struct call *k, const struct rk_response *r)
 	}
 	k->exists = r->exists;
 	k->node_id = r->node_id;
-	if (k->req.op == RK_OP_GET && k->req.all_replies &&
-	    (r->status == RKV_OK || r->op == RK_OP_GET || r->n_replies)) {
-		if (take_replies(k, r))
-			goto nomem;
-	}
+	if (k->req.op == RK_OP_GET && k->req.all_replies && take_replies(k, r))
+		goto nomem;
 	if (r->status != RKV_OK)
 		return 0;
 	if (k->req.op == RK_OP_GET) {
@@ -1108,6 +1105,9 @@ static int refresh(rkv_client *c)
 		add_unique(cand, &n, link_get(c, c->seeds[i]));
 	int reached = 0, rc = RKV_ERR_CONNECT;
 	char err[sizeof(c->err)] = "";
+	/* A refresh between retries must not wipe the failure's detail. */
+	char saved[sizeof(c->err)];
+	memcpy(saved, c->err, sizeof(saved));
 	for (size_t i = 0; i < n; i++) {
 		struct call k = {.req = {.op = RK_OP_RING_INFO}, .to = cand[i]};
 		int xr = exchange(c, &k, 1, c->opts.request_timeout_ms);
@@ -1131,13 +1131,13 @@ static int refresh(rkv_client *c)
 		snprintf(err, sizeof(err), "%s", c->err);
 	}
 	free(cand);
-	if (rc == RKV_OK) {
-		c->err[0] = 0;
+	if (rc == RKV_OK || reached) {
+		memcpy(c->err, saved, sizeof(saved));
+		if (rc)	/* reached, but no usable ring: route as we did */
+			c->next_refresh = now + FAILED_REFRESH_MS;
 		return RKV_OK;
 	}
 	c->next_refresh = now + FAILED_REFRESH_MS;
-	if (reached)
-		return RKV_OK; /* keep routing as we did */
 	return set_err(c, RKV_ERR_CONNECT, "cannot reach any node (last: %s)",
 		       err);
 }

@@ -197,8 +197,9 @@ typedef struct rkv_replies {
 
 /* Returns RKV_OK (the newest version is a value), RKV_ERR_NOT_FOUND (it is
  * missing or deleted), or another error.  *out is set whenever a node
- * answered, errors included (then it holds what answers it carried), and
- * is NULL only when none did; the caller frees it with rkv_replies_free. */
+ * answered, errors included (then it holds the answers it carried, maybe
+ * none), and is NULL only when none did (a connection error); the caller
+ * frees it with rkv_replies_free. */
 int rkv_get_all(rkv_client *c, const void *key, size_t klen,
 		const rkv_call_opts *opts, rkv_replies **out);
 void rkv_replies_free(rkv_replies *r);
