@@ -71,10 +71,13 @@
 #define FORCED_REFRESH_MIN_MS 500
 /* When no node answered a refresh, try again after this. */
 #define FAILED_REFRESH_MS 1000
-/* A node whose connection failed is skipped this long (gossip takes about
- * five seconds to call it dead; this covers the gap, and is short enough
- * that a restarted node gets its traffic back soon). */
+/* A node whose connection failed is skipped this long, doubling with each
+ * failure in a row up to DOWN_MAX_MS (gossip takes about five seconds to
+ * call it dead; this covers the gap without paying a connect timeout per
+ * request on a host that vanished).  Gossip saying it is alive again, or
+ * an answer from it, clears the mark. */
 #define DOWN_MS 2000
+#define DOWN_MAX_MS 16000
 /* Sends of one request at most: the first choice, the next replica, then
  * any node. */
 #define MAX_ROUNDS 4
@@ -85,6 +88,7 @@ struct link {
 	int fd;              /* -1 when closed */
 	struct rk_buf in, out;
 	int64_t down_until;  /* mono ms: not a routing target before then */
+	unsigned fails;      /* connection failures in a row */
 	/* State of the exchange in progress. */
 	int active;
 	size_t *q;           /* indices of the calls it carries */
@@ -706,7 +710,10 @@ static int link_fail(rkv_client *c, struct link *l, struct call *calls,
 	link_close(l);
 	l->active = 0;
 	if (c->smart && rc != RKV_ERR_NOMEM) {
-		l->down_until = mono_ms() + DOWN_MS;
+		unsigned shift = l->fails < 3 ? l->fails : 3;
+		int64_t ms = (int64_t)DOWN_MS << shift;
+		l->down_until = mono_ms() + (ms < DOWN_MAX_MS ? ms : DOWN_MAX_MS);
+		l->fails++;
 		c->refresh_now = 1;
 	}
 	return rc;
@@ -772,6 +779,8 @@ static int link_read(rkv_client *c, struct link *l, struct call *calls,
 			c->refresh_now = 1;
 		take_answer(&calls[i], &resp);
 		rk_wire_msg_free(owner);
+		l->fails = 0;
+		l->down_until = 0;
 		rk_buf_consume(&l->in, f.frame_len);
 		if (++l->nanswered == l->nq)
 			l->active = 0;
@@ -1014,6 +1023,18 @@ static int ring_install(rkv_client *c, const rkv_ring_info *ri)
 		on_ring += x->n_tokens > 0;
 	}
 	qsort(ms, ri->n_members, sizeof(*ms), member_cmp);
+	/* Back in gossip's eyes (a restart): worth trying again at once. */
+	for (size_t i = 0; i < ri->n_members; i++) {
+		struct member *old = member_find(c, ms[i].id);
+		if (!old || strcmp(old->state, "alive") == 0 ||
+		    strcmp(ms[i].state, "alive") != 0 || !ms[i].addr[0])
+			continue;
+		struct link *l = link_get(c, ms[i].addr);
+		if (l) {
+			l->down_until = 0;
+			l->fails = 0;
+		}
+	}
 	uint32_t rf = ri->replication_factor ? ri->replication_factor : 3;
 	if (rf > RING_RF_MAX)
 		rf = RING_RF_MAX;
