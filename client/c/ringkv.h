@@ -84,8 +84,9 @@ typedef struct rkv_options {
 	int request_timeout_ms;        /* without progress; default 5000 */
 	rkv_consistency read_consistency;  /* default RKV_DEFAULT */
 	rkv_consistency write_consistency; /* default RKV_DEFAULT */
-	int smart; /* 1 (default): send each request to a replica of its key;
-		      0: one connection through the seeds for everything */
+	int smart; /* 1 (rkv_options_init, and NULL options): send each
+		      request to a replica of its key; 0 (a zeroed struct):
+		      one connection through the seeds for everything */
 } rkv_options;
 
 /* A record's version: hybrid logical time, then the id of the node that
@@ -124,7 +125,7 @@ int rkv_client_new(const char *seeds, const rkv_options *opts,
  * still NULL), RKV_ERR_NOMEM. */
 int rkv_connect(const char *seeds, const rkv_options *opts, rkv_client **out);
 
-/* Closes the connection and frees the client. */
+/* Closes every connection and frees the client. */
 void rkv_close(rkv_client *c);
 
 /* The name of an error code ("not found", ...); never NULL. */
@@ -162,7 +163,10 @@ int rkv_delete_ex(rkv_client *c, const void *key, size_t klen,
 /* *exists = 1 when key holds a value. */
 int rkv_exists(rkv_client *c, const void *key, size_t klen, int *exists);
 
-/* Round trip to the node; node_id (may be NULL) gets its id. */
+/* Round trip to the node of the seed connection (the calls without a key,
+ * ping, cluster and ring info, use it; it is the first seed that answers,
+ * then for a smart client any member that is up); node_id (may be NULL)
+ * gets its id. */
 int rkv_ping(rkv_client *c, uint64_t *node_id);
 
 void rkv_value_free(rkv_value *v);
@@ -241,7 +245,7 @@ int rkv_decommission(rkv_client *c, const char *addr, int timeout_ms);
  * replicas.  RKV_OK once that is done. */
 int rkv_remove_node(rkv_client *c, uint64_t node_id, int timeout_ms);
 
-/* The cluster as the connected node sees it. */
+/* The cluster as the node of the seed connection sees it. */
 typedef struct rkv_node {
 	uint64_t node_id;
 	char *client_address;
@@ -263,7 +267,8 @@ typedef struct rkv_cluster_info {
 int rkv_cluster_info_get(rkv_client *c, rkv_cluster_info **out);
 void rkv_cluster_info_free(rkv_cluster_info *ci);
 
-/* The ring as the connected node sees it: with it a client can compute a
+/* The ring as the node of the seed connection sees it (a smart client
+ * fetches the same itself): with it a client can compute a
  * key's replicas itself (key token = XXH3-64, seed 0, of the key bytes). */
 typedef struct rkv_ring_member {
 	uint64_t node_id;
