@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The ringkv CLI against a real three-node cluster (RF 3): status, get
 # --all, get --local, --smart, and the consistency levels while a replica
-# is down (ALL fails fast with UNAVAILABLE, ONE still works).
+# is down (ALL fails fast with UNAVAILABLE, ONE still works); and
+# ringkv-bench --smart on reaching every node.
 set -u
 : "${RINGKVD:?path of ringkvd}" "${RINGKV:?path of ringkv}"
 
@@ -138,6 +139,21 @@ check "prompt get --all" 0 'newest: hello' -- bash -c "printf 'get --all greetin
 check "help lists status" 0 'status .*decommission .*removenode' -- bash -c "$R help | tr '\n' ' '"
 check "removenode bad id" 2 '^$' -- $R -s "$S" removenode xyz
 check "decommission needs one node" 2 '^$' -- $R -s "$S,${addr[1]}" decommission
+
+# ringkv-bench --smart on spreads its connections over every node, and
+# each answers its share.
+if [ -n "${RINGKV_BENCH:-}" ]; then
+	out=$("$RINGKV_BENCH" -s "$S" -n 3000 -c 3 -P 4 --keys 300 --smart on \
+		--json -q 2>"$dir/err")
+	rc=$?
+	if [ $rc -eq 0 ] && [[ "$out" == *'"errors":0,'* ]] &&
+		[ "$(grep -oE '"id":"[0-9a-f]{16}","requests":[1-9][0-9]*' <<<"$out" | wc -l)" -eq $N ]; then
+		echo "ok   ringkv-bench --smart on reaches every node"
+	else
+		echo "FAIL ringkv-bench --smart on: exit $rc, '$out', stderr '$(cat "$dir/err")'"
+		fails=$((fails + 1))
+	fi
+fi
 
 # A replica down: ALL fails fast and says why, ONE and QUORUM still work,
 # status shows the node down with '?' for its load.
