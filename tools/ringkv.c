@@ -707,8 +707,8 @@ static char ring_letter(const struct status_row *w)
 		return 'J';
 	if (!strcmp(s, "leaving"))
 		return 'L';
-	if (!strcmp(s, "moving"))
-		return 'M';
+	if (!strcmp(s, "left"))
+		return 'X';
 	return '-';
 }
 
@@ -844,7 +844,7 @@ static int cmd_status(struct cli *cli, int argc, char **argv)
 			       ri->epoch, ri->checksum);
 		printf(" (gossip as %016" PRIx64 " sees it)\n", ci->self_id);
 		printf("Status=U(p)/S(uspect)/D(own)  State=N(ormal)/"
-		       "J(oining)/L(eaving)/M(oving)/-(no tokens)/?(unreachable)\n");
+		       "J(oining)/L(eaving)/X(left)/-(no tokens)/?(unreachable)\n");
 		printf("--  %-16s  %-21s  %-7s  %-9s  %10s  %10s  %7s  %7s\n",
 		       "node", "address", "state", "ring", "keys", "bytes",
 		       "owns", "hints");

@@ -20,10 +20,12 @@
  * down here for DOWN_MS, so the next requests skip it without waiting;
  * requests caught by the failure go to the next replica (then to any node
  * that is up, since any node coordinates) when that is safe: always when
- * none of their bytes left this process, and for reads also when the
- * connection broke before the answer came.  Writes that may have reached
- * a node are never repeated (DESIGN: the caller learns "may or may not
- * have applied").
+ * none of their bytes left this process or a draining node refused them
+ * (SHUTTING_DOWN), and for reads also when the connection broke before
+ * the answer came.  Writes that may have reached a node are never
+ * repeated (DESIGN: the caller learns "may or may not have applied"), and
+ * neither is a node's own TIMEOUT answer, which says the cluster is slow:
+ * repeating it would double the load where it hurts.
  *
  * Connections.  One per node address, opened lazily and kept; an exchange
  * pipelines calls over any number of them at once, polling them together,
@@ -694,6 +696,17 @@ nomem:
 /* ------------------------------------------------------------------ */
 /* the exchange: send calls pipelined to their nodes, collect answers  */
 
+/* Skips l's node for a while (longer after each failure in a row) and
+ * asks for a ring refresh. */
+static void mark_down(rkv_client *c, struct link *l)
+{
+	unsigned shift = l->fails < 3 ? l->fails : 3;
+	int64_t ms = (int64_t)DOWN_MS << shift;
+	l->down_until = mono_ms() + (ms < DOWN_MAX_MS ? ms : DOWN_MAX_MS);
+	l->fails++;
+	c->refresh_now = 1;
+}
+
 /* l broke (or could not be reached) with rc: its unanswered calls get rc,
  * and note whether any of their bytes left.  A smart client also skips
  * the node for a while and refreshes the ring soon. */
@@ -709,13 +722,8 @@ static int link_fail(rkv_client *c, struct link *l, struct call *calls,
 	}
 	link_close(l);
 	l->active = 0;
-	if (c->smart && rc != RKV_ERR_NOMEM) {
-		unsigned shift = l->fails < 3 ? l->fails : 3;
-		int64_t ms = (int64_t)DOWN_MS << shift;
-		l->down_until = mono_ms() + (ms < DOWN_MAX_MS ? ms : DOWN_MAX_MS);
-		l->fails++;
-		c->refresh_now = 1;
-	}
+	if (c->smart && rc != RKV_ERR_NOMEM)
+		mark_down(c, l);
 	return rc;
 }
 
@@ -1287,7 +1295,23 @@ static int run_routed(rkv_client *c, struct call *calls, size_t n,
 					    "address");
 	}
 	for (int round = 1;; round++) {
-		if (exchange(c, calls, n, timeout_ms) == RKV_OK)
+		int rc = exchange(c, calls, n, timeout_ms);
+		/* A draining node refuses requests without applying them:
+		 * those may go elsewhere, writes included. */
+		int refused = 0;
+		for (size_t i = 0; i < n; i++) {
+			struct call *k = &calls[i];
+			if (!k->answered || k->status != RKV_ERR_SHUTTING_DOWN ||
+			    !k->to || round == MAX_ROUNDS)
+				continue;
+			if (k->to->down_until <= mono_ms())
+				mark_down(c, k->to);
+			call_free_results(k);
+			k->answered = 0;
+			k->delivered = 0;
+			refused = 1;
+		}
+		if (rc == RKV_OK && !refused)
 			break;
 		if (round == MAX_ROUNDS)
 			break;

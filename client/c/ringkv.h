@@ -21,7 +21,9 @@
  *
  * Retries: a read that could not reach a node, or whose connection broke
  * before the answer, is sent again to the next replica (then to any
- * node).  A write is sent again only when none of it left this process;
+ * node), and so is any request a stopping node refused (SHUTTING_DOWN:
+ * not applied).  A write is sent again only when none of it left this
+ * process or the node refused it;
  * once it may have reached a node it is never repeated, and a failure
  * then (RKV_ERR_TIMEOUT, RKV_ERR_CLOSED) means it may or may not have been
  * applied.

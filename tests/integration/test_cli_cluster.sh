@@ -186,6 +186,58 @@ check "json status down" 0 '"state":"dead","incarnation":[0-9]+,"tokens":256,"ow
 	-- $R -s "$S" --json status
 check "get --all with a replica down" 0 'TIMEOUT|UNAVAILABLE|CLOSED|CONNECT' -- $R -s "$S" get --all greeting
 
+# Ring changes: a fourth node joins and is decommissioned, then the dead
+# node is removed.  A node that does not have them yet says so, and the
+# checks are skipped.
+start 2
+for _ in $(seq 150); do
+	members_seen 0 $N alive && break
+	sleep 0.1
+done
+addr[3]="$base.13:7400"
+start 3
+for _ in $(seq 300); do
+	[ "$(ring_size 0)" -eq 4 ] && [ "$(ring_size 3)" -eq 4 ] &&
+		$R -s "$S" status | grep -qE "^UN  $hex  ${addr[3]//./\\.} " && break
+	sleep 0.1
+done
+$R -s "${addr[3]}" decommission >"$dir/out" 2>"$dir/err"
+rc=$?
+if [ $rc -eq 2 ] && grep -q "not implemented" "$dir/err"; then
+	echo "skip decommission: $(cat "$dir/err")"
+elif [ $rc -eq 0 ] && grep -qE "^node $hex \(${addr[3]//./\\.}\) has left the ring$" "$dir/out"; then
+	echo "ok   decommission"
+	for _ in $(seq 100); do
+		[ "$(ring_size 0)" -eq 3 ] && break
+		sleep 0.1
+	done
+	check "ring after decommission" 0 '3 nodes' -- $R -s "$S" ring
+	check "status after decommission" 0 "${addr[3]//./\\.} +(left|removed)" -- $R -s "$S" status
+	check "data after decommission" 0 '^again$' -- $R -s "$S" get greeting
+else
+	echo "FAIL decommission: exit $rc, stdout '$(cat "$dir/out")', stderr '$(cat "$dir/err")'"
+	fails=$((fails + 1))
+fi
+id2=$($R -s "${addr[2]}" --json ping | grep -oE '"node":"[0-9a-f]{16}"' | cut -d'"' -f4)
+kill -9 "${pid[2]}"
+wait "${pid[2]}" 2>/dev/null
+for _ in $(seq 150); do
+	[ "$($R -s "$S" members | grep "${addr[2]}" | awk '{print $2}')" = dead ] && break
+	sleep 0.1
+done
+$R -s "$S" removenode "$id2" >"$dir/out" 2>"$dir/err"
+rc=$?
+if [ $rc -eq 2 ] && grep -q "not implemented" "$dir/err"; then
+	echo "skip removenode: $(cat "$dir/err")"
+elif [ $rc -eq 0 ] && grep -qE "^node $id2 removed from the ring$" "$dir/out"; then
+	echo "ok   removenode"
+	check "ring after removenode" 0 '2 nodes' -- $R -s "$S" ring
+	check "data after removenode" 0 '^again$' -- $R -s "$S" get greeting
+else
+	echo "FAIL removenode: exit $rc, stdout '$(cat "$dir/out")', stderr '$(cat "$dir/err")'"
+	fails=$((fails + 1))
+fi
+
 if [ $fails -ne 0 ]; then
 	echo "$fails CLI cluster checks failed; node logs:"
 	for i in $(seq 0 $((N - 1))); do tail -5 "$dir/log$i"; done
