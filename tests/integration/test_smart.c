@@ -57,10 +57,11 @@ static struct ring *ring_from(int i, size_t *members)
 	cr_assert_eq(rkv_ring_info_get(c, &ri), RKV_OK);
 	struct ring_member *m = calloc(ri->n_members, sizeof(*m));
 	for (size_t k = 0; k < ri->n_members; k++)
-		m[k] = (struct ring_member){.node_id = ri->members[k].node_id,
-					    .weight = ri->members[k].weight,
-					    .tokens = ri->members[k].tokens,
-					    .n_tokens = ri->members[k].n_tokens};
+		m[k] =
+		    (struct ring_member){.node_id = ri->members[k].node_id,
+					 .weight = ri->members[k].weight,
+					 .tokens = ri->members[k].tokens,
+					 .n_tokens = ri->members[k].n_tokens};
 	struct ring_config cfg = {.epoch = ri->epoch, .rf_max = RF};
 	struct ring *r;
 	cr_assert_eq(ring_new(m, ri->n_members, &cfg, &r), 0);
@@ -131,8 +132,8 @@ static void wait_state(int viewer, uint64_t id, const char *want,
 			return;
 		usleep(100000);
 	}
-	cr_assert_fail("node %d sees %016" PRIx64 " %s, not %s", viewer, id,
-		       st, want);
+	cr_assert_fail("node %d sees %016" PRIx64 " %s, not %s", viewer, id, st,
+		       want);
 }
 
 static void start_node(int i)
@@ -202,7 +203,8 @@ Test(smart, puts_and_gets_go_straight_to_a_replica)
 		rkv_value *val;
 		cr_assert_eq(rkv_get(c, k, strlen(k), &val), RKV_OK, "get %s",
 			     k);
-		cr_assert(val->len == strlen(v) && !memcmp(val->data, v, val->len));
+		cr_assert(val->len == strlen(v) &&
+			  !memcmp(val->data, v, val->len));
 		rkv_value_free(val);
 		uint64_t reps[RF];
 		replicas_of(r, k, reps);
@@ -228,8 +230,9 @@ Test(smart, puts_and_gets_go_straight_to_a_replica)
 				usleep(20000);
 			}
 			cr_assert_eq(rc,
-				     is_replica(reps, ids[n]) ? RKV_OK
-							      : RKV_ERR_NOT_FOUND,
+				     is_replica(reps, ids[n])
+					 ? RKV_OK
+					 : RKV_ERR_NOT_FOUND,
 				     "local get of %s at node %d", k, n);
 		}
 	}
@@ -278,8 +281,9 @@ Test(smart, a_batch_over_every_node_keeps_its_order)
 	}
 	int64_t t0 = h_now_ms();
 	cr_assert_eq(rkv_batch_exec(c, b), RKV_OK, "%s", rkv_last_error(c));
-	fprintf(stderr, "smart: 10,000 mixed requests over %d nodes in %lld "
-			"ms\n",
+	fprintf(stderr,
+		"smart: 10,000 mixed requests over %d nodes in %lld "
+		"ms\n",
 		N, (long long)(h_now_ms() - t0));
 	for (int i = 0; i < 10000; i++) {
 		int key = i / 2;
@@ -291,7 +295,7 @@ Test(smart, a_batch_over_every_node_keeps_its_order)
 			const rkv_value *val = rkv_batch_value(b, (size_t)i);
 			snprintf(v, sizeof(v), "bv%d", key);
 			cr_assert(val->len == strlen(v) &&
-					  !memcmp(val->data, v, val->len),
+				      !memcmp(val->data, v, val->len),
 				  "request %d read %.*s, want %s", i,
 				  (int)val->len, (const char *)val->data, v);
 			break;
@@ -316,7 +320,8 @@ Test(smart, a_batch_over_every_node_keeps_its_order)
 		snprintf(v, sizeof(v), "nv%d", i);
 		rkv_value *val;
 		cr_assert_eq(rkv_get(c, k, strlen(k), &val), RKV_OK);
-		cr_assert(val->len == strlen(v) && !memcmp(val->data, v, val->len));
+		cr_assert(val->len == strlen(v) &&
+			  !memcmp(val->data, v, val->len));
 		rkv_value_free(val);
 	}
 	rkv_batch_free(b);
@@ -346,7 +351,8 @@ Test(smart, kill9_is_failed_over_and_a_restart_gets_traffic_back)
 		cr_assert_eq(rkv_get(c, k, strlen(k), &val), RKV_OK,
 			     "get %s with a node down: %s", k,
 			     rkv_last_error(c));
-		cr_assert(val->len == strlen(k) && !memcmp(val->data, k, val->len));
+		cr_assert(val->len == strlen(k) &&
+			  !memcmp(val->data, k, val->len));
 		rkv_value_free(val);
 		cr_assert_neq(rkv_last_node(c), ids[victim]);
 		snprintf(v, sizeof(v), "fv%d", i);
@@ -357,8 +363,9 @@ Test(smart, kill9_is_failed_over_and_a_restart_gets_traffic_back)
 		replicas_of(r, k, reps);
 		moved += reps[0] == ids[victim];
 	}
-	fprintf(stderr, "smart: 600 requests after kill -9 in %lld ms, %d "
-			"keys' first replica was the dead node\n",
+	fprintf(stderr,
+		"smart: 600 requests after kill -9 in %lld ms, %d "
+		"keys' first replica was the dead node\n",
 		(long long)(h_now_ms() - t0), moved);
 	cr_assert_gt(moved, 0);
 	/* Batches too. */
@@ -392,8 +399,9 @@ Test(smart, kill9_is_failed_over_and_a_restart_gets_traffic_back)
 		if (!back)
 			usleep(200000);
 	}
-	fprintf(stderr, "smart: the restarted node had its traffic back "
-			"after %lld ms\n",
+	fprintf(stderr,
+		"smart: the restarted node had its traffic back "
+		"after %lld ms\n",
 		(long long)(h_now_ms() - t0));
 	cr_assert(back, "the restarted node never got its keys back");
 	rkv_close(c);
@@ -454,7 +462,7 @@ static void batch_through_a_stop(int sig)
 		int st = rkv_batch_status(b, (size_t)i);
 		if (i % 5 == 4) {
 			cr_assert(st == RKV_OK || st == RKV_ERR_CLOSED ||
-					  st == RKV_ERR_TIMEOUT,
+				      st == RKV_ERR_TIMEOUT,
 				  "write %d: %s", i, rkv_strerror(st));
 			lost += st != RKV_OK;
 			ok_writes += st == RKV_OK;
@@ -471,9 +479,10 @@ static void batch_through_a_stop(int sig)
 				  !memcmp(val->data, v, val->len));
 		}
 	}
-	fprintf(stderr, "smart: 50,000 requests with a %s after 40 ms: %lld "
-			"ms, %d writes cut off, %d reads answered TIMEOUT "
-			"(returned %s)\n",
+	fprintf(stderr,
+		"smart: 50,000 requests with a %s after 40 ms: %lld "
+		"ms, %d writes cut off, %d reads answered TIMEOUT "
+		"(returned %s)\n",
 		sig == SIGKILL ? "kill -9" : "SIGTERM", (long long)ms, lost,
 		read_timeouts, rkv_strerror(rc));
 	cr_assert_eq(rc == RKV_OK, lost + read_timeouts == 0);
@@ -524,8 +533,9 @@ Test(smart, the_ring_refresh_follows_a_node_that_joins)
 		if (i % 100 == 99)
 			usleep(100000);
 	}
-	fprintf(stderr, "smart: a joined node got requests %lld ms after "
-			"every node knew it\n",
+	fprintf(stderr,
+		"smart: a joined node got requests %lld ms after "
+		"every node knew it\n",
 		(long long)(h_now_ms() - t0));
 	cr_assert(seen, "no request went to the new node");
 	rkv_close(c);
@@ -536,7 +546,7 @@ struct writer {
 	const char *seeds;
 	atomic_int stop;
 	int done, failed, other;
-	uint8_t *ok;   /* ok[i]: write i was acknowledged */
+	uint8_t *ok; /* ok[i]: write i was acknowledged */
 	size_t cap;
 	char why[512];
 };
@@ -561,9 +571,9 @@ static void *write_until_stopped(void *arg)
 		}
 		size_t n = strlen(w->why);
 		if (n < sizeof(w->why) - 1)
-			snprintf(w->why + n, sizeof(w->why) - n, "%s%s: %s (%s)",
-				 n ? "; " : "", k, rkv_strerror(rc),
-				 rkv_last_error(c));
+			snprintf(w->why + n, sizeof(w->why) - n,
+				 "%s%s: %s (%s)", n ? "; " : "", k,
+				 rkv_strerror(rc), rkv_last_error(c));
 		/* Cut off in flight ("may or may not have applied") is what
 		 * a node that stops can do; anything else is not. */
 		if (rc == RKV_ERR_CLOSED || rc == RKV_ERR_TIMEOUT)
@@ -604,8 +614,9 @@ Test(smart, writes_go_on_while_a_node_is_decommissioned)
 	cr_assert_eq(rc, RKV_OK, "decommission: %s (%s)", rkv_strerror(rc),
 		     rkv_last_error(admin));
 	rkv_close(admin);
-	fprintf(stderr, "smart: decommission took %lld ms; %d writes during "
-			"it, %d cut off, %d failed otherwise%s%s\n",
+	fprintf(stderr,
+		"smart: decommission took %lld ms; %d writes during "
+		"it, %d cut off, %d failed otherwise%s%s\n",
 		(long long)ms, w.done, w.failed, w.other, w.why[0] ? ": " : "",
 		w.why);
 	cr_assert_eq(w.other, 0, "writes failed: %s", w.why);
@@ -613,7 +624,8 @@ Test(smart, writes_go_on_while_a_node_is_decommissioned)
 	/* It stops by itself. */
 	int st = -1;
 	for (int i = 0; i < 300 && st < 0; i++) {
-		if (waitpid(nodes[leaver].pid, &st, WNOHANG) != nodes[leaver].pid)
+		if (waitpid(nodes[leaver].pid, &st, WNOHANG) !=
+		    nodes[leaver].pid)
 			st = -1, usleep(100000);
 	}
 	cr_assert(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
