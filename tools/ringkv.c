@@ -2,6 +2,9 @@
  *
  *   ringkv [-s HOST:PORT[,HOST:PORT...]] [--json] COMMAND [ARGS]
  *
+ * Data commands go through a smart libringkv (straight to a replica of the
+ * key) unless --smart off; get --local, status's per-node figures and the
+ * ring changes talk to one named node.
  * Options may come before or after the command.  With no command it reads
  * commands from a prompt.  Exit status: 0 success, 1 "no" (key not found,
  * does not exist), 2 any error (message on stderr).
@@ -38,6 +41,9 @@ struct cli {
 	int vnodes;      /* ring --vnodes V */
 	int rf;          /* ring --rf R; 0: the cluster's */
 	const char *max_states; /* lincheck --max-states N */
+	int all;         /* get --all: every replica's answer */
+	int local;       /* get --local: the contacted node's own copy */
+	int timeout_set; /* --timeout given */
 	rkv_options opts;
 	rkv_client *client; /* connected on first use */
 };
@@ -184,16 +190,147 @@ static int connect_once(struct cli *cli)
 	return rc;
 }
 
+static void json_reply_fields(FILE *out, int status, int tombstone,
+			      const uint8_t *data, size_t len, rkv_timestamp ts)
+{
+	fprintf(out, "\"status\":\"%s\"",
+		tombstone ? "DELETED" : rk_errname(status));
+	if (status == RKV_OK) {
+		putc(',', out);
+		json_bytes_field(out, "value", data, len);
+	}
+	if (ts.hlc || ts.node_id) {
+		putc(',', out);
+		json_ts(out, ts);
+	}
+}
+
+/* A value in a table cell: printable ASCII as is, the rest escaped, cut
+ * after CELL_MAX bytes. */
+#define CELL_MAX 48
+static void print_cell(const uint8_t *p, size_t n)
+{
+	size_t shown = n < CELL_MAX ? n : CELL_MAX;
+	for (size_t i = 0; i < shown; i++) {
+		if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\')
+			putchar(p[i]);
+		else
+			printf("\\x%02x", p[i]);
+	}
+	if (shown < n)
+		printf("... (%zu bytes)", n);
+}
+
+static void print_ts(rkv_timestamp ts)
+{
+	if (ts.hlc || ts.node_id)
+		printf("%" PRIu64 "/%016" PRIx64, ts.hlc, ts.node_id);
+	else
+		printf("-");
+}
+
+/* get --all: what every replica holds, and the newest. */
+static int get_all(struct cli *cli, const char *key)
+{
+	rkv_replies *r;
+	int rc = rkv_get_all(cli->client, key, strlen(key), NULL, &r);
+	if (rc && rc != RKV_ERR_NOT_FOUND) {
+		rkv_replies_free(r);
+		return report(cli, rc);
+	}
+	int found = rc == RKV_OK;
+	if (cli->json) {
+		printf("{\"ok\":true,\"found\":%s,", found ? "true" : "false");
+		json_bytes_field(stdout, "key", (const uint8_t *)key,
+				 strlen(key));
+		if (found) {
+			putchar(',');
+			json_bytes_field(stdout, "value", r->newest->data,
+					 r->newest->len);
+		}
+		if (r->newest_ts.hlc || r->newest_ts.node_id) {
+			putchar(',');
+			json_ts(stdout, r->newest_ts);
+		}
+		printf(",\"replies\":[");
+		for (size_t i = 0; i < r->n_replies; i++) {
+			const rkv_reply *x = &r->replies[i];
+			printf("%s{\"node\":\"%016" PRIx64 "\",", i ? "," : "",
+			       x->node_id);
+			json_reply_fields(stdout, x->status, x->tombstone,
+					  x->data, x->len, x->ts);
+			printf("}");
+		}
+		printf("]}\n");
+	} else {
+		printf("%-16s  %-11s  %-36s  %s\n", "replica", "status",
+		       "timestamp", "value");
+		for (size_t i = 0; i < r->n_replies; i++) {
+			const rkv_reply *x = &r->replies[i];
+			printf("%016" PRIx64 "  %-11s  ", x->node_id,
+			       x->tombstone ? "DELETED" : rk_errname(x->status));
+			char tsb[40];
+			snprintf(tsb, sizeof(tsb), "%" PRIu64 "/%016" PRIx64,
+				 x->ts.hlc, x->ts.node_id);
+			printf("%-36s  ", x->ts.hlc || x->ts.node_id ? tsb : "-");
+			if (x->status == RKV_OK)
+				print_cell(x->data, x->len);
+			else if (x->tombstone)
+				printf("(deleted)");
+			else if (x->status == RKV_ERR_NOT_FOUND)
+				printf("(missing)");
+			else
+				printf("(no answer: %s)",
+				       rkv_strerror(x->status));
+			putchar('\n');
+		}
+		printf("newest: ");
+		if (found) {
+			print_cell(r->newest->data, r->newest->len);
+			printf("  (");
+			print_ts(r->newest_ts);
+			printf(")\n");
+		} else if (r->newest_ts.hlc || r->newest_ts.node_id) {
+			printf("(deleted at ");
+			print_ts(r->newest_ts);
+			printf(")\n");
+		} else {
+			printf("(not found)\n");
+		}
+	}
+	rkv_replies_free(r);
+	return found ? EXIT_YES : EXIT_NO;
+}
+
 static int cmd_get(struct cli *cli, int argc, char **argv)
 {
-	(void)argc;
+	int all = cli->all, local = cli->local;
+	/* At the prompt the flags come as words. */
+	for (; argc > 2; argc--, argv++) {
+		if (!strcmp(argv[1], "--all"))
+			all = 1;
+		else if (!strcmp(argv[1], "--local"))
+			local = 1;
+		else
+			return fail("usage: ringkv get [--all|--local] KEY");
+	}
+	if (all && local)
+		return fail("get: --all and --local exclude each other");
 	if (connect_once(cli))
 		return EXIT_ERR;
+	if (all)
+		return get_all(cli, argv[1]);
 	rkv_value *v;
-	int rc = rkv_get(cli->client, argv[1], strlen(argv[1]), &v);
+	int rc = local ? rkv_get_local(cli->client, NULL, argv[1],
+				       strlen(argv[1]), &v)
+		       : rkv_get(cli->client, argv[1], strlen(argv[1]), &v);
+	const char *where = local ? rkv_connected_address(cli->client) : NULL;
 	if (rc == RKV_ERR_NOT_FOUND) {
 		if (cli->json) {
 			printf("{\"ok\":true,\"found\":false,");
+			if (where)
+				printf("\"local\":true,\"address\":\"%s\",",
+				       where);
 			json_bytes_field(stdout, "key", (uint8_t *)argv[1],
 					 strlen(argv[1]));
 			printf("}\n");
@@ -206,6 +343,8 @@ static int cmd_get(struct cli *cli, int argc, char **argv)
 		return report(cli, rc);
 	if (cli->json) {
 		printf("{\"ok\":true,\"found\":true,");
+		if (where)
+			printf("\"local\":true,\"address\":\"%s\",", where);
 		json_bytes_field(stdout, "key", (uint8_t *)argv[1],
 				 strlen(argv[1]));
 		putchar(',');
@@ -484,6 +623,336 @@ static int cmd_ring(struct cli *cli, int argc, char **argv)
 	return rc ? fail("ring: %s", rk_strerror(rc)) : EXIT_YES;
 }
 
+/* "12.3 KiB" */
+static void human_bytes(char *buf, size_t n, uint64_t v)
+{
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	double x = (double)v;
+	int u = 0;
+	while (x >= 1024 && u < 4) {
+		x /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, n, "%" PRIu64 " B", v);
+	else
+		snprintf(buf, n, "%.1f %s", x, units[u]);
+}
+
+/* The ring a RingInfo describes, and each member's share of the key space
+ * counting all rf replicas (as `ringkv ring` prints it): *share[i] for
+ * ring member i, found with ring_member_find.  Returns 0 or an error; *r
+ * and *share are the caller's. */
+static int ring_of(const rkv_ring_info *ri, struct ring **r, double **share)
+{
+	*r = NULL;
+	*share = NULL;
+	struct ring_member *m = calloc(ri->n_members ? ri->n_members : 1,
+				       sizeof(*m));
+	if (!m)
+		return RK_ENOMEM;
+	size_t k = 0;
+	for (size_t i = 0; i < ri->n_members; i++)
+		if (ri->members[i].n_tokens)
+			m[k++] = (struct ring_member){
+				.node_id = ri->members[i].node_id,
+				.weight = ri->members[i].weight
+						  ? ri->members[i].weight
+						  : 1,
+				.tokens = ri->members[i].tokens,
+				.n_tokens = ri->members[i].n_tokens};
+	uint32_t rf = ri->replication_factor ? ri->replication_factor : 3;
+	if (rf > RING_RF_MAX)
+		rf = RING_RF_MAX;
+	struct ring_config cfg = {.epoch = ri->epoch, .rf_max = rf};
+	int rc = ring_new(m, k, &cfg, r);
+	free(m);
+	if (rc)
+		return rc;
+	*share = calloc(k ? k : 1, sizeof(**share));
+	if (!*share)
+		return RK_ENOMEM;
+	return k ? ring_shares(*r, rf, *share, NULL) : 0;
+}
+
+/* One row of `status`. */
+struct status_row {
+	uint64_t id;
+	const char *address;
+	const char *state;     /* gossip, as the contacted node sees it */
+	uint64_t incarnation;
+	uint32_t tokens;
+	double owns;           /* < 0: unknown */
+	int reachable;
+	rkv_node_stats st;
+};
+
+static char state_letter(const char *state)
+{
+	if (!strcmp(state, "alive"))
+		return 'U';
+	if (!strcmp(state, "suspect"))
+		return 'S';
+	return 'D';
+}
+
+static char ring_letter(const struct status_row *w)
+{
+	if (!w->reachable)
+		return '?';
+	const char *s = w->st.ring_status;
+	if (!strcmp(s, "normal"))
+		return 'N';
+	if (!strcmp(s, "joining"))
+		return 'J';
+	if (!strcmp(s, "leaving"))
+		return 'L';
+	if (!strcmp(s, "left"))
+		return 'X';
+	return '-';
+}
+
+/* Every member (ClusterInfo), its gossip state, what it holds and owes
+ * (its own NodeStats, asked at its address) and its share of the ring:
+ * Cassandra's `nodetool status`. */
+static int cmd_status(struct cli *cli, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	if (connect_once(cli))
+		return EXIT_ERR;
+	rkv_cluster_info *ci;
+	int rc = rkv_cluster_info_get(cli->client, &ci);
+	if (rc)
+		return report(cli, rc);
+	rkv_ring_info *ri = NULL;
+	struct ring *r = NULL;
+	double *share = NULL;
+	uint32_t rf = 0;
+	if (rkv_ring_info_get(cli->client, &ri) == RKV_OK) {
+		rf = ri->replication_factor;
+		if (ring_of(ri, &r, &share)) {
+			ring_free(r);
+			r = NULL;
+		}
+	}
+	size_t n = ci->n_nodes;
+	/* Ring members gossip does not list (yet) get a row too. */
+	for (size_t i = 0; ri && i < ri->n_members; i++) {
+		size_t k = 0;
+		while (k < ci->n_nodes &&
+		       ci->nodes[k].node_id != ri->members[i].node_id)
+			k++;
+		n += k == ci->n_nodes;
+	}
+	struct status_row *rows = calloc(n ? n : 1, sizeof(*rows));
+	if (!rows) {
+		rkv_cluster_info_free(ci);
+		rkv_ring_info_free(ri);
+		ring_free(r);
+		free(share);
+		return fail("out of memory");
+	}
+	size_t nr = 0;
+	for (size_t i = 0; i < ci->n_nodes; i++)
+		rows[nr++] = (struct status_row){
+			.id = ci->nodes[i].node_id,
+			.address = ci->nodes[i].client_address,
+			.state = ci->nodes[i].state,
+			.incarnation = ci->nodes[i].incarnation,
+			.tokens = ci->nodes[i].n_tokens};
+	for (size_t i = 0; ri && i < ri->n_members; i++) {
+		size_t k = 0;
+		while (k < ci->n_nodes &&
+		       ci->nodes[k].node_id != ri->members[i].node_id)
+			k++;
+		if (k == ci->n_nodes)
+			rows[nr++] = (struct status_row){
+				.id = ri->members[i].node_id,
+				.address = ri->members[i].client_address,
+				.state = ri->members[i].state,
+				.tokens = (uint32_t)ri->members[i].n_tokens};
+	}
+	for (size_t i = 0; i < nr; i++) {
+		struct status_row *w = &rows[i];
+		size_t mi;
+		w->owns = -1;
+		if (r && ring_member_find(r, w->id, &mi) == 0)
+			w->owns = share[mi];
+		else if (r)
+			w->owns = 0;
+		w->reachable = w->address[0] &&
+			       rkv_node_stats_get(cli->client, w->address,
+						  &w->st) == RKV_OK;
+	}
+	if (cli->json) {
+		printf("{\"ok\":true,\"cluster\":");
+		json_str(stdout, (uint8_t *)ci->cluster_name,
+			 strlen(ci->cluster_name));
+		printf(",\"self\":\"%016" PRIx64 "\",\"rf\":%u", ci->self_id,
+		       rf);
+		if (ri)
+			printf(",\"ring_epoch\":%" PRIu64
+			       ",\"ring_checksum\":\"%016" PRIx64 "\"",
+			       ri->epoch, ri->checksum);
+		printf(",\"nodes\":[");
+		for (size_t i = 0; i < nr; i++) {
+			const struct status_row *w = &rows[i];
+			printf("%s{\"id\":\"%016" PRIx64 "\",\"address\":",
+			       i ? "," : "", w->id);
+			json_str(stdout, (const uint8_t *)w->address,
+				 strlen(w->address));
+			printf(",\"state\":");
+			json_str(stdout, (const uint8_t *)w->state,
+				 strlen(w->state));
+			printf(",\"incarnation\":%" PRIu64 ",\"tokens\":%u,",
+			       w->incarnation, w->tokens);
+			if (w->owns >= 0)
+				printf("\"owns\":%.6f,", w->owns);
+			else
+				printf("\"owns\":null,");
+			printf("\"reachable\":%s", w->reachable ? "true" : "false");
+			if (w->reachable) {
+				printf(",\"ring_status\":");
+				json_str(stdout,
+					 (const uint8_t *)w->st.ring_status,
+					 strlen(w->st.ring_status));
+				printf(",\"keys\":%" PRIu64
+				       ",\"tombstones\":%" PRIu64
+				       ",\"bytes\":%" PRIu64
+				       ",\"log_bytes\":%" PRIu64
+				       ",\"hints_pending\":%" PRIu64
+				       ",\"uptime_ms\":%" PRIu64,
+				       w->st.keys, w->st.tombstones,
+				       w->st.bytes, w->st.log_bytes,
+				       w->st.hints_pending, w->st.uptime_ms);
+			} else {
+				printf(",\"ring_status\":null,\"keys\":null,"
+				       "\"tombstones\":null,\"bytes\":null,"
+				       "\"log_bytes\":null,"
+				       "\"hints_pending\":null,"
+				       "\"uptime_ms\":null");
+			}
+			printf("}");
+		}
+		printf("]}\n");
+	} else {
+		printf("cluster %s: %zu nodes, rf %u", ci->cluster_name, nr,
+		       rf);
+		if (ri)
+			printf(", ring epoch %" PRIu64 " checksum %016" PRIx64,
+			       ri->epoch, ri->checksum);
+		printf(" (gossip as %016" PRIx64 " sees it)\n", ci->self_id);
+		printf("Status=U(p)/S(uspect)/D(own)  State=N(ormal)/"
+		       "J(oining)/L(eaving)/X(left)/-(no tokens)/?(unreachable)\n");
+		printf("--  %-16s  %-21s  %-7s  %-9s  %10s  %10s  %7s  %7s\n",
+		       "node", "address", "state", "ring", "keys", "bytes",
+		       "owns", "hints");
+		for (size_t i = 0; i < nr; i++) {
+			const struct status_row *w = &rows[i];
+			char keys[24] = "?", bytes[24] = "?", hints[24] = "?",
+			     owns[16] = "?";
+			if (w->reachable) {
+				snprintf(keys, sizeof(keys), "%" PRIu64,
+					 w->st.keys);
+				human_bytes(bytes, sizeof(bytes), w->st.bytes);
+				snprintf(hints, sizeof(hints), "%" PRIu64,
+					 w->st.hints_pending);
+			}
+			if (w->owns >= 0)
+				snprintf(owns, sizeof(owns), "%.1f%%",
+					 w->owns * 100);
+			printf("%c%c  %016" PRIx64 "  %-21s  %-7s  %-9s  %10s  "
+			       "%10s  %7s  %7s\n",
+			       state_letter(w->state), ring_letter(w), w->id,
+			       w->address[0] ? w->address : "-", w->state,
+			       w->reachable ? w->st.ring_status : "?", keys,
+			       bytes, owns, hints);
+		}
+	}
+	free(rows);
+	rkv_cluster_info_free(ci);
+	rkv_ring_info_free(ri);
+	ring_free(r);
+	free(share);
+	return EXIT_YES;
+}
+
+/* The timeout of a ring change: --timeout when given, else the library's
+ * long default. */
+static int admin_timeout(const struct cli *cli)
+{
+	return cli->timeout_set ? cli->opts.request_timeout_ms : 0;
+}
+
+static int cmd_decommission(struct cli *cli, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	if (strchr(cli->seeds, ','))
+		return fail("decommission: name the one node to decommission "
+			    "with -s HOST:PORT (given: %s)",
+			    cli->seeds);
+	if (connect_once(cli))
+		return EXIT_ERR;
+	uint64_t id;
+	int rc = rkv_ping(cli->client, &id);
+	if (rc)
+		return report(cli, rc);
+	if (!cli->json)
+		fprintf(stderr,
+			"ringkv: decommissioning node %016" PRIx64 " at %s: "
+			"its ranges stream to their new owners, then it "
+			"leaves; this can take minutes...\n",
+			id, cli->seeds);
+	rc = rkv_decommission(cli->client, NULL, admin_timeout(cli));
+	if (rc)
+		return report(cli, rc);
+	if (cli->json)
+		printf("{\"ok\":true,\"op\":\"decommission\",\"node\":\"%016" PRIx64
+		       "\",\"address\":\"%s\"}\n",
+		       id, cli->seeds);
+	else
+		printf("node %016" PRIx64 " (%s) has left the ring\n", id,
+		       cli->seeds);
+	return EXIT_YES;
+}
+
+static int cmd_removenode(struct cli *cli, int argc, char **argv)
+{
+	(void)argc;
+	const char *s = argv[1];
+	if (!strncasecmp(s, "0x", 2))
+		s += 2;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 16);
+	if (!*s || *end || errno || v == 0 || strlen(s) > 16 || *s == '-' ||
+	    *s == '+')
+		return fail("removenode: '%s' is not a node id (up to 16 hex "
+			    "digits, as `ringkv status` shows them)",
+			    argv[1]);
+	uint64_t id = (uint64_t)v;
+	if (connect_once(cli))
+		return EXIT_ERR;
+	if (!cli->json)
+		fprintf(stderr,
+			"ringkv: removing node %016" PRIx64 " from the ring: "
+			"its ranges are copied again from the surviving "
+			"replicas; this can take minutes...\n",
+			id);
+	int rc = rkv_remove_node(cli->client, id, admin_timeout(cli));
+	if (rc)
+		return report(cli, rc);
+	if (cli->json)
+		printf("{\"ok\":true,\"op\":\"removenode\",\"node\":\"%016" PRIx64
+		       "\"}\n",
+		       id);
+	else
+		printf("node %016" PRIx64 " removed from the ring\n", id);
+	return EXIT_YES;
+}
+
 /* Checks recorded histories for linearizability (tools/lincheck). */
 static int cmd_lincheck(struct cli *cli, int argc, char **argv)
 {
@@ -518,8 +987,10 @@ static int cmd_later(struct cli *cli, int argc, char **argv)
 static int cmd_help(struct cli *cli, int argc, char **argv);
 
 static const struct command commands[] = {
-	{"get", "KEY", "print the value of KEY (exit 1 if absent)", cmd_get,
-	 1, 1},
+	{"get", "[--all|--local] KEY",
+	 "print the value of KEY (exit 1 if absent); --all: every replica's "
+	 "answer and the newest; --local: only the contacted node's copy",
+	 cmd_get, 1, 3},
 	{"put", "KEY [VALUE|-]", "set KEY; the value comes from stdin when "
 				 "omitted or '-'",
 	 cmd_put, 1, 2},
@@ -531,6 +1002,14 @@ static const struct command commands[] = {
 	{"info", "", "the cluster as the node sees it", cmd_info, 0, 0},
 	{"members", "", "every member, its state, incarnation and address",
 	 cmd_members, 0, 0},
+	{"status", "", "every node: state, load, ownership, pending hints",
+	 cmd_status, 0, 0},
+	{"decommission", "", "the node named by -s streams its data away and "
+			     "leaves (waits)",
+	 cmd_decommission, 0, 0},
+	{"removenode", "ID", "take a dead node off the ring, re-copying its "
+			     "data (waits)",
+	 cmd_removenode, 1, 1},
 	{"ring", "[--simulate N] [--vnodes V] [--rf R]",
 	 "each node's share of the key space (live, or N simulated nodes)",
 	 cmd_ring, 0, 0},
@@ -540,13 +1019,10 @@ static const struct command commands[] = {
 	 cmd_lincheck, 1, 100000},
 	{"help", "", "this list", cmd_help, 0, 0},
 	/* Not built yet; each names the release that brings it. */
-	{"status", NULL, NULL, cmd_later, 0, 99},
 	{"cas", NULL, NULL, cmd_later, 0, 99},
 	{"incr", NULL, NULL, cmd_later, 0, 99},
 	{"decr", NULL, NULL, cmd_later, 0, 99},
 	{"counter", NULL, NULL, cmd_later, 0, 99},
-	{"decommission", NULL, NULL, cmd_later, 0, 99},
-	{"removenode", NULL, NULL, cmd_later, 0, 99},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -564,7 +1040,11 @@ static void usage(FILE *out)
 		"      --raw                     get: print the value without "
 		"a newline\n"
 		"  -c, --consistency LEVEL       one | quorum | all | serial\n"
-		"  -t, --timeout MS              request timeout (default 5000)\n"
+		"  -t, --timeout MS              request timeout (default 5000;\n"
+		"                                decommission, removenode: 6 h)\n"
+		"      --smart on|off            route each key to its replicas\n"
+		"                                (default on)\n"
+		"      --all, --local            get: every replica / one node\n"
 		"  -h, --help                    this help\n"
 		"  -V, --version                 print the version\n"
 		"\n"
@@ -572,7 +1052,7 @@ static void usage(FILE *out)
 		DEFAULT_SEEDS);
 	for (size_t i = 0; i < N_COMMANDS; i++)
 		if (commands[i].help)
-			fprintf(out, "  %-8s %-15s %s\n", commands[i].name,
+			fprintf(out, "  %-12s %-20s %s\n", commands[i].name,
 				commands[i].args, commands[i].help);
 	fprintf(out, "\nExit status: 0 success, 1 not found / does not "
 		     "exist, 2 error.\n");
@@ -707,6 +1187,9 @@ int main(int argc, char **argv)
 		{"vnodes", required_argument, NULL, 'v'},
 		{"rf", required_argument, NULL, 'R'},
 		{"max-states", required_argument, NULL, 'M'},
+		{"smart", required_argument, NULL, 'm'},
+		{"all", no_argument, NULL, 'A'},
+		{"local", no_argument, NULL, 'L'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -751,8 +1234,24 @@ int main(int argc, char **argv)
 					    "of milliseconds",
 					    optarg);
 			cli.opts.request_timeout_ms = (int)v;
+			cli.timeout_set = 1;
 			break;
 		}
+		case 'm':
+			if (!strcasecmp(optarg, "on"))
+				cli.opts.smart = 1;
+			else if (!strcasecmp(optarg, "off"))
+				cli.opts.smart = 0;
+			else
+				return fail("--smart: '%s' is not on or off",
+					    optarg);
+			break;
+		case 'A':
+			cli.all = 1;
+			break;
+		case 'L':
+			cli.local = 1;
+			break;
 		case 'M':
 			cli.max_states = optarg;
 			break;

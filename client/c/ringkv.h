@@ -1,17 +1,37 @@
 /* ringkv.h: libringkv, the C client of ringkv.
  *
- * A client holds one TCP connection to one node of the cluster, chosen
- * from a list of seed addresses, and reconnects (trying the other seeds)
- * after a failure.  Calls block until the node answers or the request
- * timeout passes.  A client is not thread-safe: use one per thread.
+ * A smart client (the default, rkv_options.smart = 1) fetches the ring
+ * and the membership from the first seed that answers, hashes each key as
+ * the nodes do, and sends each request straight to one of the key's
+ * replicas over a small pool of connections, one per node, opened when
+ * first needed.  It refreshes the ring every few seconds while requests
+ * flow and at once after a failure, and fails over to the next replica,
+ * then to any node, when one cannot be reached.  With smart = 0, or
+ * against a node that cannot describe its ring, a client holds one
+ * connection to one node chosen from the seeds, which coordinates every
+ * request, and reconnects (trying the other seeds) after a failure.
+ *
+ * Calls block until the node answers or the request timeout passes.  A
+ * client is not thread-safe: use one per thread.
  *
  * Errors: every call returns RKV_OK (0) or a negative RKV_ERR_* code;
  * rkv_strerror() names a code and rkv_last_error() gives the detail of the
  * client's last failure.  A write that fails with RKV_ERR_TIMEOUT or
  * RKV_ERR_CLOSED may or may not have been applied.
  *
+ * Retries: a read that could not reach a node, or whose connection broke
+ * before the answer, is sent again to the next replica (then to any
+ * node), and so is any request a stopping node refused (SHUTTING_DOWN:
+ * not applied).  A write is sent again only when none of it left this
+ * process or the node refused it;
+ * once it may have reached a node it is never repeated, and a failure
+ * then (RKV_ERR_TIMEOUT, RKV_ERR_CLOSED) means it may or may not have been
+ * applied.
+ *
  * Ownership: values returned through rkv_value ** are the caller's; free
  * them with rkv_value_free.  Values inside a batch belong to the batch.
+ * Every other result a call returns through a pointer to pointer is the
+ * caller's too, freed with the matching *_free; NULL is fine for each.
  */
 #ifndef RINGKV_H
 #define RINGKV_H
@@ -66,6 +86,9 @@ typedef struct rkv_options {
 	int request_timeout_ms;        /* without progress; default 5000 */
 	rkv_consistency read_consistency;  /* default RKV_DEFAULT */
 	rkv_consistency write_consistency; /* default RKV_DEFAULT */
+	int smart; /* 1 (rkv_options_init, and NULL options): send each
+		      request to a replica of its key; 0 (a zeroed struct):
+		      one connection through the seeds for everything */
 } rkv_options;
 
 /* A record's version: hybrid logical time, then the id of the node that
@@ -104,7 +127,7 @@ int rkv_client_new(const char *seeds, const rkv_options *opts,
  * still NULL), RKV_ERR_NOMEM. */
 int rkv_connect(const char *seeds, const rkv_options *opts, rkv_client **out);
 
-/* Closes the connection and frees the client. */
+/* Closes every connection and frees the client. */
 void rkv_close(rkv_client *c);
 
 /* The name of an error code ("not found", ...); never NULL. */
@@ -113,8 +136,15 @@ const char *rkv_strerror(int code);
 /* Detail of the client's last failure ("" after a success). */
 const char *rkv_last_error(const rkv_client *c);
 
-/* The address ("host:port") of the node currently connected, or NULL. */
+/* The address ("host:port") of the node the last request went to while
+ * its connection is open, else of the seed connection, or NULL.  Borrowed
+ * until the next call on c. */
 const char *rkv_connected_address(const rkv_client *c);
+
+/* The id of the node the last single-key request (or the last request of
+ * the last batch) was routed to, or 0 when it was not routed by the ring
+ * (smart off, no ring known).  For tests and diagnostics. */
+uint64_t rkv_last_node(const rkv_client *c);
 
 /* Reads key.  RKV_OK with *out (caller frees), or RKV_ERR_NOT_FOUND. */
 int rkv_get(rkv_client *c, const void *key, size_t klen, rkv_value **out);
@@ -135,12 +165,89 @@ int rkv_delete_ex(rkv_client *c, const void *key, size_t klen,
 /* *exists = 1 when key holds a value. */
 int rkv_exists(rkv_client *c, const void *key, size_t klen, int *exists);
 
-/* Round trip to the node; node_id (may be NULL) gets its id. */
+/* Round trip to the node of the seed connection (the calls without a key,
+ * ping, cluster and ring info, use it; it is the first seed that answers,
+ * then for a smart client any member that is up); node_id (may be NULL)
+ * gets its id. */
 int rkv_ping(rkv_client *c, uint64_t *node_id);
 
 void rkv_value_free(rkv_value *v);
 
-/* The cluster as the connected node sees it. */
+/* --- every replica's answer ---
+ * rkv_get_all reads key at the call's consistency level and returns what
+ * each replica answered as well as the newest version, like Cassandra's
+ * per-replica read trace or the Java client's
+ * quorumGet(key).awaitQuorum(..).mostUptoDateResponse().  The coordinator
+ * waits for every replica up to its read timeout, so a slow or dead
+ * replica shows up as an answer with an error status. */
+typedef struct rkv_reply {
+	uint64_t node_id;
+	int status;        /* RKV_OK; RKV_ERR_NOT_FOUND when the replica has no
+			      value (missing, or a tombstone); RKV_ERR_TIMEOUT,
+			      RKV_ERR_UNAVAILABLE, ... when it did not answer */
+	int tombstone;     /* NOT_FOUND because of a delete stamped ts */
+	uint8_t *data;     /* RKV_OK: len bytes plus a NUL; else NULL */
+	size_t len;
+	rkv_timestamp ts;  /* the version held; {0, 0} when none */
+} rkv_reply;
+
+typedef struct rkv_replies {
+	int status;              /* the read's outcome, as rkv_get_all returns */
+	rkv_value *newest;       /* the newest value; NULL when the newest
+				    version is missing or a tombstone */
+	rkv_timestamp newest_ts; /* version of the newest record (value or
+				    tombstone); {0, 0} when none */
+	rkv_reply *replies;      /* one per replica that was asked */
+	size_t n_replies;
+} rkv_replies;
+
+/* Returns RKV_OK (the newest version is a value), RKV_ERR_NOT_FOUND (it is
+ * missing or deleted), or another error.  *out is set whenever a node
+ * answered, errors included (then it holds the answers it carried, maybe
+ * none), and is NULL only when none did (a connection error); the caller
+ * frees it with rkv_replies_free. */
+int rkv_get_all(rkv_client *c, const void *key, size_t klen,
+		const rkv_call_opts *opts, rkv_replies **out);
+void rkv_replies_free(rkv_replies *r);
+
+/* The copy of key held by the node at addr ("host:port"; NULL: the seed
+ * connection), without coordination: a diagnostic read.  RKV_OK with *out
+ * (caller frees), or RKV_ERR_NOT_FOUND (missing or a tombstone there). */
+int rkv_get_local(rkv_client *c, const char *addr, const void *key,
+		  size_t klen, rkv_value **out);
+
+/* --- one node's figures --- */
+typedef struct rkv_node_stats {
+	uint64_t node_id;
+	uint64_t keys;          /* live values */
+	uint64_t tombstones;
+	uint64_t bytes;         /* memory of records */
+	uint64_t log_bytes;     /* op-log on disk */
+	uint64_t hints_pending; /* writes it keeps for other nodes */
+	uint64_t uptime_ms;
+	char ring_status[32];   /* normal, joining, leaving, ... */
+} rkv_node_stats;
+
+/* Asks the node at addr (NULL: the seed connection) for its figures.
+ * Returns RKV_OK with *out filled, or an error. */
+int rkv_node_stats_get(rkv_client *c, const char *addr, rkv_node_stats *out);
+
+/* --- ring changes ---
+ * Both answer only once the data has moved, which may take minutes:
+ * timeout_ms bounds the wait (<= 0: RKV_ADMIN_TIMEOUT_MS).  Neither is
+ * ever retried; a timeout means the operation may still complete. */
+#define RKV_ADMIN_TIMEOUT_MS (6 * 3600 * 1000)
+
+/* Asks the node at addr (NULL: the seed connection) to stream its ranges
+ * to their new owners and leave the cluster.  RKV_OK once it has. */
+int rkv_decommission(rkv_client *c, const char *addr, int timeout_ms);
+
+/* Asks the cluster (through the seed connection) to take the dead node
+ * node_id off the ring, copying its ranges again from the surviving
+ * replicas.  RKV_OK once that is done. */
+int rkv_remove_node(rkv_client *c, uint64_t node_id, int timeout_ms);
+
+/* The cluster as the node of the seed connection sees it. */
 typedef struct rkv_node {
 	uint64_t node_id;
 	char *client_address;
@@ -162,7 +269,8 @@ typedef struct rkv_cluster_info {
 int rkv_cluster_info_get(rkv_client *c, rkv_cluster_info **out);
 void rkv_cluster_info_free(rkv_cluster_info *ci);
 
-/* The ring as the connected node sees it: with it a client can compute a
+/* The ring as the node of the seed connection sees it (a smart client
+ * fetches the same itself): with it a client can compute a
  * key's replicas itself (key token = XXH3-64, seed 0, of the key bytes). */
 typedef struct rkv_ring_member {
 	uint64_t node_id;
@@ -187,7 +295,9 @@ void rkv_ring_info_free(rkv_ring_info *ri);
 /* --- pipelining ---
  * A batch queues many requests and sends them without waiting for
  * answers; rkv_batch_exec returns when every request is answered.  Each
- * request has its own status. */
+ * request has its own status.  A smart client splits a batch by the node
+ * each key goes to and pipelines to all of them at once; results stay in
+ * the order the requests were added. */
 typedef struct rkv_batch rkv_batch;
 
 rkv_batch *rkv_batch_new(void);
@@ -208,7 +318,8 @@ size_t rkv_batch_count(const rkv_batch *b);
 
 /* Sends every request and collects every answer.  Returns RKV_OK when all
  * were answered (look at each status), or the connection error that cut
- * the batch short (unanswered requests then have that status). */
+ * the batch short (unanswered requests then have that status; with smart
+ * routing the retry rules above apply to each request first). */
 int rkv_batch_exec(rkv_client *c, rkv_batch *b);
 
 /* Status of request i after exec: RKV_OK, RKV_ERR_NOT_FOUND, ... */

@@ -55,7 +55,7 @@ rc=$?
 if [ $rc -eq 0 ] && [[ "$out" == *"p99.9"* ]] &&
 	[[ "$out" =~ all\ +3000\ +3000\ +0\ +0 ]] &&
 	grep -q "smart" "$dir/err"; then
-	ok "table, zipfian, threads, --smart on says it acts as off"
+	ok "table, zipfian, threads, --smart on routes by the ring"
 else
 	bad "table run: exit $rc, stdout '$out', stderr '$(cat "$dir/err")'"
 fi

@@ -29,6 +29,14 @@
  * connections are spread over the masters and each draws keys from the
  * distribution until one hashes to its master (rejection sampling keeps the
  * distribution's shape within each master's share of the keys).
+ *
+ * Smart routing (--smart on, ringkv): the same scheme over the ring.  The
+ * ring comes from RingInfo of the first seed that answers and is built
+ * with ring/, as libringkv does; a key belongs to the first of its
+ * replicas that gossip called alive then (any live node when none of them
+ * is), and connections are spread over the live nodes.  The ring is read
+ * once: a node that fails during the run fails the run, as any lost
+ * connection does.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -59,8 +67,10 @@
 #include "err.h"
 #include "fastwire.h"
 #include "frame.h"
+#include "hash.h"
 #include "hdr.h"
 #include "resp.h"
+#include "ring.h"
 #include "rng.h"
 #include "wire.h"
 #include "zipf.h"
@@ -131,11 +141,18 @@ struct config {
 	double timeout_s;    /* no reply for this long aborts the run */
 };
 
-/* Redis Cluster topology: masters and who owns each slot. */
+/* Where keys go when they are routed: Redis Cluster's masters and who
+ * owns each slot, or (smart ringkv) the live ring members, the ring and
+ * each ring member's group. */
 struct cluster {
 	struct endpoint *masters;
 	size_t nmasters;
 	uint16_t owner[RESP_CLUSTER_SLOTS];
+	struct ring *ring;     /* smart ringkv; NULL for Redis Cluster */
+	uint32_t rf;
+	uint64_t *ids;         /* ring: node id of each master */
+	int *group;            /* ring: per ring member index, its master or
+				  -1 when it was not alive */
 };
 
 struct err_count {
@@ -172,6 +189,7 @@ struct conn {
 	struct worker *w;
 	const struct endpoint *ep;
 	unsigned group;      /* cluster master index; 0 otherwise */
+	unsigned server;     /* index of ep among the servers reported */
 	int fd;
 	ev_io rio, wio;
 	struct rk_buf in, out;
@@ -192,6 +210,7 @@ struct worker {
 	struct ev_loop *loop;
 	struct conn *conns;
 	unsigned nconns;
+	uint64_t *per_server; /* measured requests answered, per server */
 	struct rk_rng rng;
 	enum phase phase;
 	int stopping;        /* run phase: issue nothing more */
@@ -274,10 +293,28 @@ static void format_key(const struct config *cfg, char *buf, uint64_t i)
 	}
 }
 
+/* The node a key goes to on the ring: its first live replica, else a
+ * live node chosen by its token (any node coordinates). */
+static unsigned ring_group(const struct cluster *cl, const char *key,
+			   size_t len)
+{
+	uint64_t token = rk_key_hash(key, len);
+	uint64_t ids[RING_RF_MAX];
+	size_t n = 0, mi;
+	ring_lookup(cl->ring, token, cl->rf, ids, &n);
+	for (size_t i = 0; i < n; i++)
+		if (ring_member_find(cl->ring, ids[i], &mi) == 0 &&
+		    cl->group[mi] >= 0)
+			return (unsigned)cl->group[mi];
+	return (unsigned)(token % cl->nmasters);
+}
+
 static unsigned key_group(const struct bench *b, const char *key)
 {
 	if (!b->cl)
 		return 0;
+	if (b->cl->ring)
+		return ring_group(b->cl, key, b->cfg.key_size);
 	return b->cl->owner[resp_key_slot(key, b->cfg.key_size)];
 }
 
@@ -586,6 +623,7 @@ static void complete(struct conn *c, uint32_t s, enum outcome out,
 		return;
 	}
 	w->done++;
+	w->per_server[c->server]++;
 	uint64_t lat = now > sl->t0 ? now - sl->t0 : 0;
 	struct op_stats *o = &w->st.op[op];
 	hdr_record(o->lat, lat);
@@ -1298,6 +1336,105 @@ static struct cluster *discover_cluster(const struct config *cfg)
 	return cl;
 }
 
+/* Reads the ring from the first seed that answers RingInfo and makes the
+ * live members the targets (--smart on). */
+static struct cluster *discover_ring(const struct config *cfg)
+{
+	char err[300] = "no seeds";
+	struct rk_buf req, in;
+	rk_buf_init(&req);
+	rk_buf_init(&in);
+	struct rk_request q = {.id = 1, .op = RK_OP_RING_INFO};
+	if (rk_wire_encode_request(&req, &q))
+		die("out of memory");
+	struct rk_response r;
+	struct rk_wire_msg *owner = NULL;
+	const struct endpoint *from = NULL;
+	for (size_t i = 0; i < cfg->nseeds && !owner; i++) {
+		int fd = dial(&cfg->seeds[i], err, sizeof(err));
+		if (fd < 0)
+			continue;
+		rk_buf_clear(&in);
+		int rc = exchange(fd, &req, &in, frame_whole, err,
+				  sizeof(err));
+		close(fd);
+		struct rk_frame f;
+		if (rc || rk_frame_parse(rk_buf_rptr(&in), rk_buf_readable(&in),
+					 MAX_REPLY_FRAME, &f) <= 0)
+			continue;
+		if (rk_wire_decode_response(f.body, f.body_len, &r, &owner,
+					    err, sizeof(err)))
+			die("RingInfo from %s: %s", cfg->seeds[i].text, err);
+		from = &cfg->seeds[i];
+	}
+	if (!owner)
+		die("--smart on: no seed answered RingInfo (last: %s)", err);
+	if (r.status == RK_EUNKNOWN_COMMAND || r.status == RK_ENOT_IMPLEMENTED)
+		die("--smart on: %s cannot describe its ring (%s); use "
+		    "--smart off",
+		    from->text, rk_errname(r.status));
+	if (r.status || r.op != RK_OP_RING_INFO)
+		die("RingInfo from %s: %s", from->text,
+		    r.error ? r.error : rk_strerror(r.status));
+	struct cluster *cl = calloc(1, sizeof(*cl));
+	struct ring_member *rm = calloc(r.n_ring ? r.n_ring : 1, sizeof(*rm));
+	if (!cl || !rm)
+		die("out of memory");
+	size_t k = 0;
+	for (size_t i = 0; i < r.n_ring; i++)
+		if (r.ring[i].n_tokens)
+			rm[k++] = (struct ring_member){
+				.node_id = r.ring[i].node_id,
+				.weight = r.ring[i].weight ? r.ring[i].weight : 1,
+				.tokens = r.ring[i].tokens,
+				.n_tokens = r.ring[i].n_tokens};
+	if (k == 0)
+		die("--smart on: %s knows no ring members with tokens yet",
+		    from->text);
+	cl->rf = r.rf ? r.rf : 3;
+	if (cl->rf > RING_RF_MAX)
+		cl->rf = RING_RF_MAX;
+	struct ring_config rcfg = {.epoch = r.ring_epoch, .rf_max = cl->rf};
+	int rc = ring_new(rm, k, &rcfg, &cl->ring);
+	free(rm);
+	if (rc)
+		die("--smart on: the ring %s describes cannot be built: %s",
+		    from->text, rk_strerror(rc));
+	size_t nm = ring_member_count(cl->ring);
+	cl->group = malloc(nm * sizeof(*cl->group));
+	cl->masters = calloc(nm, sizeof(*cl->masters));
+	cl->ids = calloc(nm, sizeof(*cl->ids));
+	if (!cl->group || !cl->masters || !cl->ids)
+		die("out of memory");
+	for (size_t mi = 0; mi < nm; mi++) {
+		cl->group[mi] = -1;
+		uint64_t id = ring_member_id(cl->ring, mi);
+		for (size_t i = 0; i < r.n_ring; i++) {
+			if (r.ring[i].node_id != id ||
+			    strcmp(r.ring[i].state, "alive") != 0 ||
+			    !r.ring[i].client_addr[0])
+				continue;
+			if (resolve(r.ring[i].client_addr,
+				    &cl->masters[cl->nmasters], err,
+				    sizeof(err)))
+				die("ring member %016" PRIx64 ": %s", id, err);
+			cl->ids[cl->nmasters] = id;
+			cl->group[mi] = (int)cl->nmasters++;
+			break;
+		}
+	}
+	if (cl->nmasters == 0)
+		die("--smart on: no ring member is alive as %s sees it",
+		    from->text);
+	note(cfg, "smart routing: %zu live nodes of %zu on the ring of %s "
+		  "(rf %u); each key goes to its first live replica",
+	     cl->nmasters, nm, from->text, cl->rf);
+	rk_wire_msg_free(owner);
+	rk_buf_destroy(&req);
+	rk_buf_destroy(&in);
+	return cl;
+}
+
 static void raise_fd_limit(unsigned want)
 {
 	struct rlimit rl;
@@ -1328,8 +1465,8 @@ static void usage(FILE *out)
 "                            from the first seed and route keys to masters\n"
 "      --wait N[:MS]         --resp: follow every SET with WAIT N MS (default\n"
 "                            MS 0, wait for ever); latency covers both\n"
-"      --smart on|off        client-side routing to the key's replicas\n"
-"                            (accepted; until the ring exists it acts as off)\n"
+"      --smart on|off        route each key to its first live replica, from\n"
+"                            the ring of the first seed (default off)\n"
 "      --consistency LEVEL   default|one|quorum|all|serial, sent in requests\n"
 "\n"
 "Load\n"
@@ -1696,6 +1833,8 @@ static void parse_args(struct config *cfg, int argc, char **argv)
 
 struct summary {
 	struct stats st;
+	uint64_t *per_node;  /* measured requests per server (cluster master,
+				ring node or seed) */
 	uint64_t requests, errors, warm_keys;
 	double seconds, warm_seconds;
 	double client_cpu_s;
@@ -1723,7 +1862,8 @@ static void describe(const struct bench *b, FILE *out)
 		proto = cfg->cluster ? "RESP (Redis Cluster)" : "RESP (Redis)";
 	fprintf(out, "ringkv-bench %s: %s, %zu %s", RINGKV_VERSION, proto,
 		b->cl ? b->cl->nmasters : cfg->nseeds,
-		b->cl ? "masters" : (cfg->nseeds == 1 ? "server" : "servers"));
+		b->cl ? (b->cl->ring ? "nodes" : "masters")
+		      : (cfg->nseeds == 1 ? "server" : "servers"));
 	for (size_t i = 0; i < (b->cl ? b->cl->nmasters : cfg->nseeds); i++)
 		fprintf(out, "%s%s", i ? "," : " ",
 			b->cl ? b->cl->masters[i].text : cfg->seeds[i].text);
@@ -1747,7 +1887,7 @@ static void describe(const struct bench *b, FILE *out)
 		fprintf(out, ", consistency %s, smart routing %s",
 			rk_consistency_name(
 				(enum rk_consistency)cfg->consistency),
-			cfg->smart ? "on (acts as off)" : "off");
+			cfg->smart ? "on" : "off");
 	if (cfg->wait_replicas >= 0)
 		fprintf(out, ", SET + WAIT %d %u", cfg->wait_replicas,
 			cfg->wait_timeout_ms);
@@ -1852,6 +1992,14 @@ static void print_json(const struct bench *b, const struct summary *s)
 			putchar(',');
 		json_name(b->cl ? b->cl->masters[i].text : cfg->seeds[i].text);
 	}
+	printf("],\"nodes\":[");
+	for (size_t i = 0; i < ns; i++) {
+		printf("%s{\"address\":", i ? "," : "");
+		json_name(b->cl ? b->cl->masters[i].text : cfg->seeds[i].text);
+		if (b->cl && b->cl->ring)
+			printf(",\"id\":\"%016" PRIx64 "\"", b->cl->ids[i]);
+		printf(",\"requests\":%" PRIu64 "}", s->per_node[i]);
+	}
 	printf("],\"connections\":%u,\"threads\":%u,\"pipeline\":%u,"
 	       "\"key_size\":%u,\"key_prefix\":",
 	       cfg->conns, cfg->threads, cfg->pipeline, cfg->key_size);
@@ -1939,7 +2087,9 @@ static void setup_workers(struct bench *b)
 		w->conns = calloc(cfg->conns / cfg->threads + 1,
 				  sizeof(*w->conns));
 		w->cursor = calloc(ngroups, sizeof(*w->cursor));
-		if (!w->loop || !w->conns || !w->cursor ||
+		w->per_server = calloc(ngroups + cfg->nseeds,
+				       sizeof(*w->per_server));
+		if (!w->loop || !w->conns || !w->cursor || !w->per_server ||
 		    stats_init(&w->st))
 			die("out of memory");
 		for (unsigned g = 0; g < ngroups; g++)
@@ -1967,6 +2117,7 @@ static void setup_workers(struct bench *b)
 		struct conn *c = &w->conns[w->nconns++];
 		if (conn_init(c, w, ep, group, err, sizeof(err)))
 			die("%s", err);
+		c->server = b->cl ? group : g % (unsigned)cfg->nseeds;
 		ev_io_init(&c->rio, on_read, c->fd, EV_READ);
 		ev_io_init(&c->wio, on_write, c->fd, EV_WRITE);
 		c->rio.data = c->wio.data = c;
@@ -1983,10 +2134,6 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	parse_args(cfg, argc, argv);
 
-	if (cfg->smart)
-		note(cfg, "--smart on: no ring to route by yet (the ring "
-			  "issue); connections are spread over the seeds as "
-			  "with --smart off");
 	if (cfg->proto == PROTO_RINGKV) {
 		for (int op = BOP_CAS; op <= BOP_INCR; op++)
 			if (cfg->mix[op])
@@ -1999,6 +2146,15 @@ int main(int argc, char **argv)
 			die("--cluster: %u connections cannot give each of %u "
 			    "threads one per master (%zu masters)",
 			    cfg->conns, cfg->threads, b.cl->nmasters);
+	} else if (cfg->smart && cfg->proto == PROTO_RINGKV) {
+		b.cl = discover_ring(cfg);
+		b.ngroups = b.cl->nmasters;
+		if (cfg->conns < b.cl->nmasters * cfg->threads)
+			die("--smart on: %u connections cannot give each of %u "
+			    "threads one per node (%zu live nodes); use -c %zu "
+			    "or more",
+			    cfg->conns, cfg->threads, b.cl->nmasters,
+			    b.cl->nmasters * cfg->threads);
 	} else {
 		b.ngroups = 1;
 	}
@@ -2050,8 +2206,14 @@ int main(int argc, char **argv)
 		if (stats_init(&s.st))
 			die("out of memory");
 		uint64_t t0 = UINT64_MAX, t1 = 0, w0 = UINT64_MAX, w1 = 0;
+		size_t nservers = b.cl ? b.cl->nmasters : cfg->nseeds;
+		s.per_node = calloc(nservers, sizeof(*s.per_node));
+		if (!s.per_node)
+			die("out of memory");
 		for (unsigned t = 0; t < cfg->threads; t++) {
 			struct worker *w = &b.workers[t];
+			for (size_t i = 0; i < nservers; i++)
+				s.per_node[i] += w->per_server[i];
 			stats_merge(&s.st, &w->st);
 			s.requests += w->done;
 			s.warm_keys += w->warm_done;
@@ -2076,6 +2238,7 @@ int main(int argc, char **argv)
 		if (s.errors)
 			exit_code = 1;
 		stats_destroy(&s.st);
+		free(s.per_node);
 	}
 
 	for (unsigned t = 0; t < cfg->threads; t++) {
@@ -2084,6 +2247,7 @@ int main(int argc, char **argv)
 			conn_destroy(&w->conns[i]);
 		free(w->conns);
 		free(w->cursor);
+		free(w->per_server);
 		stats_destroy(&w->st);
 		ev_loop_destroy(w->loop);
 	}
@@ -2092,6 +2256,9 @@ int main(int argc, char **argv)
 	free(b.value);
 	free(cfg->seeds);
 	if (b.cl) {
+		ring_free(b.cl->ring);
+		free(b.cl->group);
+		free(b.cl->ids);
 		free(b.cl->masters);
 		free(b.cl);
 	}
