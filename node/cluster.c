@@ -906,6 +906,14 @@ enum cluster_status cluster_self_status(const struct cluster *c)
 	return c->m[0].status;
 }
 
+int cluster_is_member(const struct cluster *c, uint64_t id)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (c->m[i].id == id)
+			return 1;
+	return 0;
+}
+
 enum cluster_liveness cluster_liveness_of(const struct cluster *c, uint64_t id)
 {
 	for (size_t i = 0; i < c->n; i++)

@@ -169,6 +169,9 @@ size_t cluster_members(const struct cluster *c, struct cluster_member *out,
 enum cluster_status cluster_self_status(const struct cluster *c);
 const char *cluster_status_name(enum cluster_status s);
 
+/* Whether id is a member this node knows of (in gossip or the ring). */
+int cluster_is_member(const struct cluster *c, uint64_t id);
+
 /* Liveness of a member (CLUSTER_UNKNOWN when not a member). */
 enum cluster_liveness cluster_liveness_of(const struct cluster *c,
 					  uint64_t id);

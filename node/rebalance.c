@@ -638,6 +638,10 @@ void rebalance_remove(struct rebalance *rb, uint64_t id,
 				       "decommission");
 		return;
 	}
+	if (!cluster_is_member(rb->cl, id)) {
+		done(ctx, RK_ENOT_FOUND, "no such node in this cluster");
+		return;
+	}
 	if (l == CLUSTER_ALIVE || l == CLUSTER_SUSPECT) {
 		done(ctx, RK_EINVALID, "that node is alive: decommission it "
 				       "instead");

@@ -578,10 +578,6 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 			}
 			return; /* EAGAIN, ECONNABORTED, EINTR: next event */
 		}
-		if (srv->draining) {
-			reject(fd, RK_ESHUTTING_DOWN, "node is shutting down");
-			continue;
-		}
 		if (srv->nconns >= srv->cfg->max_clients) {
 			if (srv->counted_rejects++ % 1000 == 0)
 				rk_warn(srv->lg, "server",
@@ -620,8 +616,7 @@ static void on_accept_pause(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)revents;
 	struct server *srv = w->data;
-	if (!srv->draining)
-		ev_io_start(loop, &srv->accept_w);
+	ev_io_start(loop, &srv->accept_w);
 }
 
 /* Closes connections past their frame deadline or idle timeout. */
@@ -845,15 +840,14 @@ void server_drain(struct server *srv, void (*done)(void *ctx), void *ctx)
 {
 	if (srv->draining)
 		return;
+	/* Connections are still read: peers' acknowledgements of the
+	 * writes we coordinate arrive on them, peers still ask us as a
+	 * replica until gossip says we left, and a client's request is
+	 * better answered SHUTTING_DOWN (it goes elsewhere) than cut off
+	 * unread (it may or may not have been applied). */
 	srv->draining = 1;
 	srv->drained = done;
 	srv->drained_ctx = ctx;
-	ev_io_stop(srv->loop, &srv->accept_w);
-	ev_timer_stop(srv->loop, &srv->accept_pause);
-	for (struct conn *c = srv->conns; c; c = c->next) {
-		ev_io_stop(srv->loop, &c->rio);
-		pending_del(c);
-	}
 	if (srv->held == 0) {
 		drain_finished(srv);
 		return;

@@ -82,8 +82,10 @@ void server_start(struct server *srv);
 /* The address actually bound (port resolved when 0 was asked). */
 const char *server_address(const struct server *srv);
 
-/* Stops accepting and taking requests, and calls done(ctx) once every
- * request taken has been answered (or after a grace period). */
+/* Stops taking client requests (they are answered SHUTTING_DOWN; peer
+ * messages are still served) and calls done(ctx) once every request
+ * taken has been answered (or after a grace period).  Connections close
+ * in server_free. */
 void server_drain(struct server *srv, void (*done)(void *ctx), void *ctx);
 
 /* Closes every connection and frees the server. */
