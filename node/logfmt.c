@@ -54,16 +54,25 @@ long rk_logrec_decode(const uint8_t *p, size_t avail, struct rk_logrec *r)
 	uint16_t klen = (uint16_t)(b[2] | (b[3] << 8));
 	uint32_t vlen = rk_get_le32(b + 4);
 	if ((type != RK_REC_VALUE && type != RK_REC_TOMBSTONE &&
-	     type != RK_REC_DROP && type != RK_REC_HINT) ||
+	     type != RK_REC_DROP && type != RK_REC_HINT &&
+	     type != RK_REC_COUNTER && type != RK_REC_COUNTER_OP) ||
 	    b[1] != 0 || klen == 0 ||
 	    (uint64_t)RK_LOG_BODY_FIXED + klen + vlen != body ||
 	    ((type == RK_REC_TOMBSTONE || type == RK_REC_DROP) && vlen != 0))
 		return RK_ECORRUPT;
+	/* A counter's bytes carry their own version, kind and CRC
+	 * (common/crdt.h), checked when they are merged; here only that
+	 * there are some. */
+	if ((type == RK_REC_COUNTER || type == RK_REC_COUNTER_OP) && vlen < 4)
+		return RK_ECORRUPT;
 	if (type == RK_REC_HINT) {
 		/* [u8 type][u64 target][u64 created] then the value. */
 		const uint8_t *v = b + RK_LOG_BODY_FIXED + klen;
-		if (vlen < 17 || (v[0] != RK_REC_VALUE && v[0] != RK_REC_TOMBSTONE) ||
-		    (v[0] == RK_REC_TOMBSTONE && vlen != 17))
+		if (vlen < 17 ||
+		    (v[0] != RK_REC_VALUE && v[0] != RK_REC_TOMBSTONE &&
+		     v[0] != RK_REC_COUNTER) ||
+		    (v[0] == RK_REC_TOMBSTONE && vlen != 17) ||
+		    (v[0] == RK_REC_COUNTER && vlen < 17 + 4))
 			return RK_ECORRUPT;
 	}
 	r->type = type;

@@ -13,7 +13,8 @@
 
 #include "hlc.h"
 
-/* Record types; the same numbers are stored in op-log records. */
+/* Record types; the same numbers are stored in op-log records.  A
+ * table record is a value, a tombstone or a counter (RK_REC_COUNTER). */
 enum rk_rec_type {
 	RK_REC_VALUE = 1,
 	RK_REC_TOMBSTONE = 2,
@@ -21,6 +22,17 @@ enum rk_rec_type {
 	 * after a ring change).  Replay removes the key, whatever its
 	 * version: the record's place in the log is what orders it. */
 	RK_REC_DROP = 3,
+	/* A counter's full state (repl/counter.h): its value bytes are a
+	 * crdt state (crdt_encode).  In the table, in snapshots, and in the
+	 * op-log when a whole state was merged (repair, catch-up, stream). */
+	RK_REC_COUNTER = 4,
+	/* Only in the op-log: a counter change that carries an op id.  Its
+	 * value is either a crdt delta (kind 2: an owner's add, or a delta
+	 * merged from its owner, with the add's op id), replayed as a merge
+	 * plus a dedup-window insert; or, in snapshots only, a batch of
+	 * remembered op ids (kind 3, repl/counter.h counter_window_*),
+	 * which rebuilds the window that compaction would otherwise lose. */
+	RK_REC_COUNTER_OP = 5,
 	/* Only in the hints log: a record kept for another node.  Its value
 	 * is [u8 record type][u64 target node][u64 created ms][the record's
 	 * value], little-endian (node/hints.c). */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "counter.h"
 #include "err.h"
 #include "frame.h"
 #include "peer.pb-c.h"
@@ -118,6 +119,8 @@ int peer_wire_encode(struct rk_buf *out, const struct peer_msg *m)
 	Ringkv__Peer__NodeIds ni = RINGKV__PEER__NODE_IDS__INIT;
 	Ringkv__Peer__TakeOver to = RINGKV__PEER__TAKE_OVER__INIT;
 	Ringkv__Peer__Ack ack = RINGKV__PEER__ACK__INIT;
+	Ringkv__Peer__CounterAdd ca = RINGKV__PEER__COUNTER_ADD__INIT;
+	Ringkv__Peer__CounterAddReply car = RINGKV__PEER__COUNTER_ADD_REPLY__INIT;
 	void *mem = NULL;
 	env.request_id = m->id;
 	switch (m->op) {
@@ -175,6 +178,32 @@ int peer_wire_encode(struct rk_buf *out, const struct peer_msg *m)
 		env.ack = &ack;
 		break;
 	case PEER_OP_REPL:
+		if (m->repl.type == REPL_COUNTER_ADD) {
+			env.body_case =
+				RINGKV__PEER__PEER_ENVELOPE__BODY_COUNTER_ADD;
+			env.counter_add = &ca;
+			ca.rid = m->repl.rid;
+			ca.key.data = (uint8_t *)m->repl.rec.key;
+			ca.key.len = m->repl.rec.klen;
+			ca.delta = m->repl.delta;
+			ca.op_id.data = (uint8_t *)m->repl.op.b;
+			ca.op_id.len = CRDT_OPID_LEN;
+			ca.consistency = m->repl.cl;
+			break;
+		}
+		if (m->repl.type == REPL_COUNTER_ADD_REPLY) {
+			env.body_case =
+				RINGKV__PEER__PEER_ENVELOPE__BODY_COUNTER_ADD_REPLY;
+			env.counter_add_reply = &car;
+			car.rid = m->repl.rid;
+			car.status = (uint32_t)(-m->repl.status);
+			if (m->repl.detail)
+				car.error = (char *)m->repl.detail;
+			car.maybe_applied = m->repl.maybe_applied != 0;
+			car.duplicate = m->repl.duplicate != 0;
+			car.value = m->repl.value;
+			break;
+		}
 		env.body_case = RINGKV__PEER__PEER_ENVELOPE__BODY_REPL;
 		env.repl = &rm;
 		if (repl_to_pb(&rm, &m->repl, &one, &mem))
@@ -202,9 +231,34 @@ static int rec_from_pb(struct repl_record *r, const Ringkv__Peer__Record *p,
 		       const struct peer_wire_limits *lim, int need_value,
 		       char *err, size_t errlen)
 {
-	if (p->type != REPL_REC_VALUE && p->type != REPL_REC_TOMBSTONE)
+	if (p->type != REPL_REC_VALUE && p->type != REPL_REC_TOMBSTONE &&
+	    p->type != REPL_REC_COUNTER)
 		return fail(err, errlen, RK_EBAD_REQUEST,
 			    "record type %u", p->type);
+	if (p->type == REPL_REC_COUNTER) {
+		/* Always with its bytes (digests too), a state or a delta;
+		 * their CRC is checked where they are merged. */
+		int form = counter_form(p->value.data, p->value.len);
+		if (!p->has_value ||
+		    (form != COUNTER_FORM_STATE && form != COUNTER_FORM_DELTA) ||
+		    p->value.len > CRDT_STATE_FIXED + (size_t)CRDT_ENTRIES_HARD_MAX *
+							      CRDT_ENTRY_SIZE)
+			return fail(err, errlen, RK_EBAD_REQUEST,
+				    "a counter record without a counter "
+				    "state or delta");
+		if (p->key.len == 0 || p->key.len > lim->max_key ||
+		    p->key.len > 65535)
+			return fail(err, errlen, RK_EBAD_REQUEST,
+				    "record key of %zu bytes", p->key.len);
+		r->type = REPL_REC_COUNTER;
+		r->key = p->key.data;
+		r->klen = p->key.len;
+		r->val = p->value.data;
+		r->vlen = p->value.len;
+		r->ts.hlc = p->hlc;
+		r->ts.node = p->node;
+		return 0;
+	}
 	if (p->key.len == 0 || p->key.len > lim->max_key ||
 	    p->key.len > 65535)
 		return fail(err, errlen, RK_EBAD_REQUEST,
@@ -285,6 +339,9 @@ static int repl_from_pb(struct repl_msg *m, const Ringkv__Peer__ReplMessage *p,
 		return 0;
 	case REPL_WRITE_ACK:
 		return 0;
+	case REPL_COUNTER_ADD:
+	case REPL_COUNTER_ADD_REPLY:
+		break; /* their own envelope bodies, never inside ReplMessage */
 	case REPL_LOG_READ:
 	case REPL_STREAM_READ:
 		if (p->n_ranges == 0 || p->n_ranges > REPL_MAX_RANGES)
@@ -412,6 +469,45 @@ int peer_wire_decode(const uint8_t *body, size_t len,
 		m->op = PEER_OP_REPL;
 		rc = repl_from_pb(&m->repl, e->repl, lim, w, err, errlen);
 		break;
+	case RINGKV__PEER__PEER_ENVELOPE__BODY_COUNTER_ADD: {
+		const Ringkv__Peer__CounterAdd *a = e->counter_add;
+		m->op = PEER_OP_REPL;
+		m->repl.type = REPL_COUNTER_ADD;
+		m->repl.rid = a->rid;
+		if (a->key.len == 0 || a->key.len > lim->max_key ||
+		    a->key.len > 65535)
+			rc = fail(err, errlen, RK_EBAD_REQUEST,
+				  "counter add key of %zu bytes", a->key.len);
+		else if (a->op_id.len != CRDT_OPID_LEN)
+			rc = fail(err, errlen, RK_EBAD_REQUEST,
+				  "counter add op id of %zu bytes, not %d",
+				  a->op_id.len, CRDT_OPID_LEN);
+		else if (a->consistency < 1 || a->consistency > 3)
+			rc = fail(err, errlen, RK_EBAD_REQUEST,
+				  "counter add consistency %u", a->consistency);
+		if (rc)
+			break;
+		m->repl.rec.key = a->key.data;
+		m->repl.rec.klen = a->key.len;
+		m->repl.delta = a->delta;
+		memcpy(m->repl.op.b, a->op_id.data, CRDT_OPID_LEN);
+		m->repl.cl = a->consistency;
+		break;
+	}
+	case RINGKV__PEER__PEER_ENVELOPE__BODY_COUNTER_ADD_REPLY: {
+		const Ringkv__Peer__CounterAddReply *a = e->counter_add_reply;
+		m->op = PEER_OP_REPL;
+		m->repl.type = REPL_COUNTER_ADD_REPLY;
+		m->repl.rid = a->rid;
+		m->repl.status = -(int)a->status;
+		if (m->repl.status && !rk_err_known(m->repl.status))
+			m->repl.status = RK_EPROTOCOL;
+		m->repl.detail = a->error && *a->error ? a->error : NULL;
+		m->repl.maybe_applied = a->maybe_applied;
+		m->repl.duplicate = a->duplicate;
+		m->repl.value = a->value;
+		break;
+	}
 	case RINGKV__PEER__PEER_ENVELOPE__BODY__NOT_SET:
 	default:
 		rc = fail(err, errlen, RK_EUNKNOWN_COMMAND,

@@ -63,6 +63,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "counter.h"
 #include "err.h"
 #include "hash.h"
 
@@ -98,6 +99,7 @@ enum op_kind {
 	OP_HINT,     /* one hint in flight */
 	OP_FETCH,    /* one record fetched for a digest catch-up */
 	OP_SYNC,     /* one catch-up or stream batch in flight */
+	OP_CADD,     /* a counter add sent to its owner, waiting for it */
 };
 
 /* Natural owners plus, while the ring changes, pending ones. */
@@ -110,6 +112,7 @@ enum rstate {
 	R_FAILED,      /* unreachable or errored */
 	R_DOWN,        /* not asked: down when the operation began */
 	R_REPAIRING,   /* read: a repair was sent, waiting for its ack */
+	R_REFUSED,     /* write: refused the key's type (WRONG_TYPE) */
 };
 
 /* A read answer from one replica (copied). */
@@ -149,6 +152,22 @@ struct op {
 	uint64_t target;
 	/* OP_FETCH, OP_SYNC */
 	struct sync *sync;
+	/* counters */
+	int counter;                  /* OP_WRITE: an owner's add (ships a
+					 delta); OP_READ: a counter read */
+	int check_type;               /* OP_WRITE: a client's write, checked
+					 against the key's type here */
+	uint64_t reply_to;            /* owner's add for a remote
+					 coordinator (0: a local client) */
+	uint64_t reply_rid;           /* ... and the rid it waits on */
+	int unshipped;                /* owner: shipping waits for our own
+					 log record to be durable */
+	int duplicate;                /* owner: the op id was known */
+	int64_t value;                /* owner: our value after the add */
+	char why[160];                /* WRONG_TYPE detail */
+	struct crdt_counter *merged;  /* counter read: the answers merged */
+	struct repl_record mrec;      /* ... as a record (repairs) */
+	uint8_t *mbuf;                /* owns mrec's bytes */
 };
 
 /* A write kept for a replica that missed it. */
@@ -331,6 +350,8 @@ const char *repl_msg_name(enum repl_msg_type t)
 	case REPL_LOG_BATCH: return "log_batch";
 	case REPL_STREAM_READ: return "stream_read";
 	case REPL_STREAM_BATCH: return "stream_batch";
+	case REPL_COUNTER_ADD: return "counter_add";
+	case REPL_COUNTER_ADD_REPLY: return "counter_add_reply";
 	default: return "?";
 	}
 }
@@ -477,6 +498,8 @@ static void op_free(struct repl *r, struct op *o)
 	for (uint32_t i = 0; i < o->n; i++)
 		free(o->ans[i].buf);
 	free(o->buf);
+	free(o->mbuf);
+	crdt_free(o->merged);
 	free(o);
 }
 
@@ -632,6 +655,25 @@ static void reply(struct repl *r, struct op *o, struct repl_result *res)
 		r->stats.unavailable++;
 	if (res->status == RK_ETIMEOUT)
 		r->stats.timeouts++;
+	if (res->status == RK_EWRONG_TYPE)
+		r->stats.wrong_type++;
+	if (o->kind == OP_WRITE && o->counter) {
+		res->value = o->value;
+		res->duplicate = o->duplicate;
+		res->owner = r->cfg.self_id;
+	}
+	if (o->reply_to) {
+		/* An owner's add for a coordinator elsewhere. */
+		struct repl_msg m = {.type = REPL_COUNTER_ADD_REPLY,
+				     .rid = o->reply_rid,
+				     .status = res->status,
+				     .detail = res->detail,
+				     .maybe_applied = res->maybe_applied,
+				     .duplicate = res->duplicate,
+				     .value = res->value};
+		send(r, o->reply_to, &m);
+		return;
+	}
 	r->rt.reply(r->rt.ctx, o->client, res);
 }
 
@@ -685,7 +727,15 @@ static void write_check(struct repl *r, struct op *o)
 {
 	uint32_t ok = count_state(o, R_OK);
 	uint32_t pending = count_state(o, R_PENDING);
-	if (!o->replied && ok >= o->needed) {
+	if (!o->replied && o->why[0]) {
+		/* A replica holds the key as the other type: the client
+		 * used the wrong operation (counter.c, "WRONG_TYPE"). */
+		struct repl_result res = {.status = RK_EWRONG_TYPE,
+					  .detail = o->why,
+					  .maybe_applied = ok > 0,
+					  .ts = o->rec.ts, .answered = ok};
+		reply(r, o, &res);
+	} else if (!o->replied && ok >= o->needed) {
 		struct repl_result res = {.status = 0, .ts = o->rec.ts,
 					  .answered = ok};
 		reply(r, o, &res);
@@ -729,6 +779,18 @@ static void dw_push(struct repl *r, uint64_t lsn, uint64_t to, uint64_t rid)
 		(struct durable_wait){lsn, to, rid};
 }
 
+/* A client's write against what this node holds for its key: 0, or
+ * RK_EWRONG_TYPE (counter.c) with the reason in why. */
+static int type_refused(struct repl *r, const struct repl_record *rec,
+			char *why, size_t whylen)
+{
+	struct repl_record held;
+	int have = r->rt.store->get(r->rt.ctx, rec->key, rec->klen, &held) == 0;
+	return counter_type_check(have, have && held.type == REPL_REC_COUNTER,
+				  have && held.type == REPL_REC_VALUE,
+				  rec->type == REPL_REC_COUNTER, why, whylen);
+}
+
 /* Our own replica's part of a write we coordinate. */
 static void write_local(struct repl *r, struct op *o, int slot)
 {
@@ -746,9 +808,11 @@ static void write_local(struct repl *r, struct op *o, int slot)
 	o->st[slot] = R_OK;
 }
 
-void repl_write(struct repl *r, uint64_t client, uint8_t type,
-		const uint8_t *key, size_t klen, const uint8_t *val,
-		size_t vlen, enum repl_cl cl)
+/* A client's write of a record: a value, a tombstone, or a counter's
+ * delete (its new, empty generation).  ts NULL: stamped here. */
+static void write_record(struct repl *r, uint64_t client, uint8_t type,
+			 const uint8_t *key, size_t klen, const uint8_t *val,
+			 size_t vlen, enum repl_cl cl, const rk_ts *ts)
 {
 	r->stats.writes++;
 	struct op *o = op_new(r, OP_WRITE, r->cfg.write_timeout_ms);
@@ -780,10 +844,20 @@ void repl_write(struct repl *r, uint64_t client, uint8_t type,
 		return;
 	}
 	struct repl_record rec = {.type = type,
-				  .ts = r->rt.store->stamp(r->rt.ctx),
+				  .ts = ts ? *ts : r->rt.store->stamp(r->rt.ctx),
 				  .key = key, .klen = klen,
-				  .val = type == REPL_REC_VALUE ? val : NULL,
-				  .vlen = type == REPL_REC_VALUE ? vlen : 0};
+				  .val = type != REPL_REC_TOMBSTONE ? val : NULL,
+				  .vlen = type != REPL_REC_TOMBSTONE ? vlen : 0};
+	o->check_type = 1;
+	if (slot_of(o, r->cfg.self_id) >= 0 &&
+	    type_refused(r, &rec, o->why, sizeof(o->why))) {
+		/* Our own copy says so: refused before anything is sent. */
+		struct repl_result res = {.status = RK_EWRONG_TYPE,
+					  .detail = o->why};
+		reply(r, o, &res);
+		op_free(r, o);
+		return;
+	}
 	if (rec_copy(&o->rec, &o->buf, &rec)) {
 		struct repl_result res = {.status = RK_ENOMEM,
 					  .detail = "out of memory"};
@@ -801,6 +875,240 @@ void repl_write(struct repl *r, uint64_t client, uint8_t type,
 			send(r, o->nodes[i], &m);
 	}
 	write_check(r, o);
+}
+
+void repl_write(struct repl *r, uint64_t client, uint8_t type,
+		const uint8_t *key, size_t klen, const uint8_t *val,
+		size_t vlen, enum repl_cl cl)
+{
+	write_record(r, client, type, key, klen, val, vlen, cl, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* counter adds (counter.c, "An add")                                  */
+
+/* The owner's delta goes to the other replicas, once our own log record
+ * of it is durable. */
+static void counter_ship(struct repl *r, struct op *o)
+{
+	o->unshipped = 0;
+	struct repl_msg m = {.type = REPL_WRITE, .rid = o->rid,
+			     .flags = REPL_F_OWNED, .rec = o->rec};
+	for (uint32_t i = 0; i < o->n; i++)
+		if (o->st[i] == R_PENDING && o->nodes[i] != r->cfg.self_id)
+			send(r, o->nodes[i], &m);
+}
+
+/* Fails an add that this node owns before anything was applied. */
+static void counter_own_fail(struct repl *r, struct op *o, int status,
+			     const char *why)
+{
+	struct repl_result res = {.status = status, .detail = why};
+	reply(r, o, &res);
+	op_free(r, o);
+}
+
+/* Applies an add as its op id's owner, then replicates our entry at cl.
+ * The answer goes to client (here) or, when reply_to is set, back to
+ * the coordinator that forwarded it. */
+static void counter_own(struct repl *r, uint64_t client, uint64_t reply_to,
+			uint64_t reply_rid, const uint8_t *key, size_t klen,
+			int64_t delta, const struct crdt_opid *opid,
+			enum repl_cl cl)
+{
+	struct op *o = op_new(r, OP_WRITE, r->cfg.write_timeout_ms);
+	if (!o) {
+		struct op tmp = {.client = client, .reply_to = reply_to,
+				 .reply_rid = reply_rid};
+		struct repl_result res = {.status = RK_ENOMEM,
+					  .detail = "out of memory"};
+		reply(r, &tmp, &res);
+		return;
+	}
+	o->client = client;
+	o->reply_to = reply_to;
+	o->reply_rid = reply_rid;
+	o->cl = cl;
+	o->counter = 1;
+	owners_of(r, key, klen, o, 1);
+	o->needed = needed_for(cl, o->n_natural);
+	uint32_t up = 0;
+	for (uint32_t i = 0; i < o->n; i++) {
+		o->st[i] = repl_is_up(r, o->nodes[i]) ? R_PENDING : R_DOWN;
+		up += i < o->n_natural && o->st[i] == R_PENDING;
+	}
+	char why[200];
+	if (o->n_natural == 0 || up < o->needed) {
+		snprintf(why, sizeof(why),
+			 "%u of %u replicas are up, %s needs %u; the add was "
+			 "not applied",
+			 up, o->n_natural, cl_name(cl), o->needed);
+		counter_own_fail(r, o, RK_EUNAVAILABLE, why);
+		return;
+	}
+	if (!r->rt.store->counter_add) {
+		counter_own_fail(r, o, RK_ENOT_IMPLEMENTED,
+				 "this node has no counters");
+		return;
+	}
+	struct repl_record out = {0};
+	uint64_t lsn = 0;
+	why[0] = 0;
+	int rc = r->rt.store->counter_add(r->rt.ctx, key, klen, delta, opid,
+					  &out, &lsn, &o->value, why,
+					  sizeof(why));
+	if (rc < 0) {
+		/* Refused by the window: a definite "not applied now", which
+		 * the client reads as a bad request (its id is unusable). */
+		if (rc == RK_EINVALID)
+			rc = RK_EBAD_REQUEST;
+		if (!why[0])
+			snprintf(why, sizeof(why), "%s", rk_strerror(rc));
+		counter_own_fail(r, o, rc, why);
+		return;
+	}
+	r->stats.counter_owned += rc == 0;
+	r->stats.counter_duplicates += rc == 1;
+	o->duplicate = rc == 1;
+	struct repl_record k = {.key = key, .klen = klen};
+	if (rec_copy(&o->rec, &o->buf, out.val ? &out : &k)) {
+		counter_own_fail(r, o, RK_ENOMEM, "out of memory");
+		return;
+	}
+	if (!out.val) {
+		/* A duplicate whose counter was deleted since: nothing of
+		 * ours to ship, and it was counted before the delete. */
+		struct repl_result res = {.status = 0, .answered = up};
+		reply(r, o, &res);
+		op_free(r, o);
+		return;
+	}
+	int self = slot_of(o, r->cfg.self_id);
+	if (r->rt.store->durable_lsn(r->rt.ctx) < lsn) {
+		o->unshipped = 1;
+		dw_push(r, lsn, r->cfg.self_id, o->rid);
+	} else if (self >= 0) {
+		o->st[self] = R_OK;
+	}
+	if (!o->unshipped)
+		counter_ship(r, o);
+	write_check(r, o);
+}
+
+uint64_t repl_counter_owner(const struct repl *r, const uint8_t *key,
+			    size_t klen, const struct crdt_opid *op)
+{
+	uint64_t nodes[RING_RF_MAX];
+	size_t n = 0;
+	if (r->ring)
+		ring_lookup(r->ring, rk_key_hash(key, klen), r->cfg.rf, nodes,
+			    &n);
+	return n ? nodes[crdt_owner(op, nodes, n)] : 0;
+}
+
+void repl_counter_add(struct repl *r, uint64_t client, const uint8_t *key,
+		      size_t klen, int64_t delta, const struct crdt_opid *op,
+		      enum repl_cl cl)
+{
+	r->stats.counter_adds++;
+	uint64_t nodes[RING_RF_MAX];
+	size_t n = 0;
+	if (r->ring)
+		ring_lookup(r->ring, rk_key_hash(key, klen), r->cfg.rf, nodes,
+			    &n);
+	uint32_t needed = needed_for(cl, (uint32_t)n), up = 0;
+	for (size_t i = 0; i < n; i++)
+		up += repl_is_up(r, nodes[i]);
+	char why[200];
+	if (n == 0 || up < needed) {
+		snprintf(why, sizeof(why),
+			 "%u of %zu replicas are up, %s needs %u; the add was "
+			 "not applied",
+			 up, n, cl_name(cl), needed);
+		struct repl_result res = {.status = RK_EUNAVAILABLE,
+					  .detail = why, .replicas = (uint32_t)n,
+					  .needed = needed};
+		r->stats.unavailable++;
+		r->rt.reply(r->rt.ctx, client, &res);
+		return;
+	}
+	uint64_t owner = nodes[crdt_owner(op, nodes, n)];
+	if (owner == r->cfg.self_id) {
+		counter_own(r, client, 0, 0, key, klen, delta, op, cl);
+		return;
+	}
+	if (!repl_is_up(r, owner)) {
+		/* Nobody else may apply it (crdt.c, rule 3). */
+		snprintf(why, sizeof(why),
+			 "n%" PRIx64 ", the replica that owns this op id, is "
+			 "down; the add was not applied (retry with the same "
+			 "op id)",
+			 owner);
+		struct repl_result res = {.status = RK_EUNAVAILABLE,
+					  .detail = why, .replicas = (uint32_t)n,
+					  .needed = needed, .owner = owner};
+		r->stats.unavailable++;
+		r->rt.reply(r->rt.ctx, client, &res);
+		return;
+	}
+	/* The owner's own write waits up to the write timeout; its answer
+	 * then needs a moment to come back. */
+	struct op *o = op_new(r, OP_CADD,
+			      (uint64_t)r->cfg.write_timeout_ms +
+				      r->cfg.read_timeout_ms);
+	struct repl_record k = {.key = key, .klen = klen};
+	if (!o || rec_copy(&o->rec, &o->buf, &k)) {
+		if (o)
+			op_free(r, o);
+		struct repl_result res = {.status = RK_ENOMEM,
+					  .detail = "out of memory"};
+		r->rt.reply(r->rt.ctx, client, &res);
+		return;
+	}
+	o->client = client;
+	o->target = owner;
+	o->cl = cl;
+	o->n_natural = (uint32_t)n;
+	o->needed = needed;
+	struct repl_msg m = {.type = REPL_COUNTER_ADD, .rid = o->rid,
+			     .rec = o->rec, .delta = delta, .op = *op,
+			     .cl = (uint32_t)cl};
+	send(r, owner, &m);
+}
+
+/* The owner's answer, or its absence, for an add we coordinate. */
+static void cadd_done(struct repl *r, struct op *o, const struct repl_msg *m,
+		      int status, int maybe, const char *why)
+{
+	struct repl_result res = {.status = m ? m->status : status,
+				  .detail = m ? m->detail : why,
+				  .maybe_applied = m ? m->maybe_applied : maybe,
+				  .value = m ? m->value : 0,
+				  .duplicate = m ? m->duplicate : 0,
+				  .owner = o->target};
+	reply(r, o, &res);
+	op_free(r, o);
+}
+
+void repl_counter_delete(struct repl *r, uint64_t client, const uint8_t *key,
+			 size_t klen, enum repl_cl cl)
+{
+	/* The delete is a state: a new generation stamped now, with no
+	 * entries; it merges into every replica like any state. */
+	rk_ts ts = r->rt.store->stamp(r->rt.ctx);
+	struct crdt_counter *c;
+	if (crdt_new(0, &c)) {
+		struct repl_result res = {.status = RK_ENOMEM,
+					  .detail = "out of memory"};
+		r->rt.reply(r->rt.ctx, client, &res);
+		return;
+	}
+	crdt_delete(c, ts);
+	uint8_t buf[CRDT_STATE_FIXED];
+	crdt_encode(c, buf);
+	crdt_free(c);
+	write_record(r, client, REPL_REC_COUNTER, key, klen, buf, sizeof(buf),
+		     cl, &ts);
 }
 
 /* ------------------------------------------------------------------ */
@@ -822,48 +1130,163 @@ static int newest(const struct op *o)
 	return best;
 }
 
-static int is_stale(const struct op *o, uint32_t i, int best)
+/* Some answer holds a record of the given type. */
+static int answered_type(const struct op *o, uint8_t type)
 {
-	if (best < 0)
-		return 0;
-	return o->ans[i].status != 0 ||
-	       rk_ts_cmp(o->ans[i].rec.ts, o->ans[best].rec.ts) < 0;
+	for (uint32_t i = 0; i < o->n; i++)
+		if ((o->st[i] == R_OK || o->st[i] == R_REPAIRING) &&
+		    o->ans[i].status == 0 && o->ans[i].rec.type == type)
+			return 1;
+	return 0;
 }
 
-static void send_repair(struct repl *r, struct op *o, uint32_t i, int best,
-			uint64_t rid)
+/* A counter read: merges the counter answers into o->merged and encodes
+ * the merge into o->mrec (the record repairs carry).  Returns 1 when some
+ * answer was a counter, 0 when none was, RK_ENOMEM. */
+static int counter_merge_answers(struct op *o)
+{
+	if (!o->merged && crdt_new(0, &o->merged))
+		return RK_ENOMEM;
+	crdt_reset(o->merged);
+	int any = 0;
+	rk_ts ts = {0, 0};
+	for (uint32_t i = 0; i < o->n; i++) {
+		const struct answer *a = &o->ans[i];
+		if ((o->st[i] != R_OK && o->st[i] != R_REPAIRING) ||
+		    a->status != 0 || a->rec.type != REPL_REC_COUNTER)
+			continue;
+		/* A damaged or oversized answer is left out (and repaired). */
+		if (counter_merge_bytes(o->merged, a->rec.val, a->rec.vlen,
+					NULL) < 0)
+			continue;
+		any = 1;
+		if (rk_ts_cmp(a->rec.ts, ts) > 0)
+			ts = a->rec.ts;
+	}
+	free(o->mbuf);
+	o->mbuf = NULL;
+	memset(&o->mrec, 0, sizeof(o->mrec));
+	if (!any)
+		return 0;
+	size_t n = crdt_encoded_size(o->merged);
+	if (!(o->mbuf = malloc(o->rec.klen + n)))
+		return RK_ENOMEM;
+	memcpy(o->mbuf, o->rec.key, o->rec.klen);
+	crdt_encode(o->merged, o->mbuf + o->rec.klen);
+	o->mrec = (struct repl_record){.type = REPL_REC_COUNTER, .ts = ts,
+				       .key = o->mbuf, .klen = o->rec.klen,
+				       .val = o->mbuf + o->rec.klen,
+				       .vlen = n};
+	return 1;
+}
+
+/* The record a read settles on: the newest answer (registers) or the
+ * merge of the counter answers (counters); NULL when there is none. */
+static const struct repl_record *read_target(struct op *o)
+{
+	if (o->counter)
+		return counter_merge_answers(o) == 1 ? &o->mrec : NULL;
+	int best = newest(o);
+	return best < 0 ? NULL : &o->ans[best].rec;
+}
+
+/* Does answer i lack something of the target?  For a counter: its state
+ * does not cover the merge (or it is not a counter at all). */
+static int is_stale(const struct op *o, uint32_t i,
+		    const struct repl_record *t)
+{
+	if (!t)
+		return 0;
+	const struct answer *a = &o->ans[i];
+	if (!o->counter)
+		return a->status != 0 || rk_ts_cmp(a->rec.ts, t->ts) < 0;
+	if (a->status != 0 || a->rec.type != REPL_REC_COUNTER)
+		return 1;
+	struct crdt_counter *mine;
+	if (crdt_new(0, &mine))
+		return 0;
+	int stale = counter_load(mine, a->rec.val, a->rec.vlen) < 0 ||
+		    crdt_merge(mine, o->merged) != 0;
+	crdt_free(mine);
+	return stale;
+}
+
+static void send_repair(struct repl *r, struct op *o, uint32_t i,
+			const struct repl_record *t, uint64_t rid)
 {
 	struct repl_msg m = {.type = REPL_WRITE, .rid = rid,
 			     .flags = REPL_F_REPAIR,
-			     .rec = o->ans[best].rec};
+			     .rec = *t};
 	r->stats.repairs++;
 	if (o->nodes[i] == r->cfg.self_id) {
 		uint64_t lsn;
-		r->rt.store->apply(r->rt.ctx, &o->ans[best].rec, &lsn);
+		r->rt.store->apply(r->rt.ctx, t, &lsn);
 		return;
 	}
 	send(r, o->nodes[i], &m);
 }
 
+static int part_status(const struct op *o, uint32_t i)
+{
+	return o->st[i] == R_OK || o->st[i] == R_REPAIRING ? o->ans[i].status
+	       : o->st[i] == R_DOWN			   ? RK_EUNAVAILABLE
+							   : RK_ETIMEOUT;
+}
+
 static void read_reply(struct repl *r, struct op *o)
 {
-	int best = newest(o);
-	struct repl_part parts[RING_RF_MAX];
+	struct repl_part parts[OP_SLOTS];
 	size_t np = 0;
+	struct repl_result res = {.answered = count_state(o, R_OK) +
+					      count_state(o, R_REPAIRING)};
+	if (o->counter) {
+		int any = counter_merge_answers(o);
+		if (o->all_replies)
+			for (uint32_t i = 0; i < o->n && np < RING_RF_MAX; i++) {
+				struct repl_part *p = &parts[np++];
+				*p = (struct repl_part){.node = o->nodes[i],
+							.status = part_status(o, i)};
+				int found = 0;
+				if (p->status == 0 &&
+				    (o->ans[i].rec.type != REPL_REC_COUNTER ||
+				     counter_value_of(o->ans[i].rec.val,
+						      o->ans[i].rec.vlen,
+						      &p->value, &found) ||
+				     !found))
+					p->status = RK_ENOT_FOUND;
+			}
+		res.parts = np ? parts : NULL;
+		res.n_parts = np;
+		if (any < 0) {
+			res.status = any;
+			res.detail = "out of memory";
+		} else if (!any && answered_type(o, REPL_REC_VALUE)) {
+			res.status = RK_EWRONG_TYPE;
+			res.detail = "the key holds a value, not a counter: use "
+				     "get";
+		} else if (!any || crdt_is_empty(o->merged)) {
+			res.status = RK_ENOT_FOUND;
+		} else {
+			crdt_value(o->merged, &res.value);
+			res.rec = o->mrec;
+		}
+		reply(r, o, &res);
+		return;
+	}
+	int best = newest(o);
 	if (o->all_replies)
-		for (uint32_t i = 0; i < o->n; i++)
+		for (uint32_t i = 0; i < o->n && np < RING_RF_MAX; i++)
 			parts[np++] = (struct repl_part){
 				.node = o->nodes[i],
-				.status = o->st[i] == R_OK || o->st[i] == R_REPAIRING
-						  ? o->ans[i].status
-						  : o->st[i] == R_DOWN ? RK_EUNAVAILABLE
-								       : RK_ETIMEOUT,
+				.status = part_status(o, i),
 				.rec = o->ans[i].rec};
-	struct repl_result res = {.answered = count_state(o, R_OK) +
-					      count_state(o, R_REPAIRING),
-				  .parts = np ? parts : NULL,
-				  .n_parts = np};
-	if (best < 0 || o->ans[best].rec.type != REPL_REC_VALUE) {
+	res.parts = np ? parts : NULL;
+	res.n_parts = np;
+	if (answered_type(o, REPL_REC_COUNTER)) {
+		res.status = RK_EWRONG_TYPE;
+		res.detail = "the key holds a counter: use 'counter' to read "
+			     "it";
+	} else if (best < 0 || o->ans[best].rec.type != REPL_REC_VALUE) {
 		res.status = RK_ENOT_FOUND;
 		if (best >= 0)
 			res.rec = o->ans[best].rec; /* the tombstone */
@@ -889,15 +1312,18 @@ static void read_check(struct repl *r, struct op *o)
 	}
 	if (!o->replied && !o->repairing && ok >= o->needed &&
 	    (!o->all_replies || pending == 0)) {
-		int best = newest(o);
+		const struct repl_record *t = read_target(o);
 		/* Blocking repair of the answering replicas that are behind
-		 * (QUORUM and ALL), so no later quorum read goes back. */
+		 * (QUORUM and ALL), so no later quorum read goes back.  A
+		 * register read that met a counter repairs nothing: it is
+		 * the wrong operation for the key. */
 		int need_repair = 0;
-		if (o->cl != REPL_CL_ONE)
+		if (o->cl != REPL_CL_ONE &&
+		    (o->counter || !answered_type(o, REPL_REC_COUNTER)))
 			for (uint32_t i = 0; i < o->n; i++)
-				if (o->st[i] == R_OK && is_stale(o, i, best)) {
+				if (o->st[i] == R_OK && is_stale(o, i, t)) {
 					o->st[i] = R_REPAIRING;
-					send_repair(r, o, i, best, o->rid);
+					send_repair(r, o, i, t, o->rid);
 					if (o->nodes[i] == r->cfg.self_id)
 						o->st[i] = R_OK;
 					else
@@ -918,10 +1344,11 @@ static void read_check(struct repl *r, struct op *o)
 		op_free(r, o);
 }
 
-void repl_read(struct repl *r, uint64_t client, const uint8_t *key,
-	       size_t klen, enum repl_cl cl, int all_replies)
+/* Starts a read of key: a register (counter 0) or a counter. */
+static void read_start(struct repl *r, uint64_t client, const uint8_t *key,
+		       size_t klen, enum repl_cl cl, int all_replies,
+		       int counter)
 {
-	r->stats.reads++;
 	struct op *o = op_new(r, OP_READ, r->cfg.read_timeout_ms);
 	struct repl_record k = {.key = key, .klen = klen};
 	if (!o || rec_copy(&o->rec, &o->buf, &k)) {
@@ -935,6 +1362,7 @@ void repl_read(struct repl *r, uint64_t client, const uint8_t *key,
 	o->client = client;
 	o->cl = cl;
 	o->all_replies = all_replies;
+	o->counter = counter;
 	owners_of(r, key, klen, o, 0);
 	o->needed = needed_for(cl, o->n);
 	uint32_t up = 0;
@@ -971,6 +1399,20 @@ void repl_read(struct repl *r, uint64_t client, const uint8_t *key,
 	read_check(r, o);
 }
 
+void repl_counter_get(struct repl *r, uint64_t client, const uint8_t *key,
+		      size_t klen, enum repl_cl cl, int all_replies)
+{
+	r->stats.counter_reads++;
+	read_start(r, client, key, klen, cl, all_replies, 1);
+}
+
+void repl_read(struct repl *r, uint64_t client, const uint8_t *key,
+	       size_t klen, enum repl_cl cl, int all_replies)
+{
+	r->stats.reads++;
+	read_start(r, client, key, klen, cl, all_replies, 0);
+}
+
 /* ------------------------------------------------------------------ */
 /* the replica side                                                    */
 
@@ -978,6 +1420,12 @@ static void on_write(struct repl *r, uint64_t from, const struct repl_msg *m)
 {
 	uint64_t lsn = 0;
 	r->stats.replica_writes++;
+	if (m->flags == 0 && type_refused(r, &m->rec, NULL, 0)) {
+		struct repl_msg ack = {.type = REPL_WRITE_ACK, .rid = m->rid,
+				       .status = RK_EWRONG_TYPE};
+		send(r, from, &ack);
+		return;
+	}
 	int rc = r->rt.store->apply(r->rt.ctx, &m->rec, &lsn);
 	if (rc == 1 && r->rt.store->durable_lsn(r->rt.ctx) < lsn) {
 		dw_push(r, lsn, from, m->rid);
@@ -1014,12 +1462,19 @@ void repl_durable(struct repl *r, uint64_t lsn)
 		r->dw_len--;
 		if (d.to == r->cfg.self_id) {
 			struct op *o = op_find(r, d.rid);
-			int s = o ? slot_of(o, r->cfg.self_id) : -1;
-			if (o && o->kind == OP_WRITE && s >= 0 &&
-			    o->st[s] == R_PENDING) {
+			if (!o || o->kind != OP_WRITE)
+				continue;
+			int s = slot_of(o, r->cfg.self_id), changed = 0;
+			if (s >= 0 && o->st[s] == R_PENDING) {
 				o->st[s] = R_OK;
-				write_check(r, o);
+				changed = 1;
 			}
+			if (o->unshipped) {
+				counter_ship(r, o);
+				changed = 1;
+			}
+			if (changed)
+				write_check(r, o);
 			continue;
 		}
 		struct repl_msg ack = {.type = REPL_WRITE_ACK, .rid = d.rid};
@@ -1256,10 +1711,15 @@ static void digest_batch(struct repl *r, struct sync *s,
 		struct repl_record got;
 		int rc = r->rt.store->get(r->rt.ctx, recs[i].key, recs[i].klen,
 					  &got);
-		if (rc == 0 && rk_ts_cmp(got.ts, recs[i].ts) >= 0)
+		if (recs[i].type != REPL_REC_COUNTER && rc == 0 &&
+		    rk_ts_cmp(got.ts, recs[i].ts) >= 0)
 			continue;
-		if (recs[i].type == REPL_REC_TOMBSTONE) {
-			/* A tombstone's digest is the whole record. */
+		if (recs[i].type == REPL_REC_TOMBSTONE ||
+		    recs[i].type == REPL_REC_COUNTER) {
+			/* A tombstone's digest is the whole record, and so is
+			 * a counter's (its bytes are small, and no timestamp
+			 * says which of two states covers the other): merge
+			 * it, which changes nothing when it is covered. */
 			uint64_t lsn;
 			if (r->rt.store->apply(r->rt.ctx, &recs[i], &lsn) == 1)
 				s->records++;
@@ -1452,6 +1912,10 @@ void repl_recv(struct repl *r, uint64_t from, const struct repl_msg *m)
 	case REPL_STREAM_READ:
 		serve_start(r, from, m);
 		return;
+	case REPL_COUNTER_ADD:
+		counter_own(r, 0, from, m->rid, m->rec.key, m->rec.klen,
+			    m->delta, &m->op, (enum repl_cl)m->cl);
+		return;
 	default:
 		break;
 	}
@@ -1475,8 +1939,21 @@ void repl_recv(struct repl *r, uint64_t from, const struct repl_msg *m)
 		}
 		if (o->kind != OP_WRITE || slot < 0 || o->st[slot] != R_PENDING)
 			return;
-		o->st[slot] = m->status == 0 ? R_OK : R_FAILED;
+		o->st[slot] = m->status == 0		   ? R_OK
+			      : m->status == RK_EWRONG_TYPE ? R_REFUSED
+							    : R_FAILED;
+		if (o->st[slot] == R_REFUSED && !o->why[0])
+			snprintf(o->why, sizeof(o->why),
+				 "replica n%" PRIx64 " holds the key as the "
+				 "other type (a %s)",
+				 from,
+				 o->rec.type == REPL_REC_COUNTER ? "value"
+								 : "counter");
 		write_check(r, o);
+		return;
+	case REPL_COUNTER_ADD_REPLY:
+		if (o->kind == OP_CADD && from == o->target)
+			cadd_done(r, o, m, 0, 0, NULL);
 		return;
 	case REPL_READ_REPLY:
 		if (o->kind == OP_FETCH) {
@@ -1493,12 +1970,14 @@ void repl_recv(struct repl *r, uint64_t from, const struct repl_msg *m)
 		if (m->found && rec_copy(&o->ans[slot].rec, &o->ans[slot].buf,
 					 &m->rec))
 			o->st[slot] = R_FAILED;
-		if (o->replied && m->found && o->cl != REPL_CL_ONE) {
+		if (o->replied && (m->found || o->counter) &&
+		    o->cl != REPL_CL_ONE &&
+		    (o->counter || !answered_type(o, REPL_REC_COUNTER))) {
 			/* A late answer: repair it in the background if
-			 * behind the newest we know. */
-			int best = newest(o);
-			if (best >= 0 && is_stale(o, (uint32_t)slot, best))
-				send_repair(r, o, (uint32_t)slot, best, 0);
+			 * behind what the read settled on. */
+			const struct repl_record *t = read_target(o);
+			if (t && is_stale(o, (uint32_t)slot, t))
+				send_repair(r, o, (uint32_t)slot, t, 0);
 		}
 		read_check(r, o);
 		return;
@@ -1519,7 +1998,8 @@ void repl_recv(struct repl *r, uint64_t from, const struct repl_msg *m)
 void repl_unreachable(struct repl *r, uint64_t to, const struct repl_msg *m)
 {
 	if (m->type == REPL_WRITE_ACK || m->type == REPL_READ_REPLY ||
-	    m->type == REPL_LOG_BATCH || m->type == REPL_STREAM_BATCH)
+	    m->type == REPL_LOG_BATCH || m->type == REPL_STREAM_BATCH ||
+	    m->type == REPL_COUNTER_ADD_REPLY)
 		return; /* a lost reply: the asker's timer decides */
 	struct op *o = op_find(r, m->rid);
 	if (!o)
@@ -1556,6 +2036,17 @@ void repl_unreachable(struct repl *r, uint64_t to, const struct repl_msg *m)
 			s->retry_at = now(r); /* position not advanced */
 		return;
 	}
+	case OP_CADD: {
+		/* It never left: nothing was applied.  (A broken link after
+		 * it left comes through repl_peer_down instead.) */
+		char why[160];
+		snprintf(why, sizeof(why),
+			 "cannot reach n%" PRIx64 ", the replica that owns "
+			 "this op id; the add was not applied",
+			 o->target);
+		cadd_done(r, o, NULL, RK_EUNAVAILABLE, 0, why);
+		return;
+	}
 	}
 }
 
@@ -1573,7 +2064,8 @@ void repl_peer_down(struct repl *r, uint64_t node)
 					    ? slot >= 0 &&
 						      (o->st[slot] == R_PENDING ||
 						       o->st[slot] == R_REPAIRING)
-					    : o->kind == OP_HINT ? o->target == node
+					    : o->kind == OP_HINT || o->kind == OP_CADD
+					    ? o->target == node
 					    : o->sync && o->sync->peer == node;
 			if (!waits)
 				continue;
@@ -1590,6 +2082,19 @@ void repl_peer_down(struct repl *r, uint64_t node)
 		struct op *o = op_find(r, rids[i]);
 		if (!o)
 			continue;
+		if (o->kind == OP_CADD) {
+			/* It may have reached the owner before the link
+			 * broke. */
+			char why[200];
+			snprintf(why, sizeof(why),
+				 "lost the link to n%" PRIx64 ", the replica "
+				 "that owns this op id; the add may or may "
+				 "not have been applied (retry with the same "
+				 "op id)",
+				 node);
+			cadd_done(r, o, NULL, RK_EUNAVAILABLE, 1, why);
+			continue;
+		}
 		/* The same path as a message that could not leave. */
 		struct repl_msg m = {.type = o->kind == OP_HINT ? REPL_WRITE
 					     : o->kind == OP_READ ? REPL_READ
@@ -1662,6 +2167,17 @@ static void op_expired(struct repl *r, struct op *o)
 		op_free(r, o);
 		if (--s->fetching == 0)
 			s->retry_at = now(r);
+		return;
+	}
+	case OP_CADD: {
+		char why[200];
+		snprintf(why, sizeof(why),
+			 "n%" PRIx64 ", the replica that owns this op id, did "
+			 "not answer within %u ms; the add may or may not "
+			 "have been applied (retry with the same op id)",
+			 o->target,
+			 r->cfg.write_timeout_ms + r->cfg.read_timeout_ms);
+		cadd_done(r, o, NULL, RK_ETIMEOUT, 1, why);
 		return;
 	}
 	}
@@ -2016,7 +2532,8 @@ size_t repl_unfinished(const struct repl *r)
 	size_t n = 0;
 	for (size_t i = 0; i < r->ops_cap; i++)
 		for (const struct op *o = r->ops[i]; o; o = o->hnext)
-			n += o->kind == OP_WRITE || o->kind == OP_HINT;
+			n += o->kind == OP_WRITE || o->kind == OP_HINT ||
+			     o->kind == OP_CADD;
 	for (size_t i = 0; i < r->n_hq; i++)
 		if (repl_is_up(r, r->hq[i].target))
 			n += r->hq[i].count;

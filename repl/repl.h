@@ -7,7 +7,8 @@
  * (node/ in the daemon, tests/sim in the simulator) supplies a runtime and
  * feeds it inputs:
  *
- *   a client request           -> repl_read(), repl_write()
+ *   a client request           -> repl_read(), repl_write(),
+ *                                 repl_counter_add/_get/_delete()
  *   a message from a peer      -> repl_recv()
  *   a message could not go out -> repl_unreachable()
  *   the timer fires            -> repl_tick(); re-arm at repl_next_deadline()
@@ -62,6 +63,7 @@ struct repl_part {
 	uint64_t node;
 	int status;              /* 0, RK_ENOT_FOUND, RK_ETIMEOUT, ... */
 	struct repl_record rec;  /* when status is 0 (value or tombstone) */
+	int64_t value;           /* counter reads: this replica's value */
 };
 
 /* A client request's outcome.  Pointers are valid during reply() only. */
@@ -77,6 +79,11 @@ struct repl_result {
 	uint32_t replicas; /* the key's replicas */
 	const struct repl_part *parts; /* all-replies reads */
 	size_t n_parts;
+	/* counters */
+	int64_t value;     /* get: the merged value; add: the owner's value
+			      right after the add (not a read) */
+	int duplicate;     /* add: the op id had been applied before */
+	uint64_t owner;    /* add: the replica that owns the op id */
 };
 
 /* A peer's position in our view of its op-log. */
@@ -121,6 +128,21 @@ struct repl_storage {
 		     uint32_t max_bytes);
 	/* Saves peers' log positions (called now and then). */
 	void (*pos_save)(void *ctx, const struct repl_pos *pos, size_t n);
+	/* The owner's add (counter.c, "An add"): RK_EWRONG_TYPE when key
+	 * holds a register value; asks the dedup window about op; adds
+	 * delta to this node's entry, logs it with op, remembers op.
+	 * Returns 0 (applied) or 1 (op was applied before), with *out the
+	 * counter record to ship (this node's entry as a delta; bytes
+	 * borrowed until the next storage call; out->val NULL when there is
+	 * nothing to ship), *lsn the log position that must be durable
+	 * before it ships, *value this node's value of the counter; or
+	 * RK_EINVALID (the window refuses op; reason in why),
+	 * RK_EWRONG_TYPE, RK_EVALUE_TOO_LARGE (too many entries), RK_ENOMEM.
+	 * NULL: the node has no counters (RK_ENOT_IMPLEMENTED). */
+	int (*counter_add)(void *ctx, const uint8_t *key, size_t klen,
+			   int64_t delta, const struct crdt_opid *op,
+			   struct repl_record *out, uint64_t *lsn,
+			   int64_t *value, char *why, size_t whylen);
 };
 
 struct repl_runtime {
@@ -145,6 +167,11 @@ struct repl_stats {
 	uint64_t hints_pending;          /* now */
 	uint64_t catchups, catchup_records, streams, stream_records;
 	uint64_t replica_writes, replica_reads;
+	uint64_t counter_adds;           /* coordinated */
+	uint64_t counter_owned;          /* applied here as owner */
+	uint64_t counter_duplicates;     /* retries answered from the window */
+	uint64_t counter_reads;
+	uint64_t wrong_type;             /* client ops refused */
 };
 
 /* Returns 0, RK_EINVALID or RK_ENOMEM; *out is the caller's (repl_free). */
@@ -170,6 +197,26 @@ void repl_read(struct repl *r, uint64_t client, const uint8_t *key,
 void repl_write(struct repl *r, uint64_t client, uint8_t type,
 		const uint8_t *key, size_t klen, const uint8_t *val,
 		size_t vlen, enum repl_cl cl);
+
+/* Counters (counter.c).  counter_add sends the add to the owner of op
+ * (crdt_owner among the key's natural replicas), which applies it once
+ * and replicates its entry at cl; the reply carries value, duplicate and
+ * owner.  counter_get merges the answers of the replicas (all_replies:
+ * each one's value in parts) and repairs the ones behind.  counter_delete
+ * starts a new generation of the counter (crdt_delete) at cl.  Exactly
+ * one reply() follows each, as for reads and writes. */
+void repl_counter_add(struct repl *r, uint64_t client, const uint8_t *key,
+		      size_t klen, int64_t delta, const struct crdt_opid *op,
+		      enum repl_cl cl);
+void repl_counter_get(struct repl *r, uint64_t client, const uint8_t *key,
+		      size_t klen, enum repl_cl cl, int all_replies);
+void repl_counter_delete(struct repl *r, uint64_t client, const uint8_t *key,
+			 size_t klen, enum repl_cl cl);
+
+/* The replica that owns op for key (routing: a smart client computes the
+ * same from the ring).  0 when the ring is empty. */
+uint64_t repl_counter_owner(const struct repl *r, const uint8_t *key,
+			    size_t klen, const struct crdt_opid *op);
 
 /* A message from node from. */
 void repl_recv(struct repl *r, uint64_t from, const struct repl_msg *m);

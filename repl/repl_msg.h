@@ -13,20 +13,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "crdt.h"
 #include "hlc.h"
 
-/* Record types as stored (node/record.h): a value or a tombstone. */
+/* Record types: a value or a tombstone (the same numbers as node/record.h),
+ * or a counter, whose bytes are a crdt state or delta (repl/counter.h) and
+ * which is merged, never compared by timestamp. */
 #define REPL_REC_VALUE 1
 #define REPL_REC_TOMBSTONE 2
+#define REPL_REC_COUNTER 3
 
 /* One versioned record.  Pointers are borrowed from whoever built the
  * message, for the duration of the call that hands it over. */
 struct repl_record {
-	uint8_t type;        /* REPL_REC_VALUE or REPL_REC_TOMBSTONE */
+	uint8_t type;        /* REPL_REC_VALUE, _TOMBSTONE or _COUNTER */
 	rk_ts ts;            /* its version */
 	const uint8_t *key;  /* 1..64 KiB */
 	size_t klen;
-	const uint8_t *val;  /* VALUE only; NULL in digest-only batches */
+	const uint8_t *val;  /* VALUE and COUNTER; NULL in digest-only
+				batches (counters keep theirs) */
 	size_t vlen;
 };
 
@@ -46,6 +51,10 @@ enum repl_msg_type {
 	REPL_LOG_BATCH,     /* recs, next_lsn, end_lsn, truncated */
 	REPL_STREAM_READ,   /* every record you hold in ranges, from cursor */
 	REPL_STREAM_BATCH,  /* recs, cursor, done, end_lsn */
+	REPL_COUNTER_ADD,   /* coordinator to the op id's owner: rec.key,
+			       delta, op, cl; reply COUNTER_ADD_REPLY */
+	REPL_COUNTER_ADD_REPLY, /* status, detail, maybe_applied, value,
+				   duplicate */
 };
 
 /* WRITE flags: why the write is sent (for counters and logs only; every
@@ -54,6 +63,9 @@ enum repl_msg_type {
 #define REPL_F_REPAIR 2u /* read repair or anti-entropy */
 /* LOG_READ flag: send keys and versions only, no values. */
 #define REPL_F_DIGEST 4u
+/* A counter delta shipped by its owner: already decided, so replicas do
+ * not check the key's type against it. */
+#define REPL_F_OWNED 8u
 
 /* Bounds every decoder enforces (and every sender respects). */
 #define REPL_MAX_RANGES 65536
@@ -79,6 +91,15 @@ struct repl_msg {
 				  record the sender still has */
 	uint64_t cursor;       /* STREAM_READ, STREAM_BATCH: resume point */
 	int done;              /* STREAM_BATCH: nothing after this batch */
+	/* COUNTER_ADD */
+	int64_t delta;
+	struct crdt_opid op;
+	uint32_t cl;           /* enum repl_cl */
+	/* COUNTER_ADD_REPLY */
+	const char *detail;    /* failure detail, may be NULL */
+	int maybe_applied;
+	int duplicate;         /* the op id had been applied before */
+	int64_t value;         /* the owner's value after the add */
 };
 
 const char *repl_msg_name(enum repl_msg_type t);
