@@ -120,6 +120,27 @@ static const struct setting settings[] = {
 	{"storage", "compact_step", K_COUNT, F(compact_step_records), 0, "2000",
 	 1, 1000000, "records compaction copies per event-loop turn"},
 
+	{"counters", "dedup_max_ids", K_COUNT, F(dedup_max_ids), 0, "1000000",
+	 1, 1u << 28,
+	 "op ids of counter adds each node remembers (its own adds and the "
+	 "deltas it merged, about replication_factor times its share); a "
+	 "retry of a forgotten op id is refused, never applied twice "
+	 "(16 bytes and a table slot each: 1000000 is about 24 MiB)"},
+	{"counters", "dedup_max_age", K_DURATION, F(dedup_max_age_ms), 0, "1h",
+	 1000, UINT64_MAX,
+	 "op ids older than this (by the client's clock in the id) are "
+	 "forgotten, and retries of them refused: how long a client may "
+	 "keep retrying one add"},
+	{"counters", "dedup_max_future", K_DURATION, F(dedup_max_future_ms), 0,
+	 "60s", 1, UINT64_MAX,
+	 "op ids stamped further ahead of the owner's clock are refused (a "
+	 "client clock that runs fast)"},
+	{"counters", "max_entries", K_COUNT, F(counter_max_entries), 0, "4096",
+	 1, 4096,
+	 "owner entries one counter may hold (normally its replicas, plus one "
+	 "per unclean restart under fsync other than always); an add that "
+	 "would create more is refused"},
+
 	{"limits", "max_frame", K_SIZE, F(max_frame), 0, "16MiB", 64,
 	 1ull << 30, "largest frame body accepted; a larger length prefix "
 		     "is refused before any allocation"},

@@ -26,12 +26,14 @@ static int replay_one(void *ctx, const struct rk_logrec *r)
 	if (r->type != RK_REC_HINT)
 		return RK_ECORRUPT;
 	const uint8_t *v = r->val;
+	/* The record's type as the store numbers it: a counter is
+	 * RK_REC_COUNTER here, REPL_REC_COUNTER to replication. */
 	struct repl_record rec = {
-		.type = v[0],
+		.type = v[0] == RK_REC_COUNTER ? REPL_REC_COUNTER : v[0],
 		.ts = r->ts,
 		.key = r->key,
 		.klen = r->klen,
-		.val = v[0] == RK_REC_VALUE ? v + HINT_PREFIX : NULL,
+		.val = v[0] != RK_REC_TOMBSTONE ? v + HINT_PREFIX : NULL,
 		.vlen = r->vlen - HINT_PREFIX,
 	};
 	h->restore(h->ctx, rk_get_le64(v + 1), &rec, rk_get_le64(v + 9));
@@ -82,12 +84,12 @@ int hints_open(const char *data_dir, enum rk_fsync fsync,
 void hints_save(struct hints *h, uint64_t target,
 		const struct repl_record *rec, uint64_t created_ms)
 {
-	size_t vlen = rec->type == RK_REC_VALUE ? rec->vlen : 0;
+	size_t vlen = rec->type != REPL_REC_TOMBSTONE && rec->val ? rec->vlen : 0;
 	rk_buf_clear(&h->val);
 	if (rk_buf_reserve(&h->val, HINT_PREFIX + vlen))
 		return; /* catch-up covers a hint that could not be kept */
 	uint8_t *p = h->val.data;
-	p[0] = rec->type;
+	p[0] = rec->type == REPL_REC_COUNTER ? RK_REC_COUNTER : rec->type;
 	rk_put_le64(p + 1, target);
 	rk_put_le64(p + 9, created_ms);
 	if (vlen)

@@ -9,6 +9,8 @@
 #include <time.h>
 
 #include "cluster.h"
+#include "counter.h"
+#include "crdt.h"
 #include "err.h"
 #include "hash.h"
 #include "hints.h"
@@ -115,6 +117,20 @@ static void repl_rearm(struct node *n)
 /* ------------------------------------------------------------------ */
 /* replication's runtime                                               */
 
+/* Record types: the store's (node/record.h) and replication's differ for
+ * counters only. */
+static uint8_t repl_type_of(uint8_t store_type)
+{
+	return store_type == RK_REC_COUNTER || store_type == RK_REC_COUNTER_OP
+		       ? REPL_REC_COUNTER
+		       : store_type;
+}
+
+static uint8_t store_type_of(uint8_t repl_type)
+{
+	return repl_type == REPL_REC_COUNTER ? RK_REC_COUNTER : repl_type;
+}
+
 static int st_get(void *ctx, const uint8_t *key, size_t klen,
 		  struct repl_record *out)
 {
@@ -122,7 +138,7 @@ static int st_get(void *ctx, const uint8_t *key, size_t klen,
 	const struct rk_rec *rec = store_get(n->store, key, klen);
 	if (!rec)
 		return RK_ENOT_FOUND;
-	*out = (struct repl_record){.type = rec->type,
+	*out = (struct repl_record){.type = repl_type_of(rec->type),
 				    .ts = rec->ts,
 				    .key = rk_rec_key(rec),
 				    .klen = rec->klen,
@@ -134,8 +150,27 @@ static int st_get(void *ctx, const uint8_t *key, size_t klen,
 static int st_apply(void *ctx, const struct repl_record *r, uint64_t *lsn)
 {
 	struct node *n = ctx;
-	return store_apply(n->store, r->type, r->key, r->klen, r->val,
-			   r->type == REPL_REC_VALUE ? r->vlen : 0, r->ts, lsn);
+	return store_apply(n->store, store_type_of(r->type), r->key, r->klen,
+			   r->val, r->type != REPL_REC_TOMBSTONE ? r->vlen : 0,
+			   r->ts, lsn);
+}
+
+static int st_counter_add(void *ctx, const uint8_t *key, size_t klen,
+			  int64_t delta, const struct crdt_opid *op,
+			  struct repl_record *out, uint64_t *lsn,
+			  int64_t *value, char *why, size_t whylen)
+{
+	struct node *n = ctx;
+	const uint8_t *d;
+	rk_ts ts = {0, 0};
+	int rc = store_counter_add(n->store, key, klen, delta, op, wall_ms(),
+				   &d, &ts, lsn, value, why, whylen);
+	if (rc < 0)
+		return rc;
+	*out = (struct repl_record){.type = REPL_REC_COUNTER, .ts = ts,
+				    .key = key, .klen = klen, .val = d,
+				    .vlen = d ? CRDT_DELTA_SIZE : 0};
+	return rc;
 }
 
 static rk_ts st_stamp(void *ctx)
@@ -160,7 +195,11 @@ static uint64_t st_log_end(void *ctx)
 static int want_record(void *ctx, const struct rk_logrec *r)
 {
 	const struct want *w = ctx;
-	if (r->type != RK_REC_VALUE && r->type != RK_REC_TOMBSTONE)
+	if (r->type == RK_REC_COUNTER_OP &&
+	    counter_form(r->val, r->vlen) != COUNTER_FORM_DELTA)
+		return 0; /* only snapshots hold window batches */
+	if (r->type != RK_REC_VALUE && r->type != RK_REC_TOMBSTONE &&
+	    r->type != RK_REC_COUNTER && r->type != RK_REC_COUNTER_OP)
 		return 0; /* drops are this node's own business */
 	return repl_rangeset_contains(w->rs, rk_key_hash(r->key, r->klen));
 }
@@ -316,6 +355,9 @@ static void rt_reply(void *ctx, uint64_t client, const struct repl_result *res)
 	struct rk_response r = {.id = q->id, .op = q->op,
 				.status = res->status, .error = res->detail};
 	struct rk_replica_reply parts[RING_RF_MAX];
+	int counter_op = q->op == RK_OP_COUNTER_ADD ||
+			 q->op == RK_OP_COUNTER_GET ||
+			 q->op == RK_OP_COUNTER_DELETE;
 	for (size_t i = 0; i < res->n_parts && i < RING_RF_MAX; i++) {
 		const struct repl_part *p = &res->parts[i];
 		int tomb = p->status == 0 && p->rec.type == REPL_REC_TOMBSTONE;
@@ -327,10 +369,25 @@ static void rt_reply(void *ctx, uint64_t client, const struct repl_result *res)
 			.has_ts = p->status == 0,
 			.tombstone = tomb,
 		};
+		if (counter_op)
+			parts[i] = (struct rk_replica_reply){
+				.node_id = p->node,
+				.status = p->status,
+				.counter = p->value,
+			};
 		r.n_replies = i + 1;
 	}
 	r.replies = r.n_replies ? parts : NULL;
-	if (q->op == RK_OP_GET || q->op == RK_OP_EXISTS) {
+	if (counter_op) {
+		r.counter = res->value;
+		r.duplicate = res->duplicate;
+		r.owner = res->owner;
+		if (q->op == RK_OP_COUNTER_DELETE &&
+		    (res->status == 0 || res->maybe_applied)) {
+			r.ts = res->ts;
+			r.has_ts = 1;
+		}
+	} else if (q->op == RK_OP_GET || q->op == RK_OP_EXISTS) {
 		int found = res->status == 0;
 		if (res->rec.key) {
 			r.ts = res->rec.ts;
@@ -366,6 +423,7 @@ static const struct repl_storage node_storage = {
 	.log_read = st_log_read,
 	.scan = st_scan,
 	.pos_save = st_pos_save,
+	.counter_add = st_counter_add,
 };
 
 /* Hands finished log reads to repl, decoded. */
@@ -392,11 +450,14 @@ static void log_reads_done(struct node *n)
 			if (len <= 0)
 				break;
 			off += (size_t)len;
+			/* A counter's digest is its bytes (repl/counter.c). */
+			int keep = !w->digest || r.type == RK_REC_COUNTER ||
+				   r.type == RK_REC_COUNTER_OP;
 			recs[k++] = (struct repl_record){
-				.type = r.type, .ts = r.ts, .key = r.key,
-				.klen = r.klen,
-				.val = w->digest ? NULL : r.val,
-				.vlen = w->digest ? 0 : r.vlen};
+				.type = repl_type_of(r.type), .ts = r.ts,
+				.key = r.key, .klen = r.klen,
+				.val = keep ? r.val : NULL,
+				.vlen = keep ? r.vlen : 0};
 		}
 		repl_log_read_done(n->repl, res.token, recs ? res.status : RK_ENOMEM,
 				   recs, k, res.next_lsn, res.next_off,
@@ -435,7 +496,7 @@ static void scan_one(void *ctx, const struct rk_rec *rec)
 		f->cap = cap;
 	}
 	/* Records stay valid until the table changes: this turn only. */
-	f->recs[f->n++] = (struct repl_record){.type = rec->type,
+	f->recs[f->n++] = (struct repl_record){.type = repl_type_of(rec->type),
 					       .ts = rec->ts,
 					       .key = rk_rec_key(rec),
 					       .klen = rec->klen,
@@ -567,6 +628,30 @@ static void take_over_done(void *ctx, int status, const char *detail)
 	free(t);
 }
 
+/* This node's own copy of a counter, without coordination. */
+static void local_counter_get(struct node *n, struct conn *c,
+			      const struct rk_request *q)
+{
+	struct rk_response r = {.id = q->id, .op = q->op};
+	const struct rk_rec *rec = store_get(n->store, q->key.p, q->key.n);
+	int found = 0;
+	if (rec && rec->type == RK_REC_COUNTER) {
+		if (counter_value_of(rk_rec_value(rec), rec->vlen, &r.counter,
+				     &found))
+			r.status = RK_ECORRUPT;
+	} else if (rec && rec->type == RK_REC_VALUE) {
+		r.status = RK_EWRONG_TYPE;
+		r.error = "the key holds a value, not a counter: use get";
+	}
+	if (!r.status && !found)
+		r.status = RK_ENOT_FOUND;
+	if (r.status == RK_ECORRUPT) {
+		r.status = RK_EINTERNAL;
+		r.error = "this node's copy of the counter is damaged";
+	}
+	server_reply(c, &r);
+}
+
 /* This node's own copy of a key, without coordination. */
 static void local_get(struct node *n, struct conn *c, const struct rk_request *q)
 {
@@ -576,7 +661,10 @@ static void local_get(struct node *n, struct conn *c, const struct rk_request *q
 		r.ts = rec->ts;
 		r.has_ts = 1;
 	}
-	if (!rec || rec->type != RK_REC_VALUE) {
+	if (rec && rec->type == RK_REC_COUNTER) {
+		r.status = RK_EWRONG_TYPE;
+		r.error = "the key holds a counter: use 'counter' to read it";
+	} else if (!rec || rec->type != RK_REC_VALUE) {
 		r.status = RK_ENOT_FOUND;
 	} else {
 		r.value.p = rk_rec_value(rec);
@@ -621,6 +709,10 @@ static void on_data(void *ctx, struct conn *c, const struct rk_request *q)
 		local_get(n, c, q);
 		return;
 	}
+	if (q->op == RK_OP_COUNTER_GET && q->local) {
+		local_counter_get(n, c, q);
+		return;
+	}
 	if (q->consistency == RK_CL_SERIAL) {
 		struct rk_response r = {.id = q->id, .status = RK_ENOT_IMPLEMENTED,
 					.error = "SERIAL reads come with "
@@ -645,6 +737,24 @@ static void on_data(void *ctx, struct conn *c, const struct rk_request *q)
 	case RK_OP_PUT:
 		repl_write(n->repl, h, REPL_REC_VALUE, q->key.p, q->key.n,
 			   q->value.p, q->value.n, cl_of(q->consistency));
+		break;
+	case RK_OP_COUNTER_ADD: {
+		struct crdt_opid op;
+		if (q->op_id.n == RK_OPID_LEN)
+			memcpy(op.b, q->op_id.p, RK_OPID_LEN);
+		else /* none given: a fresh one (no retry can reuse it) */
+			crdt_opid_make(&op, wall_ms(), rk_rng_next(&n->rng) | 1);
+		repl_counter_add(n->repl, h, q->key.p, q->key.n, q->delta, &op,
+				 cl_of(q->consistency));
+		break;
+	}
+	case RK_OP_COUNTER_GET:
+		repl_counter_get(n->repl, h, q->key.p, q->key.n,
+				 cl_of(q->consistency), q->all_replies);
+		break;
+	case RK_OP_COUNTER_DELETE:
+		repl_counter_delete(n->repl, h, q->key.p, q->key.n,
+				    cl_of(q->consistency));
 		break;
 	case RK_OP_DELETE:
 	default:
@@ -819,6 +929,7 @@ static void on_maintain(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	struct node *n = w->data;
 	store_maintain(n->store, wall_ms());
+	store_counter_expire(n->store, wall_ms());
 	hints_maintain(n->hints);
 	if (store_compacting(n->store))
 		ev_idle_start(loop, &n->idle);
@@ -956,6 +1067,10 @@ int node_start(struct ev_loop *loop, const struct node_config *cfg,
 		.tombstone_grace_ms = cfg->tombstone_grace_ms,
 		.compact_step_records = (uint32_t)cfg->compact_step_records,
 		.compact_backlog_bytes = 8u << 20,
+		.dedup_max_ids = (uint32_t)cfg->dedup_max_ids,
+		.dedup_max_age_ms = cfg->dedup_max_age_ms,
+		.dedup_max_future_ms = cfg->dedup_max_future_ms,
+		.counter_max_entries = (uint32_t)cfg->counter_max_entries,
 	};
 	int rc = store_open(&sc, lg, wall_ms(), &n->store, err, errlen);
 	if (rc)

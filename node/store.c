@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "counter.h"
+#include "crdt.h"
 #include "err.h"
 #include "hlc.h"
 #include "table.h"
@@ -33,7 +35,18 @@ struct store {
 	struct oplog *log;
 	uint64_t node_id;
 	int lock_fd;
-	uint64_t tombstones;
+	uint64_t tombstones;     /* register tombstones, deleted counters */
+	uint64_t counters;       /* live counters */
+
+	/* counters */
+	struct crdt_dedup *dedup;      /* op ids applied or merged here */
+	struct crdt_counter *scratch;  /* a counter being changed */
+	uint8_t *cbuf;                 /* its encoding */
+	size_t cbuf_cap;
+	uint8_t dbuf[CRDT_DELTA_SIZE]; /* the delta an add ships */
+	uint64_t counter_id;           /* our entry id (see "counter id") */
+	int opened;                    /* replay done: a clean close may
+					  say so */
 
 	enum compact_phase phase;
 	uint64_t scan_cursor;
@@ -146,7 +159,206 @@ static int lock_dir(const char *dir, int *fd_out, char *err, size_t errlen)
 }
 
 /* ------------------------------------------------------------------ */
+/* counter id                                                          */
+
+/* A node's entry in every counter it owns adds for is keyed by its
+ * counter id, normally its node id.  An owner must never restart below
+ * totals it already shipped, or the max-merge would swallow its next
+ * adds.  With fsync=always that cannot happen (nothing ships before it is
+ * on disk); with interval or never a crash may lose the end of the log.
+ * So the node marks a clean stop (DATA_DIR/CLEAN, written after the last
+ * fsync and removed at start), and after a stop without the mark, under
+ * a policy other than always, takes a fresh random counter id: the old
+ * entry stays in every counter with whatever totals the replicas hold,
+ * and new adds grow the new one.  The cost is one more entry per counter
+ * per such crash. */
+
+static int write_file_durably(const char *dir, const char *name,
+			      const char *text)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	size_t n = strlen(text);
+	if (fd < 0 || write(fd, text, n) != (ssize_t)n || fsync(fd) < 0 ||
+	    rename(tmp, path) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return RK_EIO;
+	}
+	close(fd);
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return RK_EIO;
+	int rc = fsync(dfd) < 0 ? RK_EIO : 0;
+	close(dfd);
+	return rc;
+}
+
+static int load_counter_id(struct store *s, char *err, size_t errlen)
+{
+	const char *dir = s->data_dir;
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/CLEAN", dir);
+	int clean = access(path, F_OK) == 0;
+	if (clean) {
+		if (unlink(path) < 0)
+			return errf(err, errlen, RK_EIO, "cannot remove %s: %s",
+				    path, strerror(errno));
+		int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0 || fsync(dfd) < 0) {
+			if (dfd >= 0)
+				close(dfd);
+			return errf(err, errlen, RK_EIO, "cannot sync %s", dir);
+		}
+		close(dfd);
+	}
+	snprintf(path, sizeof(path), "%s/counter_id", dir);
+	FILE *f = fopen(path, "r");
+	uint64_t id = 0;
+	if (f) {
+		char line[64] = {0};
+		char *end = NULL;
+		if (fgets(line, sizeof(line), f))
+			id = strtoull(line, &end, 16);
+		fclose(f);
+		if (!id)
+			return errf(err, errlen, RK_ECORRUPT,
+				    "%s: not a counter id (16 hex digits)", path);
+	}
+	int fresh = !id || (!clean && s->cfg.fsync != RK_FSYNC_ALWAYS);
+	if (!fresh) {
+		s->counter_id = id;
+		return 0;
+	}
+	if (!id) {
+		id = s->node_id; /* first start: the node id */
+	} else {
+		uint64_t old = id;
+		do
+			if (getrandom(&id, sizeof(id), 0) != sizeof(id))
+				return errf(err, errlen, RK_EIO, "getrandom: %s",
+					    strerror(errno));
+		while (id == 0 || id == old);
+		rk_warn(s->lg, "store",
+			"the last stop was not clean and fsync is not "
+			"'always': counter adds owned here continue under a "
+			"fresh entry id %016" PRIx64,
+			id);
+	}
+	char text[32];
+	snprintf(text, sizeof(text), "%016" PRIx64 "\n", id);
+	if (write_file_durably(dir, "counter_id", text))
+		return errf(err, errlen, RK_EIO, "cannot write %s: %s", path,
+			    strerror(errno));
+	s->counter_id = id;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* applying records                                                    */
+
+/* A record that stands for no live data: a tombstone, or a counter
+ * deleted and not added to since (an encoded state with no entries). */
+static int is_tomb(uint8_t type, size_t vlen)
+{
+	return type == RK_REC_TOMBSTONE ||
+	       (type == RK_REC_COUNTER && vlen == CRDT_STATE_FIXED);
+}
+
+/* Puts rec at pos in the table, keeping the counts; frees what it
+ * replaces.  Returns 0 or RK_ENOMEM (rec freed). */
+static int put_rec(struct store *s, struct rk_table_pos *pos,
+		   struct rk_rec *rec)
+{
+	struct rk_rec *old;
+	if (rk_table_set(s->table, pos, rec, &old) != 0) {
+		free(rec);
+		return RK_ENOMEM;
+	}
+	if (old) {
+		s->tombstones -= is_tomb(old->type, old->vlen);
+		s->counters -= old->type == RK_REC_COUNTER &&
+			       !is_tomb(old->type, old->vlen);
+		free(old);
+	}
+	s->tombstones += is_tomb(rec->type, rec->vlen);
+	s->counters += rec->type == RK_REC_COUNTER &&
+		       !is_tomb(rec->type, rec->vlen);
+	return 0;
+}
+
+/* Counts a record leaving the table. */
+static void forget_rec(struct store *s, const struct rk_rec *gone)
+{
+	s->tombstones -= is_tomb(gone->type, gone->vlen);
+	s->counters -= gone->type == RK_REC_COUNTER &&
+		       !is_tomb(gone->type, gone->vlen);
+}
+
+/* Room for the encoding of s->scratch in s->cbuf. */
+static int cbuf_fit(struct store *s, size_t n)
+{
+	if (n <= s->cbuf_cap)
+		return 0;
+	uint8_t *b = realloc(s->cbuf, n);
+	if (!b)
+		return RK_ENOMEM;
+	s->cbuf = b;
+	s->cbuf_cap = n;
+	return 0;
+}
+
+/* Installs s->scratch as key's counter record stamped ts. */
+static int install_scratch(struct store *s, struct rk_table_pos *pos,
+			   const void *key, size_t klen, rk_ts ts)
+{
+	size_t n = crdt_encoded_size(s->scratch);
+	if (cbuf_fit(s, n))
+		return RK_ENOMEM;
+	crdt_encode(s->scratch, s->cbuf);
+	struct rk_rec *rec = rk_rec_new(RK_REC_COUNTER, ts, key,
+					(uint16_t)klen, s->cbuf, (uint32_t)n);
+	if (!rec)
+		return RK_ENOMEM;
+	return put_rec(s, pos, rec);
+}
+
+/* Applies counter bytes (a state or a delta) by the join rule.  Returns
+ * 1 when the table changed, 0 when not (a register never replaces a
+ * counter; a covered state changes nothing), RK_ECORRUPT, RK_ENOMEM or
+ * RK_EVALUE_TOO_LARGE.  *op gets a delta's op id (zero otherwise). */
+static int install_counter(struct store *s, const void *key, size_t klen,
+			   const void *val, size_t vlen, rk_ts ts,
+			   struct crdt_opid *op)
+{
+	memset(op, 0, sizeof(*op));
+	struct rk_table_pos pos;
+	struct rk_rec *cur = rk_table_find(s->table, key, klen, &pos);
+	enum counter_join j = counter_join_rule(
+		cur != NULL, cur && cur->type == RK_REC_COUNTER,
+		cur ? cur->ts : (rk_ts){0, 0}, 1, ts);
+	int rc;
+	if (j == COUNTER_MERGE) {
+		if ((rc = counter_load(s->scratch, rk_rec_value(cur),
+				       cur->vlen)))
+			return rc;
+		rc = counter_merge_bytes(s->scratch, val, vlen, op);
+		if (rc <= 0)
+			return rc;
+		if (rk_ts_cmp(cur->ts, ts) > 0)
+			ts = cur->ts;
+	} else {
+		/* Nothing, or a register: the counter takes the key. */
+		crdt_reset(s->scratch);
+		rc = counter_merge_bytes(s->scratch, val, vlen, op);
+		if (rc < 0)
+			return rc;
+	}
+	rc = install_scratch(s, &pos, key, klen, ts);
+	return rc < 0 ? rc : 1;
+}
 
 /* Installs a record if it is newer than what is held.  Returns 1 when
  * installed, 0 when stale, RK_ENOMEM. */
@@ -155,25 +367,34 @@ static int install(struct store *s, uint8_t type, const void *key,
 {
 	struct rk_table_pos pos;
 	struct rk_rec *cur = rk_table_find(s->table, key, klen, &pos);
-	if (cur && rk_ts_cmp(cur->ts, ts) >= 0)
+	if (counter_join_rule(cur != NULL, cur && cur->type == RK_REC_COUNTER,
+			      cur ? cur->ts : (rk_ts){0, 0}, 0,
+			      ts) != COUNTER_REPLACE)
 		return 0;
 	struct rk_rec *rec = rk_rec_new(type, ts, key, (uint16_t)klen, val,
 					(uint32_t)vlen);
 	if (!rec)
 		return RK_ENOMEM;
-	struct rk_rec *old;
-	if (rk_table_set(s->table, &pos, rec, &old) != 0) {
-		free(rec);
-		return RK_ENOMEM;
+	int rc = put_rec(s, &pos, rec);
+	return rc < 0 ? rc : 1;
+}
+
+/* A batch of remembered op ids from a snapshot. */
+static int replay_window(struct store *s, const struct rk_logrec *r)
+{
+	uint64_t wm;
+	const uint8_t *ids;
+	uint32_t n;
+	if (counter_window_decode(r->val, r->vlen, &wm, &ids, &n))
+		return RK_ECORRUPT;
+	crdt_dedup_raise_watermark(s->dedup, wm);
+	for (uint32_t i = 0; i < n; i++) {
+		struct crdt_opid id;
+		memcpy(id.b, ids + (size_t)i * CRDT_OPID_LEN, CRDT_OPID_LEN);
+		if (crdt_dedup_insert(s->dedup, &id) < 0)
+			return RK_ENOMEM;
 	}
-	if (old) {
-		if (old->type == RK_REC_TOMBSTONE)
-			s->tombstones--;
-		free(old);
-	}
-	if (type == RK_REC_TOMBSTONE)
-		s->tombstones++;
-	return 1;
+	return 0;
 }
 
 static int replay_one(void *ctx, const struct rk_logrec *r)
@@ -181,10 +402,27 @@ static int replay_one(void *ctx, const struct rk_logrec *r)
 	struct store *s = ctx;
 	if (r->type == RK_REC_DROP) {
 		struct rk_rec *gone = rk_table_remove(s->table, r->key, r->klen);
-		if (gone && gone->type == RK_REC_TOMBSTONE)
-			s->tombstones--;
+		if (gone)
+			forget_rec(s, gone);
 		free(gone);
 		return 0;
+	}
+	if (r->type == RK_REC_COUNTER_OP &&
+	    counter_form(r->val, r->vlen) == COUNTER_FORM_WINDOW)
+		return replay_window(s, r);
+	if (r->type == RK_REC_COUNTER || r->type == RK_REC_COUNTER_OP) {
+		rk_hlc_observe(&s->clock, r->ts.hlc);
+		struct crdt_opid op;
+		int rc = install_counter(s, r->key, r->klen, r->val, r->vlen,
+					 r->ts, &op);
+		if (rc == RK_ECORRUPT)
+			return rc;
+		/* Rebuild the window in log order (crdt.c, "What the binding
+		 * must keep"). */
+		if (!crdt_opid_is_zero(&op) &&
+		    crdt_dedup_insert(s->dedup, &op) < 0)
+			return RK_ENOMEM;
+		return rc < 0 && rc != RK_EVALUE_TOO_LARGE ? rc : 0;
 	}
 	if (r->type != RK_REC_VALUE && r->type != RK_REC_TOMBSTONE)
 		return RK_ECORRUPT; /* a hint in the data log */
@@ -198,7 +436,6 @@ static int replay_one(void *ctx, const struct rk_logrec *r)
 int store_open(const struct store_config *cfg, const struct rk_logger *lg,
 	       uint64_t now_ms, struct store **out, char *err, size_t errlen)
 {
-	(void)now_ms;
 	*out = NULL;
 	char logdir[PATH_MAX];
 	if (snprintf(logdir, sizeof(logdir), "%s/log", cfg->data_dir) >=
@@ -216,9 +453,20 @@ int store_open(const struct store_config *cfg, const struct rk_logger *lg,
 	if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
 		seed = (uint64_t)time(NULL) ^ (uint64_t)getpid();
 	s->table = rk_table_new(seed);
+	struct crdt_dedup_config dc;
+	crdt_dedup_config_default(&dc);
+	if (cfg->dedup_max_ids)
+		dc.max_ids = cfg->dedup_max_ids;
+	if (cfg->dedup_max_age_ms)
+		dc.max_age_ms = cfg->dedup_max_age_ms;
+	if (cfg->dedup_max_future_ms)
+		dc.max_future_ms = cfg->dedup_max_future_ms;
+	dc.hash_seed = seed ^ 0x9e3779b97f4a7c15ull;
 	int rc;
-	if (!s->data_dir || !s->table) {
-		rc = errf(err, errlen, RK_ENOMEM, "out of memory");
+	if (!s->data_dir || !s->table || crdt_dedup_new(&dc, &s->dedup) ||
+	    crdt_new(0, &s->scratch)) {
+		rc = errf(err, errlen, RK_ENOMEM,
+			  "out of memory (or a bad counters setting)");
 		goto fail;
 	}
 	struct oplog_config oc = {
@@ -231,7 +479,8 @@ int store_open(const struct store_config *cfg, const struct rk_logger *lg,
 	/* oplog_open creates data_dir/log and with it data_dir. */
 	if ((rc = oplog_open(&oc, lg, &s->log, err, errlen)) ||
 	    (rc = lock_dir(cfg->data_dir, &s->lock_fd, err, errlen)) ||
-	    (rc = load_node_id(cfg->data_dir, &s->node_id, err, errlen)))
+	    (rc = load_node_id(cfg->data_dir, &s->node_id, err, errlen)) ||
+	    (rc = load_counter_id(s, err, errlen)))
 		goto fail;
 	rk_hlc_init(&s->clock, s->node_id);
 	uint64_t t0 = mono_ms();
@@ -240,6 +489,8 @@ int store_open(const struct store_config *cfg, const struct rk_logger *lg,
 	if (rc)
 		goto fail;
 	s->stats.replay_ms = mono_ms() - t0;
+	crdt_dedup_expire(s->dedup, now_ms);
+	s->opened = 1;
 	*out = s;
 	return 0;
 fail:
@@ -257,7 +508,15 @@ void store_close(struct store *s)
 	if (!s)
 		return;
 	oplog_close(s->log);
+	/* Everything is on disk now (oplog_close exits the process when
+	 * it cannot be): the next start may keep the counter id. */
+	if (s->opened && write_file_durably(s->data_dir, "CLEAN", "clean\n"))
+		rk_warn(s->lg, "store", "cannot mark a clean stop in %s",
+			s->data_dir);
 	rk_table_free(s->table);
+	crdt_dedup_free(s->dedup);
+	crdt_free(s->scratch);
+	free(s->cbuf);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
 	free(s->purge);
@@ -304,8 +563,7 @@ int store_drop(struct store *s, const void *key, size_t klen)
 	struct rk_rec *gone = rk_table_remove(s->table, key, klen);
 	if (!gone)
 		return 0;
-	if (gone->type == RK_REC_TOMBSTONE)
-		s->tombstones--;
+	forget_rec(s, gone);
 	free(gone);
 	struct rk_logrec r = {.type = RK_REC_DROP, .key = key,
 			      .klen = (uint16_t)klen};
@@ -349,12 +607,145 @@ int store_write(struct store *s, uint8_t type, const void *key, size_t klen,
 	return rc < 0 ? rc : 0;
 }
 
+/* Counter bytes from elsewhere: merged by the join rule, logged when they
+ * changed something or brought an op id new to the window. */
+static int apply_counter(struct store *s, const void *key, size_t klen,
+			 const void *val, size_t vlen, rk_ts ts, uint64_t *lsn)
+{
+	int form = counter_form(val, vlen);
+	if (form != COUNTER_FORM_STATE && form != COUNTER_FORM_DELTA)
+		return RK_ECORRUPT;
+	struct crdt_opid op;
+	int changed = install_counter(s, key, klen, val, vlen, ts, &op);
+	if (changed < 0)
+		return changed;
+	int fresh = !crdt_opid_is_zero(&op) &&
+		    crdt_dedup_insert(s->dedup, &op) == 0;
+	if (!changed && !fresh)
+		return 0;
+	if (form == COUNTER_FORM_DELTA) {
+		/* The delta as it came, with its op id: replay merges it and
+		 * remembers the op id again. */
+		int rc = log_write(s, RK_REC_COUNTER_OP, key, klen, val, vlen,
+				   ts, lsn);
+		return rc < 0 ? rc : 1;
+	}
+	/* A state: log what we hold now (one record covers it all). */
+	const struct rk_rec *cur = rk_table_get(s->table, key, klen);
+	int rc = log_write(s, RK_REC_COUNTER, key, klen, rk_rec_value(cur),
+			   cur->vlen, cur->ts, lsn);
+	return rc < 0 ? rc : 1;
+}
+
+int store_counter_add(struct store *s, const void *key, size_t klen,
+		      int64_t delta, const struct crdt_opid *op,
+		      uint64_t now_ms, const uint8_t **delta_out, rk_ts *ts,
+		      uint64_t *lsn, int64_t *value, char *why, size_t whylen)
+{
+	*delta_out = NULL;
+	*value = 0;
+	*lsn = 0;
+	if (klen == 0 || klen > RK_KEY_HARD_MAX)
+		return RK_EINVALID;
+	struct rk_table_pos pos;
+	struct rk_rec *cur = rk_table_find(s->table, key, klen, &pos);
+	if (cur && cur->type == RK_REC_VALUE) {
+		snprintf(why, whylen, "the key holds a value, not a counter: "
+				      "use get, put and del on it");
+		return RK_EWRONG_TYPE;
+	}
+	int counter = cur && cur->type == RK_REC_COUNTER;
+	int rc;
+	if (counter) {
+		if ((rc = counter_load(s->scratch, rk_rec_value(cur),
+				       cur->vlen)))
+			return rc;
+	} else {
+		crdt_reset(s->scratch);
+	}
+	int known = crdt_dedup_check(s->dedup, op, now_ms);
+	if (known == 1) {
+		/* Applied before: ship our entry again (it covers the op
+		 * unless a delete came since), once everything logged so
+		 * far is durable. */
+		s->stats.counter_duplicates++;
+		struct crdt_delta d = {.gen = crdt_generation(s->scratch),
+				       .op = *op};
+		d.e.node = s->counter_id;
+		if (counter &&
+		    crdt_entry_get(s->scratch, s->counter_id, &d.e.incr,
+				   &d.e.decr) == 0) {
+			crdt_delta_encode(&d, s->dbuf);
+			*delta_out = s->dbuf;
+			*ts = cur->ts;
+		}
+		crdt_value(s->scratch, value);
+		*lsn = store_log_end(s) - 1;
+		return 1;
+	}
+	if (known < 0) {
+		s->stats.counter_refused++;
+		uint64_t ms = crdt_opid_ms(op);
+		if (ms <= now_ms)
+			snprintf(why, whylen,
+				 "op id from %" PRIu64 " ms ago is outside the "
+				 "dedup window (counters.dedup_max_age, "
+				 "dedup_max_ids): it may have been applied and "
+				 "forgotten, so it is refused",
+				 now_ms > ms ? now_ms - ms : 0);
+		else
+			snprintf(why, whylen,
+				 "op id is stamped %" PRIu64 " ms ahead of this "
+				 "node's clock (counters.dedup_max_future): "
+				 "refused",
+				 ms - now_ms);
+		return RK_EINVALID;
+	}
+	uint64_t incr, decr;
+	uint32_t limit = s->cfg.counter_max_entries ? s->cfg.counter_max_entries
+						    : CRDT_ENTRIES_HARD_MAX;
+	if (crdt_entry_get(s->scratch, s->counter_id, &incr, &decr) &&
+	    crdt_entry_count(s->scratch) >= limit) {
+		snprintf(why, whylen,
+			 "the counter already has %u entries "
+			 "(counters.max_entries)",
+			 limit);
+		return RK_EVALUE_TOO_LARGE;
+	}
+	struct crdt_delta d;
+	rc = crdt_add(s->scratch, s->counter_id, delta, op, &d);
+	if (rc == RK_EINVALID) {
+		snprintf(why, whylen, "this node's total would pass 2^64");
+		return RK_EVALUE_TOO_LARGE;
+	}
+	if (rc)
+		return rc;
+	*ts = store_stamp(s, now_ms);
+	crdt_delta_encode(&d, s->dbuf);
+	if ((rc = install_scratch(s, &pos, key, klen, *ts)) ||
+	    (rc = log_write(s, RK_REC_COUNTER_OP, key, klen, s->dbuf,
+			    CRDT_DELTA_SIZE, *ts, lsn)) ||
+	    (rc = crdt_dedup_insert(s->dedup, op)) < 0)
+		return rc;
+	s->stats.counter_adds++;
+	crdt_value(s->scratch, value);
+	*delta_out = s->dbuf;
+	return 0;
+}
+
+void store_counter_expire(struct store *s, uint64_t now_ms)
+{
+	crdt_dedup_expire(s->dedup, now_ms);
+}
+
 int store_apply(struct store *s, uint8_t type, const void *key, size_t klen,
 		const void *val, size_t vlen, rk_ts ts, uint64_t *lsn)
 {
 	if (klen == 0 || klen > RK_KEY_HARD_MAX || vlen > UINT32_MAX)
 		return RK_EINVALID;
 	rk_hlc_observe(&s->clock, ts.hlc);
+	if (type == RK_REC_COUNTER)
+		return apply_counter(s, key, klen, val, vlen, ts, lsn);
 	int rc = install(s, type, key, klen, val, vlen, ts);
 	if (rc <= 0)
 		return rc;
@@ -380,6 +771,71 @@ int store_waits_for_fsync(const struct store *s)
 /* ------------------------------------------------------------------ */
 /* compaction                                                          */
 
+/* The dedup window, in batches, at the head of a snapshot: the log records
+ * that carried these op ids are about to go. */
+struct window_feed {
+	struct store *s;
+	struct crdt_opid *ids;
+	uint32_t n;
+	uint8_t *buf;
+	int rc;
+};
+
+static void window_flush(struct window_feed *w)
+{
+	if (w->rc || !w->n)
+		return;
+	counter_window_encode(crdt_dedup_watermark(w->s->dedup), w->ids, w->n,
+			      w->buf);
+	struct rk_logrec r = {.type = RK_REC_COUNTER_OP,
+			      .key = (const uint8_t *)COUNTER_WINDOW_KEY,
+			      .klen = COUNTER_WINDOW_KEY_LEN,
+			      .val = w->buf,
+			      .vlen = (uint32_t)counter_window_size(w->n)};
+	w->rc = oplog_snapshot_add(w->s->log, &r);
+	w->n = 0;
+}
+
+static void window_one(void *ctx, const struct crdt_opid *id)
+{
+	struct window_feed *w = ctx;
+	w->ids[w->n++] = *id;
+	if (w->n == COUNTER_WINDOW_BATCH)
+		window_flush(w);
+}
+
+static int snapshot_window(struct store *s)
+{
+	struct crdt_dedup_stats st;
+	crdt_dedup_get_stats(s->dedup, &st);
+	if (!st.ids && !st.watermark_ms)
+		return 0;
+	struct window_feed w = {
+		.s = s,
+		.ids = malloc(COUNTER_WINDOW_BATCH * sizeof(*w.ids)),
+		.buf = malloc(counter_window_size(COUNTER_WINDOW_BATCH))};
+	if (!w.ids || !w.buf) {
+		free(w.ids);
+		free(w.buf);
+		return RK_ENOMEM;
+	}
+	crdt_dedup_foreach(s->dedup, window_one, &w);
+	if (!st.ids) {
+		/* Only a watermark to keep. */
+		counter_window_encode(st.watermark_ms, NULL, 0, w.buf);
+		struct rk_logrec r = {.type = RK_REC_COUNTER_OP,
+				      .key = (const uint8_t *)COUNTER_WINDOW_KEY,
+				      .klen = COUNTER_WINDOW_KEY_LEN,
+				      .val = w.buf,
+				      .vlen = (uint32_t)counter_window_size(0)};
+		w.rc = oplog_snapshot_add(s->log, &r);
+	}
+	window_flush(&w);
+	free(w.ids);
+	free(w.buf);
+	return w.rc;
+}
+
 int store_compact_now(struct store *s)
 {
 	if (s->phase != COMPACT_IDLE)
@@ -390,6 +846,13 @@ int store_compact_now(struct store *s)
 	int rc = oplog_snapshot_begin(s->log, &cutoff);
 	if (rc)
 		return rc;
+	if ((rc = snapshot_window(s))) {
+		rk_error(s->lg, "store", "compaction aborted: %s",
+			 rk_strerror(rc));
+		oplog_snapshot_abort(s->log);
+		s->phase = COMPACT_WRITING;
+		return 0;
+	}
 	s->phase = COMPACT_SCANNING;
 	s->scan_cursor = 0;
 	rk_info(s->lg, "store",
@@ -436,7 +899,7 @@ static void scan_one(void *ctx, const struct rk_rec *rec)
 	if (s->step_rc)
 		return;
 	s->step_records++;
-	if (rec->type == RK_REC_TOMBSTONE && s->cfg.tombstone_grace_ms &&
+	if (is_tomb(rec->type, rec->vlen) && s->cfg.tombstone_grace_ms &&
 	    rk_hlc_ms(rec->ts.hlc) + s->cfg.tombstone_grace_ms < s->now_ms) {
 		if (s->npurge == s->purge_cap) {
 			size_t cap = s->purge_cap ? s->purge_cap * 2 : 64;
@@ -486,8 +949,8 @@ int store_compact_step(struct store *s, uint64_t now_ms)
 		struct rk_rec *gone =
 			rk_table_remove(s->table, rk_rec_key(r), r->klen);
 		if (gone) {
+			forget_rec(s, gone);
 			free(gone);
-			s->tombstones--;
 			s->stats.purged_tombstones++;
 		}
 	}
@@ -517,7 +980,10 @@ void store_get_stats(struct store *s, struct store_stats *st)
 {
 	*st = s->stats;
 	st->tombstones = s->tombstones;
+	st->counters = s->counters;
 	st->keys = rk_table_count(s->table) - s->tombstones;
+	crdt_dedup_get_stats(s->dedup, &st->dedup);
+	st->counter_id = s->counter_id;
 	st->bytes = rk_table_bytes(s->table);
 	oplog_get_stats(s->log, &st->log);
 }

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "crdt.h"
 #include "log.h"
 #include "oplog.h"
 #include "record.h"
@@ -33,11 +34,23 @@ struct store_config {
 					purged by compaction */
 	uint32_t compact_step_records; /* records per loop turn */
 	uint64_t compact_backlog_bytes; /* pause feeding above this */
+	/* counters (0: the crdt.h defaults) */
+	uint32_t dedup_max_ids;      /* op ids remembered */
+	uint64_t dedup_max_age_ms;   /* ... for at most this long */
+	uint64_t dedup_max_future_ms; /* op ids stamped further ahead of
+					 our clock are refused */
+	uint32_t counter_max_entries; /* entries (owners) per counter */
 };
 
 struct store_stats {
-	uint64_t keys;        /* live values */
-	uint64_t tombstones;
+	uint64_t keys;        /* live values and counters */
+	uint64_t tombstones;  /* register tombstones and deleted counters */
+	uint64_t counters;    /* live counters (among keys) */
+	uint64_t counter_adds;       /* applied here as owner */
+	uint64_t counter_duplicates; /* op ids answered from the window */
+	uint64_t counter_refused;    /* op ids the window refused */
+	struct crdt_dedup_stats dedup;
+	uint64_t counter_id;  /* this node's entry id in counters */
 	uint64_t bytes;       /* memory of records */
 	uint64_t compactions;
 	uint64_t purged_tombstones;
@@ -98,6 +111,30 @@ int store_write(struct store *s, uint8_t type, const void *key, size_t klen,
  * (*lsn set), 0 when what is held is as new or newer, or RK_ENOMEM. */
 int store_apply(struct store *s, uint8_t type, const void *key, size_t klen,
 		const void *val, size_t vlen, rk_ts ts, uint64_t *lsn);
+
+/* ---- counters (repl/counter.h) ----
+ *
+ * store_apply with type RK_REC_COUNTER merges counter bytes (a crdt state
+ * or delta) by the join rule (counter_join_rule): a counter is merged
+ * with the counter held and replaces a register; a register never
+ * replaces a counter.  A delta's op id joins the dedup window. */
+
+/* The owner's add (repl.h, storage->counter_add): RK_EWRONG_TYPE when key
+ * holds a value; the dedup window decides about op (1: a duplicate,
+ * RK_EINVALID: refused, with the reason in why); else adds delta to this
+ * node's entry, logs the delta with op (RK_REC_COUNTER_OP) and remembers
+ * op.  Returns 0 or 1 with *delta_out the bytes to ship (this node's
+ * entry after the add, CRDT_DELTA_SIZE bytes; NULL when there is none),
+ * *ts its stamp, *lsn the log position to wait for, *value the counter's
+ * value here; or RK_EINVALID / RK_EWRONG_TYPE / RK_EVALUE_TOO_LARGE /
+ * RK_ENOMEM.  delta_out is borrowed until the next store call. */
+int store_counter_add(struct store *s, const void *key, size_t klen,
+		      int64_t delta, const struct crdt_opid *op,
+		      uint64_t now_ms, const uint8_t **delta_out, rk_ts *ts,
+		      uint64_t *lsn, int64_t *value, char *why, size_t whylen);
+
+/* Forgets op ids older than the window's age (call now and then). */
+void store_counter_expire(struct store *s, uint64_t now_ms);
 
 /* Forgets key (this node no longer owns it), logging a DROP record so
  * replay forgets it too.  Returns 1 when it was held, 0 when not, or

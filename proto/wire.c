@@ -129,6 +129,59 @@ static int request_from(const Ringkv__Envelope *e,
 		req->key = bytes_of(&e->exists->key);
 		req->consistency = (enum rk_consistency)e->exists->consistency;
 		return 0;
+	case RINGKV__ENVELOPE__BODY_COUNTER_ADD: {
+		const Ringkv__CounterAdd *a = e->counter_add;
+		req->op = RK_OP_COUNTER_ADD;
+		if ((rc = check_key(&a->key, lim, err, errlen)) ||
+		    (rc = check_consistency(a->consistency, err, errlen)))
+			return rc;
+		if ((int)a->consistency == RK_CL_SERIAL)
+			return fail(err, errlen, RK_EBAD_REQUEST,
+				    "counters have no SERIAL consistency");
+		if (a->op_id.len != 0 && a->op_id.len != RK_OPID_LEN)
+			return fail(err, errlen, RK_EBAD_REQUEST,
+				    "op id is %zu bytes, not %d (or none)",
+				    a->op_id.len, RK_OPID_LEN);
+		if (a->op_id.len) {
+			static const uint8_t zero[RK_OPID_LEN];
+			if (!memcmp(a->op_id.data, zero, RK_OPID_LEN))
+				return fail(err, errlen, RK_EBAD_REQUEST,
+					    "op id is all zero");
+		}
+		req->key = bytes_of(&a->key);
+		req->delta = a->delta;
+		req->op_id = bytes_of(&a->op_id);
+		req->consistency = (enum rk_consistency)a->consistency;
+		return 0;
+	}
+	case RINGKV__ENVELOPE__BODY_COUNTER_GET: {
+		const Ringkv__CounterGet *g = e->counter_get;
+		req->op = RK_OP_COUNTER_GET;
+		if ((rc = check_key(&g->key, lim, err, errlen)) ||
+		    (rc = check_consistency(g->consistency, err, errlen)))
+			return rc;
+		if ((int)g->consistency == RK_CL_SERIAL)
+			return fail(err, errlen, RK_EBAD_REQUEST,
+				    "counters have no SERIAL consistency");
+		req->key = bytes_of(&g->key);
+		req->consistency = (enum rk_consistency)g->consistency;
+		req->all_replies = g->all_replies;
+		req->local = g->local;
+		return 0;
+	}
+	case RINGKV__ENVELOPE__BODY_COUNTER_DELETE: {
+		const Ringkv__CounterDelete *d = e->counter_delete;
+		req->op = RK_OP_COUNTER_DELETE;
+		if ((rc = check_key(&d->key, lim, err, errlen)) ||
+		    (rc = check_consistency(d->consistency, err, errlen)))
+			return rc;
+		if ((int)d->consistency == RK_CL_SERIAL)
+			return fail(err, errlen, RK_EBAD_REQUEST,
+				    "counters have no SERIAL consistency");
+		req->key = bytes_of(&d->key);
+		req->consistency = (enum rk_consistency)d->consistency;
+		return 0;
+	}
 	case RINGKV__ENVELOPE__BODY_CLUSTER_INFO:
 		req->op = RK_OP_CLUSTER_INFO;
 		return 0;
@@ -233,6 +286,9 @@ int rk_wire_encode_response(struct rk_buf *out, const struct rk_response *r)
 	Ringkv__RingInfoResult ri = RINGKV__RING_INFO_RESULT__INIT;
 	Ringkv__HelloResult hr = RINGKV__HELLO_RESULT__INIT;
 	Ringkv__NodeStatsResult ns = RINGKV__NODE_STATS_RESULT__INIT;
+	Ringkv__CounterResult cr = RINGKV__COUNTER_RESULT__INIT;
+	Ringkv__CounterReplica *crr = NULL;
+	Ringkv__CounterReplica **crr_ptrs = NULL;
 	Ringkv__ReplicaReply *rr = NULL;
 	Ringkv__ReplicaReply **rr_ptrs = NULL;
 	Ringkv__Timestamp *rr_ts = NULL;
@@ -304,6 +360,36 @@ int rk_wire_encode_response(struct rk_buf *out, const struct rk_response *r)
 		resp.exists = &exists;
 		exists.exists = r->exists != 0;
 		exists.timestamp = tsp;
+		break;
+	case RK_OP_COUNTER_ADD:
+	case RK_OP_COUNTER_GET:
+	case RK_OP_COUNTER_DELETE:
+		resp.result_case = RINGKV__RESPONSE__RESULT_COUNTER;
+		resp.counter = &cr;
+		cr.value = r->counter;
+		cr.duplicate = r->duplicate != 0;
+		cr.owner = r->owner;
+		cr.timestamp = tsp;
+		if (r->n_replies) {
+			size_t n = r->n_replies;
+			crr = calloc(n, sizeof(*crr));
+			crr_ptrs = calloc(n, sizeof(*crr_ptrs));
+			if (!crr || !crr_ptrs) {
+				free(crr);
+				free(crr_ptrs);
+				return RK_ENOMEM;
+			}
+			for (size_t i = 0; i < n; i++) {
+				ringkv__counter_replica__init(&crr[i]);
+				crr[i].node_id = r->replies[i].node_id;
+				crr[i].status =
+					(Ringkv__Status)(-r->replies[i].status);
+				crr[i].value = r->replies[i].counter;
+				crr_ptrs[i] = &crr[i];
+			}
+			cr.n_replies = n;
+			cr.replies = crr_ptrs;
+		}
 		break;
 	case RK_OP_CLUSTER_INFO:
 		resp.result_case = RINGKV__RESPONSE__RESULT_CLUSTER_INFO;
@@ -393,6 +479,8 @@ int rk_wire_encode_response(struct rk_buf *out, const struct rk_response *r)
 		break;
 	}
 	int rc = pack_frame(out, &env);
+	free(crr);
+	free(crr_ptrs);
 	free(nodes);
 	free(node_ptrs);
 	free(rm);
@@ -417,6 +505,9 @@ int rk_wire_encode_request(struct rk_buf *out, const struct rk_request *q)
 	Ringkv__NodeStats nst = RINGKV__NODE_STATS__INIT;
 	Ringkv__Decommission dec = RINGKV__DECOMMISSION__INIT;
 	Ringkv__RemoveNode rmn = RINGKV__REMOVE_NODE__INIT;
+	Ringkv__CounterAdd cadd = RINGKV__COUNTER_ADD__INIT;
+	Ringkv__CounterGet cget = RINGKV__COUNTER_GET__INIT;
+	Ringkv__CounterDelete cdel = RINGKV__COUNTER_DELETE__INIT;
 
 	env.request_id = q->id;
 	switch (q->op) {
@@ -451,6 +542,28 @@ int rk_wire_encode_request(struct rk_buf *out, const struct rk_request *q)
 		env.exists = &ex;
 		ex.key = bin(q->key);
 		ex.consistency = (Ringkv__Consistency)q->consistency;
+		break;
+	case RK_OP_COUNTER_ADD:
+		env.body_case = RINGKV__ENVELOPE__BODY_COUNTER_ADD;
+		env.counter_add = &cadd;
+		cadd.key = bin(q->key);
+		cadd.delta = q->delta;
+		cadd.op_id = bin(q->op_id);
+		cadd.consistency = (Ringkv__Consistency)q->consistency;
+		break;
+	case RK_OP_COUNTER_GET:
+		env.body_case = RINGKV__ENVELOPE__BODY_COUNTER_GET;
+		env.counter_get = &cget;
+		cget.key = bin(q->key);
+		cget.consistency = (Ringkv__Consistency)q->consistency;
+		cget.all_replies = q->all_replies != 0;
+		cget.local = q->local != 0;
+		break;
+	case RK_OP_COUNTER_DELETE:
+		env.body_case = RINGKV__ENVELOPE__BODY_COUNTER_DELETE;
+		env.counter_delete = &cdel;
+		cdel.key = bin(q->key);
+		cdel.consistency = (Ringkv__Consistency)q->consistency;
 		break;
 	case RK_OP_CLUSTER_INFO:
 		env.body_case = RINGKV__ENVELOPE__BODY_CLUSTER_INFO;
@@ -551,6 +664,15 @@ int rk_wire_decode_response(const uint8_t *body, size_t len,
 		r->exists = p->exists->exists;
 		ts_from(p->exists->timestamp, r);
 		break;
+	case RINGKV__RESPONSE__RESULT_COUNTER:
+		/* One result for the three counter requests: the caller
+		 * knows which it asked by the request id. */
+		r->op = RK_OP_COUNTER_GET;
+		r->counter = p->counter->value;
+		r->duplicate = p->counter->duplicate;
+		r->owner = p->counter->owner;
+		ts_from(p->counter->timestamp, r);
+		break;
 	case RINGKV__RESPONSE__RESULT_CLUSTER_INFO:
 		r->op = RK_OP_CLUSTER_INFO;
 		r->node_id = p->cluster_info->self_id;
@@ -576,6 +698,8 @@ int rk_wire_decode_response(const uint8_t *body, size_t len,
 	size_t extra = 0;
 	if (r->op == RK_OP_GET)
 		extra = sizeof(struct rk_replica_reply) * p->get->n_replies;
+	else if (r->op == RK_OP_COUNTER_GET)
+		extra = sizeof(struct rk_replica_reply) * p->counter->n_replies;
 	else if (r->op == RK_OP_CLUSTER_INFO)
 		extra = sizeof(struct rk_node_info) * p->cluster_info->n_nodes;
 	else if (r->op == RK_OP_RING_INFO)
@@ -619,6 +743,18 @@ int rk_wire_decode_response(const uint8_t *body, size_t len,
 		}
 		r->replies = rr;
 		r->n_replies = p->get->n_replies;
+	} else if (r->op == RK_OP_COUNTER_GET && p->counter->n_replies) {
+		struct rk_replica_reply *rr = (struct rk_replica_reply *)(m + 1);
+		for (size_t i = 0; i < p->counter->n_replies; i++) {
+			const Ringkv__CounterReplica *x = p->counter->replies[i];
+			rr[i].node_id = x->node_id;
+			rr[i].status = -(int)x->status;
+			if (!rk_err_known(rr[i].status))
+				rr[i].status = RK_EPROTOCOL;
+			rr[i].counter = x->value;
+		}
+		r->replies = rr;
+		r->n_replies = p->counter->n_replies;
 	} else if (r->op == RK_OP_RING_INFO) {
 		struct rk_ring_member *rm = (struct rk_ring_member *)(m + 1);
 		for (size_t i = 0; i < p->ring_info->n_members; i++) {
@@ -651,6 +787,9 @@ const char *rk_op_name(enum rk_op op)
 	case RK_OP_NODE_STATS: return "node_stats";
 	case RK_OP_DECOMMISSION: return "decommission";
 	case RK_OP_REMOVE_NODE: return "remove_node";
+	case RK_OP_COUNTER_ADD: return "counter_add";
+	case RK_OP_COUNTER_GET: return "counter_get";
+	case RK_OP_COUNTER_DELETE: return "counter_delete";
 	case RK_OP_NONE:
 	default: return "none";
 	}

@@ -33,6 +33,9 @@ enum rk_op {
 	RK_OP_NODE_STATS,
 	RK_OP_DECOMMISSION,
 	RK_OP_REMOVE_NODE,
+	RK_OP_COUNTER_ADD,
+	RK_OP_COUNTER_GET,
+	RK_OP_COUNTER_DELETE,
 };
 
 /* Hello roles; values equal the wire enum. */
@@ -66,15 +69,20 @@ struct rk_wire_limits {
 	uint32_t max_ping;  /* bytes of ping payload */
 };
 
+/* Bytes of a counter add's op id (common/crdt.h). */
+#define RK_OPID_LEN 16
+
 /* A decoded client request; fields borrow from the rk_wire_msg. */
 struct rk_request {
 	uint64_t id;
 	enum rk_op op;
-	struct rk_bytes key;   /* GET, PUT, DELETE, EXISTS */
+	struct rk_bytes key;   /* GET, PUT, DELETE, EXISTS, COUNTER_* */
 	struct rk_bytes value; /* PUT; PING payload */
 	enum rk_consistency consistency;
-	int all_replies;   /* GET */
-	int local;         /* GET: this node's copy only */
+	int all_replies;   /* GET, COUNTER_GET */
+	int local;         /* GET, COUNTER_GET: this node's copy only */
+	int64_t delta;     /* COUNTER_ADD */
+	struct rk_bytes op_id; /* COUNTER_ADD: RK_OPID_LEN bytes, or empty */
 	/* HELLO; REMOVE_NODE uses node_id */
 	enum rk_role role;
 	const char *cluster_name; /* borrowed; NUL-terminated */
@@ -111,6 +119,7 @@ struct rk_replica_reply {
 	rk_ts ts;
 	int has_ts;
 	int tombstone;
+	int64_t counter;     /* COUNTER_GET: the replica's value */
 };
 
 /* Per-node figures (NODE_STATS). */
@@ -142,9 +151,13 @@ struct rk_response {
 	uint32_t rf;
 	const struct rk_ring_member *ring; /* RING_INFO members */
 	size_t n_ring;
-	const struct rk_replica_reply *replies; /* GET all_replies */
+	const struct rk_replica_reply *replies; /* GET, COUNTER_GET
+						   all_replies */
 	size_t n_replies;
 	struct rk_node_stats stats;       /* NODE_STATS */
+	int64_t counter;       /* COUNTER_*: the value */
+	int duplicate;         /* COUNTER_ADD */
+	uint64_t owner;        /* COUNTER_ADD */
 };
 
 /* Owns one unpacked envelope (opaque). */

@@ -44,6 +44,7 @@ struct cli {
 	int all;         /* get --all: every replica's answer */
 	int local;       /* get --local: the contacted node's own copy */
 	int timeout_set; /* --timeout given */
+	const char *op_id; /* incr/decr --op-id HEX: retry an earlier add */
 	rkv_options opts;
 	rkv_client *client; /* connected on first use */
 };
@@ -974,6 +975,218 @@ static int cmd_lincheck(struct cli *cli, int argc, char **argv)
 	return rc;
 }
 
+/* ------------------------------------------------------------------ */
+/* counters                                                            */
+
+static int parse_i64(const char *s, int64_t *out)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || end == s || *end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_op_id(const char *s, rkv_op_id *id)
+{
+	if (strlen(s) != 2 * sizeof(id->b))
+		return -1;
+	for (size_t i = 0; i < sizeof(id->b); i++) {
+		unsigned v;
+		if (sscanf(s + 2 * i, "%2x", &v) != 1 ||
+		    !strchr("0123456789abcdefABCDEF", s[2 * i]) ||
+		    !strchr("0123456789abcdefABCDEF", s[2 * i + 1]))
+			return -1;
+		id->b[i] = (uint8_t)v;
+	}
+	return 0;
+}
+
+static void print_op_id(FILE *out, const rkv_op_id *id)
+{
+	for (size_t i = 0; i < sizeof(id->b); i++)
+		fprintf(out, "%02x", id->b[i]);
+}
+
+/* incr KEY [DELTA] and decr KEY [DELTA]: one add, retried with the same
+ * op id while its outcome is unknown (as rkv_counter_add does); --op-id
+ * repeats an earlier add, which is then counted at most once. */
+static int counter_add_cmd(struct cli *cli, int argc, char **argv, int sign)
+{
+	int64_t delta = 1;
+	if (argc > 2 && (parse_i64(argv[2], &delta) ||
+			 (sign < 0 && delta == INT64_MIN)))
+		return fail("%s: '%s' is not a whole number (64-bit)", argv[0],
+			    argv[2]);
+	delta *= sign;
+	rkv_op_id id;
+	memset(&id, 0, sizeof(id));
+	if (cli->op_id && parse_op_id(cli->op_id, &id))
+		return fail("--op-id: '%s' is not 32 hex digits", cli->op_id);
+	if (!cli->op_id)
+		rkv_op_id_new(&id);
+	if (connect_once(cli))
+		return EXIT_ERR;
+	rkv_counter_add_result res;
+	int rc = RKV_OK;
+	for (int attempt = 0; attempt < RKV_COUNTER_ATTEMPTS; attempt++) {
+		if (attempt)
+			usleep(50000u << (attempt - 1));
+		rc = rkv_counter_add_ex(cli->client, argv[1], strlen(argv[1]),
+					delta, NULL, &id, &res);
+		if (rc != RKV_ERR_TIMEOUT && rc != RKV_ERR_CLOSED &&
+		    rc != RKV_ERR_UNAVAILABLE && rc != RKV_ERR_SHUTTING_DOWN &&
+		    rc != RKV_ERR_CONNECT)
+			break;
+	}
+	if (rc) {
+		if (!cli->json && rc != RKV_ERR_WRONG_TYPE &&
+		    rc != RKV_ERR_BAD_REQUEST && rc != RKV_ERR_EMPTY_KEY &&
+		    rc != RKV_ERR_KEY_TOO_LARGE) {
+			fprintf(stderr, "ringkv: the add may or may not have "
+					"been applied; repeat it with --op-id ");
+			print_op_id(stderr, &id);
+			fputc('\n', stderr);
+		}
+		return report(cli, rc);
+	}
+	if (cli->json) {
+		printf("{\"ok\":true,\"op\":\"%s\",", argv[0]);
+		json_bytes_field(stdout, "key", (const uint8_t *)argv[1],
+				 strlen(argv[1]));
+		printf(",\"delta\":%" PRId64 ",\"value\":%" PRId64
+		       ",\"duplicate\":%s,\"owner\":\"%016" PRIx64
+		       "\",\"op_id\":\"",
+		       delta, res.value, res.duplicate ? "true" : "false",
+		       res.owner);
+		print_op_id(stdout, &id);
+		printf("\"}\n");
+	} else {
+		printf("%" PRId64 "\n", res.value);
+	}
+	return EXIT_YES;
+}
+
+static int cmd_incr(struct cli *cli, int argc, char **argv)
+{
+	return counter_add_cmd(cli, argc, argv, 1);
+}
+
+static int cmd_decr(struct cli *cli, int argc, char **argv)
+{
+	return counter_add_cmd(cli, argc, argv, -1);
+}
+
+/* counter --all KEY: every replica's value, and the merge. */
+static int counter_all(struct cli *cli, const char *key)
+{
+	rkv_counter_replies *r;
+	int rc = rkv_counter_get_all(cli->client, key, strlen(key), NULL, &r);
+	if (rc && rc != RKV_ERR_NOT_FOUND) {
+		rkv_counter_replies_free(r);
+		return report(cli, rc);
+	}
+	if (cli->json) {
+		printf("{\"ok\":true,\"found\":%s,",
+		       rc == RKV_OK ? "true" : "false");
+		json_bytes_field(stdout, "key", (const uint8_t *)key,
+				 strlen(key));
+		printf(",\"value\":%" PRId64 ",\"replies\":[", r->value);
+		for (size_t i = 0; i < r->n_replies; i++) {
+			const rkv_counter_reply *x = &r->replies[i];
+			printf("%s{\"node\":\"%016" PRIx64
+			       "\",\"status\":\"%s\"",
+			       i ? "," : "", x->node_id, rk_errname(x->status));
+			if (x->status == RKV_OK)
+				printf(",\"value\":%" PRId64, x->value);
+			printf("}");
+		}
+		printf("]}\n");
+	} else {
+		printf("%-16s  %-11s  %s\n", "replica", "status", "value");
+		for (size_t i = 0; i < r->n_replies; i++) {
+			const rkv_counter_reply *x = &r->replies[i];
+			printf("%016" PRIx64 "  %-11s  ", x->node_id,
+			       rk_errname(x->status));
+			if (x->status == RKV_OK)
+				printf("%" PRId64 "\n", x->value);
+			else if (x->status == RKV_ERR_NOT_FOUND)
+				printf("(none)\n");
+			else
+				printf("(no answer: %s)\n",
+				       rkv_strerror(x->status));
+		}
+		if (rc == RKV_OK)
+			printf("merged: %" PRId64 "\n", r->value);
+		else
+			printf("merged: (not found)\n");
+	}
+	rkv_counter_replies_free(r);
+	return rc == RKV_OK ? EXIT_YES : EXIT_NO;
+}
+
+static int cmd_counter(struct cli *cli, int argc, char **argv)
+{
+	int all = cli->all, local = cli->local;
+	for (; argc > 2; argc--, argv++) {
+		if (!strcmp(argv[1], "--all"))
+			all = 1;
+		else if (!strcmp(argv[1], "--local"))
+			local = 1;
+		else
+			return fail("usage: ringkv counter [--all|--local] KEY");
+	}
+	if (all && local)
+		return fail("counter: --all and --local exclude each other");
+	if (connect_once(cli))
+		return EXIT_ERR;
+	if (all)
+		return counter_all(cli, argv[1]);
+	int64_t v;
+	int rc = local ? rkv_counter_get_local(cli->client, NULL, argv[1],
+					       strlen(argv[1]), &v)
+		       : rkv_counter_get(cli->client, argv[1], strlen(argv[1]),
+					 &v);
+	if (rc && rc != RKV_ERR_NOT_FOUND)
+		return report(cli, rc);
+	if (cli->json) {
+		printf("{\"ok\":true,\"found\":%s,",
+		       rc == RKV_OK ? "true" : "false");
+		if (local)
+			printf("\"local\":true,\"address\":\"%s\",",
+			       rkv_connected_address(cli->client));
+		json_bytes_field(stdout, "key", (const uint8_t *)argv[1],
+				 strlen(argv[1]));
+		printf(",\"value\":%" PRId64 "}\n", v);
+	} else if (rc == RKV_OK) {
+		printf("%" PRId64 "\n", v);
+	} else if (cli->interactive) {
+		printf("(not found)\n");
+	}
+	return rc == RKV_OK ? EXIT_YES : EXIT_NO;
+}
+
+static int cmd_counter_delete(struct cli *cli, int argc, char **argv)
+{
+	(void)argc;
+	if (connect_once(cli))
+		return EXIT_ERR;
+	int rc = rkv_counter_delete(cli->client, argv[1], strlen(argv[1]));
+	if (rc)
+		return report(cli, rc);
+	if (cli->json) {
+		printf("{\"ok\":true,\"op\":\"counter-delete\",");
+		json_bytes_field(stdout, "key", (const uint8_t *)argv[1],
+				 strlen(argv[1]));
+		printf("}\n");
+	} else {
+		printf("OK\n");
+	}
+	return EXIT_YES;
+}
+
 /* Commands of later releases say so plainly instead of pretending. */
 static int cmd_later(struct cli *cli, int argc, char **argv)
 {
@@ -1017,12 +1230,21 @@ static const struct command commands[] = {
 	 "check recorded histories for linearizability (exit 0 yes, 1 no, "
 	 "2 unreadable, 3 undecided)",
 	 cmd_lincheck, 1, 100000},
+	{"incr", "KEY [DELTA]",
+	 "add DELTA (default 1) to the counter KEY, exactly once; prints "
+	 "the value at its owner; --op-id repeats an earlier add",
+	 cmd_incr, 1, 2},
+	{"decr", "KEY [DELTA]", "subtract DELTA (default 1), as incr",
+	 cmd_decr, 1, 2},
+	{"counter", "[--all|--local] KEY",
+	 "print the counter's value (exit 1 if absent); --all: every "
+	 "replica's value and the merge; --local: the contacted node's",
+	 cmd_counter, 1, 3},
+	{"counter-delete", "KEY", "delete the counter KEY (it restarts at 0)",
+	 cmd_counter_delete, 1, 1},
 	{"help", "", "this list", cmd_help, 0, 0},
 	/* Not built yet; each names the release that brings it. */
 	{"cas", NULL, NULL, cmd_later, 0, 99},
-	{"incr", NULL, NULL, cmd_later, 0, 99},
-	{"decr", NULL, NULL, cmd_later, 0, 99},
-	{"counter", NULL, NULL, cmd_later, 0, 99},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -1044,7 +1266,11 @@ static void usage(FILE *out)
 		"                                decommission, removenode: 6 h)\n"
 		"      --smart on|off            route each key to its replicas\n"
 		"                                (default on)\n"
-		"      --all, --local            get: every replica / one node\n"
+		"      --all, --local            get, counter: every replica /\n"
+		"                                one node\n"
+		"      --op-id HEX               incr, decr: the op id of an\n"
+		"                                earlier add to repeat (32 hex\n"
+		"                                digits, as printed by --json)\n"
 		"  -h, --help                    this help\n"
 		"  -V, --version                 print the version\n"
 		"\n"
@@ -1190,6 +1416,7 @@ int main(int argc, char **argv)
 		{"smart", required_argument, NULL, 'm'},
 		{"all", no_argument, NULL, 'A'},
 		{"local", no_argument, NULL, 'L'},
+		{"op-id", required_argument, NULL, 'O'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -1251,6 +1478,9 @@ int main(int argc, char **argv)
 			break;
 		case 'L':
 			cli.local = 1;
+			break;
+		case 'O':
+			cli.op_id = optarg;
 			break;
 		case 'M':
 			cli.max_states = optarg;

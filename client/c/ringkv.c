@@ -32,6 +32,13 @@
  * so a batch split over three nodes costs the time of the slowest, not the
  * sum.  Request ids are unique per client, so an answer maps straight back
  * to its call (and must come from the connection the call went out on).
+ *
+ * Counters.  An add carries an op id (common/crdt.h: issue time, 64
+ * random bits) that makes it idempotent, so unlike other writes it may be
+ * sent again whenever its outcome is unknown: rkv_counter_add does so
+ * itself, with the same op id, a few times.  A smart client sends an add
+ * straight to the replica that owns its op id (crdt_owner, the rule every
+ * node applies), which saves the coordinator's forwarding hop.
  */
 #include "ringkv.h"
 
@@ -45,12 +52,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "addr.h"
 #include "buf.h"
+#include "crdt.h"
 #include "err.h"
 #include "frame.h"
 #include "hash.h"
@@ -154,6 +163,10 @@ struct call {
 	struct rkv_replies *rep;     /* GET all_replies result */
 	struct rkv_node_stats *ns;   /* NODE_STATS result */
 	uint64_t node_id;
+	int64_t counter;             /* COUNTER_*: the value */
+	int duplicate;               /* COUNTER_ADD */
+	uint64_t owner;              /* COUNTER_ADD */
+	struct rkv_counter_replies *crep; /* COUNTER_GET all_replies */
 };
 
 struct rkv_batch {
@@ -511,7 +524,9 @@ static void call_free_results(struct call *k)
 	cluster_info_free(k->ci);
 	rkv_ring_info_free(k->ri);
 	rkv_replies_free(k->rep);
+	rkv_counter_replies_free(k->crep);
 	free(k->ns);
+	k->crep = NULL;
 	k->value = NULL;
 	k->ci = NULL;
 	k->ri = NULL;
@@ -626,8 +641,29 @@ static int take_answer(struct call *k, const struct rk_response *r)
 	}
 	k->exists = r->exists;
 	k->node_id = r->node_id;
+	k->counter = r->counter;
+	k->duplicate = r->duplicate;
+	k->owner = r->owner;
 	if (k->req.op == RK_OP_GET && k->req.all_replies && take_replies(k, r))
 		goto nomem;
+	if (k->req.op == RK_OP_COUNTER_GET && k->req.all_replies) {
+		rkv_counter_replies *cr = calloc(1, sizeof(*cr));
+		if (!cr)
+			goto nomem;
+		k->crep = cr;
+		cr->status = r->status;
+		cr->value = r->counter;
+		cr->replies = calloc(r->n_replies ? r->n_replies : 1,
+				     sizeof(*cr->replies));
+		if (!cr->replies)
+			goto nomem;
+		for (size_t i = 0; i < r->n_replies; i++) {
+			cr->replies[i].node_id = r->replies[i].node_id;
+			cr->replies[i].status = r->replies[i].status;
+			cr->replies[i].value = r->replies[i].counter;
+		}
+		cr->n_replies = r->n_replies;
+	}
 	if (r->status != RKV_OK)
 		return 0;
 	if (k->req.op == RK_OP_GET) {
@@ -1203,6 +1239,32 @@ static int rank_of(rkv_client *c, struct member *m, int64_t now)
 	return strcmp(m->state, "suspect") == 0 ? 1 : 2;
 }
 
+/* Where a counter add goes: the replica that owns its op id when it is
+ * up (alive or suspect), else where route() sends any request (that node
+ * forwards it, or says the owner is down).  NULL from route() likewise. */
+static struct link *route(rkv_client *c, const uint8_t *key, size_t klen,
+			  int64_t now, uint64_t *node);
+
+static struct link *route_call(rkv_client *c, const struct call *k,
+			       int64_t now, uint64_t *node)
+{
+	if (k->req.op == RK_OP_COUNTER_ADD && k->req.op_id.n == CRDT_OPID_LEN) {
+		uint64_t ids[RING_RF_MAX];
+		size_t n = 0;
+		ring_lookup(c->ring, rk_key_hash(k->req.key.p, k->req.key.n),
+			    c->rf, ids, &n);
+		struct crdt_opid op;
+		memcpy(op.b, k->req.op_id.p, CRDT_OPID_LEN);
+		struct member *m = n ? member_find(c, ids[crdt_owner(&op, ids, n)])
+				     : NULL;
+		if (m && rank_of(c, m, now) < 2) {
+			*node = m->id;
+			return m->link;
+		}
+	}
+	return route(c, k->req.key.p, k->req.key.n, now, node);
+}
+
 /* Where a request for key goes: the first replica that is up, in
  * preference order; when none is, any node that is (it coordinates);
  * failing that the best of the rest.  NULL when no member can be
@@ -1246,7 +1308,8 @@ static int is_write(const struct call *k)
 {
 	return k->req.op == RK_OP_PUT || k->req.op == RK_OP_DELETE ||
 	       k->req.op == RK_OP_DECOMMISSION ||
-	       k->req.op == RK_OP_REMOVE_NODE;
+	       k->req.op == RK_OP_REMOVE_NODE ||
+	       k->req.op == RK_OP_COUNTER_DELETE;
 }
 
 /* The first unanswered call's status (RKV_OK when all were answered). */
@@ -1288,7 +1351,7 @@ static int run_routed(rkv_client *c, struct call *calls, size_t n,
 	int64_t now = mono_ms();
 	for (size_t i = 0; i < n; i++) {
 		struct call *k = &calls[i];
-		k->to = route(c, k->req.key.p, k->req.key.n, now, &k->node);
+		k->to = route_call(c, k, now, &k->node);
 		if (!k->to)
 			k->status = set_err(c, RKV_ERR_CONNECT,
 					    "no node of the ring has an "
@@ -1637,6 +1700,177 @@ int rkv_remove_node(rkv_client *c, uint64_t node_id, int timeout_ms)
 {
 	struct call k = {.req = {.op = RK_OP_REMOVE_NODE, .node_id = node_id}};
 	return admin_call(c, NULL, &k, timeout_ms);
+}
+
+/* ------------------------------------------------------------------ */
+/* counters                                                            */
+
+void rkv_op_id_new(rkv_op_id *id)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t ms = (uint64_t)ts.tv_sec * 1000u +
+		      (uint64_t)ts.tv_nsec / 1000000u;
+	uint64_t rnd = 0;
+	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+		rnd = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^
+		      (uint64_t)getpid();
+	struct crdt_opid op;
+	crdt_opid_make(&op, ms, rnd | 1); /* never all zero */
+	memcpy(id->b, op.b, sizeof(id->b));
+}
+
+static int is_zero_id(const rkv_op_id *id)
+{
+	for (size_t i = 0; i < sizeof(id->b); i++)
+		if (id->b[i])
+			return 0;
+	return 1;
+}
+
+int rkv_counter_add_ex(rkv_client *c, const void *key, size_t klen,
+		       int64_t delta, const rkv_call_opts *opts,
+		       rkv_op_id *op_id, rkv_counter_add_result *res)
+{
+	if (res)
+		memset(res, 0, sizeof(*res));
+	int rc = check_key(c, key, klen);
+	if (rc)
+		return rc;
+	if (is_zero_id(op_id))
+		rkv_op_id_new(op_id);
+	struct call k = {.req = {.op = RK_OP_COUNTER_ADD,
+				 .key = {key, klen},
+				 .delta = delta,
+				 .op_id = {op_id->b, sizeof(op_id->b)},
+				 .consistency = cl_for(c, opts, 1)}};
+	rc = call_one(c, &k, 1, timeout_for(c, opts));
+	if (res && (rc == RKV_OK || k.answered)) {
+		res->value = k.counter;
+		res->duplicate = k.duplicate;
+		res->owner = k.owner;
+	}
+	call_free_results(&k);
+	return rc;
+}
+
+/* Outcomes an add may be sent again after, with the same op id. */
+static int add_unknown(int rc)
+{
+	return rc == RKV_ERR_TIMEOUT || rc == RKV_ERR_CLOSED ||
+	       rc == RKV_ERR_UNAVAILABLE || rc == RKV_ERR_SHUTTING_DOWN ||
+	       rc == RKV_ERR_CONNECT;
+}
+
+int rkv_counter_add(rkv_client *c, const void *key, size_t klen,
+		    int64_t delta, int64_t *value)
+{
+	rkv_op_id id;
+	rkv_op_id_new(&id);
+	rkv_counter_add_result res;
+	int rc = RKV_OK;
+	for (int attempt = 0; attempt < RKV_COUNTER_ATTEMPTS; attempt++) {
+		if (attempt) {
+			/* A moment for a failover or a restart. */
+			struct timespec d = {0, 50000000L << (attempt - 1)};
+			nanosleep(&d, NULL);
+		}
+		rc = rkv_counter_add_ex(c, key, klen, delta, NULL, &id, &res);
+		if (!add_unknown(rc))
+			break;
+	}
+	if (value)
+		*value = rc == RKV_OK ? res.value : 0;
+	return rc;
+}
+
+int rkv_counter_get_ex(rkv_client *c, const void *key, size_t klen,
+		       const rkv_call_opts *opts, int64_t *value)
+{
+	*value = 0;
+	int rc = check_key(c, key, klen);
+	if (rc)
+		return rc;
+	struct call k = {.req = {.op = RK_OP_COUNTER_GET,
+				 .key = {key, klen},
+				 .consistency = cl_for(c, opts, 0)}};
+	rc = call_one(c, &k, 1, timeout_for(c, opts));
+	if (rc == RKV_OK)
+		*value = k.counter;
+	call_free_results(&k);
+	return rc;
+}
+
+int rkv_counter_get(rkv_client *c, const void *key, size_t klen,
+		    int64_t *value)
+{
+	return rkv_counter_get_ex(c, key, klen, NULL, value);
+}
+
+int rkv_counter_get_all(rkv_client *c, const void *key, size_t klen,
+			const rkv_call_opts *opts, rkv_counter_replies **out)
+{
+	*out = NULL;
+	int rc = check_key(c, key, klen);
+	if (rc)
+		return rc;
+	struct call k = {.req = {.op = RK_OP_COUNTER_GET,
+				 .key = {key, klen},
+				 .consistency = cl_for(c, opts, 0),
+				 .all_replies = 1}};
+	rc = call_one(c, &k, 1, timeout_for(c, opts));
+	if (k.crep)
+		k.crep->status = rc;
+	*out = k.crep;
+	k.crep = NULL;
+	call_free_results(&k);
+	return rc;
+}
+
+void rkv_counter_replies_free(rkv_counter_replies *r)
+{
+	if (!r)
+		return;
+	free(r->replies);
+	free(r);
+}
+
+int rkv_counter_get_local(rkv_client *c, const char *addr, const void *key,
+			  size_t klen, int64_t *value)
+{
+	*value = 0;
+	c->err[0] = 0;
+	int rc = check_key(c, key, klen);
+	if (rc)
+		return rc;
+	struct call k = {.req = {.op = RK_OP_COUNTER_GET,
+				 .key = {key, klen},
+				 .local = 1}};
+	rc = call_result(c, &k,
+			 run_at(c, addr, &k, 1, c->opts.request_timeout_ms));
+	if (rc == RKV_OK)
+		*value = k.counter;
+	call_free_results(&k);
+	return rc;
+}
+
+int rkv_counter_delete_ex(rkv_client *c, const void *key, size_t klen,
+			  const rkv_call_opts *opts)
+{
+	int rc = check_key(c, key, klen);
+	if (rc)
+		return rc;
+	struct call k = {.req = {.op = RK_OP_COUNTER_DELETE,
+				 .key = {key, klen},
+				 .consistency = cl_for(c, opts, 1)}};
+	rc = call_one(c, &k, 0, timeout_for(c, opts));
+	call_free_results(&k);
+	return rc;
+}
+
+int rkv_counter_delete(rkv_client *c, const void *key, size_t klen)
+{
+	return rkv_counter_delete_ex(c, key, klen, NULL);
 }
 
 void rkv_value_free(rkv_value *v)

@@ -216,6 +216,94 @@ void rkv_replies_free(rkv_replies *r);
 int rkv_get_local(rkv_client *c, const char *addr, const void *key,
 		  size_t klen, rkv_value **out);
 
+/* --- counters ---
+ * A counter is a key holding a PN-counter CRDT: adds on any replica merge
+ * without coordination and every replica converges to the exact sum.  A
+ * key is either a counter or a register: the wrong call on it returns
+ * RKV_ERR_WRONG_TYPE.
+ *
+ * Every add carries an op id that makes it idempotent: sent any number of
+ * times, through any node, it is counted at most once, as long as its
+ * owner still remembers it (the node's counters.dedup_max_ids and
+ * dedup_max_age, one hour by default); a retry after that is refused
+ * (RKV_ERR_BAD_REQUEST), never counted twice.  RKV_OK means counted
+ * exactly once.  RKV_ERR_TIMEOUT, RKV_ERR_CLOSED, RKV_ERR_UNAVAILABLE and
+ * RKV_ERR_SHUTTING_DOWN leave it unknown: send it again with the same op
+ * id until one answer is definite. */
+
+/* 16 bytes: the issue time in ms since 1970 (u64 little-endian), then 8
+ * random bytes (common/crdt.h).  All zero means "none". */
+typedef struct rkv_op_id {
+	uint8_t b[16];
+} rkv_op_id;
+
+/* A fresh op id: now, and 64 random bits. */
+void rkv_op_id_new(rkv_op_id *id);
+
+typedef struct rkv_counter_add_result {
+	int64_t value;  /* the owner's value right after the add (a hint,
+			   not a read at any consistency) */
+	int duplicate;  /* the op id had been applied before: this was a
+			   retry of an add that was counted */
+	uint64_t owner; /* the replica that owns the op id */
+} rkv_counter_add_result;
+
+/* Adds delta to the counter at key (creating it) with a fresh op id, and
+ * sends it again with the same op id, up to RKV_COUNTER_ATTEMPTS times in
+ * all, while the outcome is unknown.  value (may be NULL) gets the owner's
+ * value after the add.  The last error when no attempt was definite. */
+#define RKV_COUNTER_ATTEMPTS 4
+int rkv_counter_add(rkv_client *c, const void *key, size_t klen,
+		    int64_t delta, int64_t *value);
+
+/* One attempt of an add with the caller's op id: *op_id all zero makes a
+ * fresh one and writes it back, so the caller can retry with it.  res may
+ * be NULL. */
+int rkv_counter_add_ex(rkv_client *c, const void *key, size_t klen,
+		       int64_t delta, const rkv_call_opts *opts,
+		       rkv_op_id *op_id, rkv_counter_add_result *res);
+
+/* The counter's value: the merge of what the replicas asked (the read
+ * consistency) hold, repairing the ones behind.  RKV_ERR_NOT_FOUND when it
+ * was never added to, or deleted since (*value is 0). */
+int rkv_counter_get(rkv_client *c, const void *key, size_t klen,
+		    int64_t *value);
+int rkv_counter_get_ex(rkv_client *c, const void *key, size_t klen,
+		       const rkv_call_opts *opts, int64_t *value);
+
+/* Every replica's value as well as the merge (getQuorumCounter). */
+typedef struct rkv_counter_reply {
+	uint64_t node_id;
+	int status;    /* RKV_OK, RKV_ERR_NOT_FOUND (none there), or why it
+			  did not answer */
+	int64_t value; /* RKV_OK: what that replica holds */
+} rkv_counter_reply;
+
+typedef struct rkv_counter_replies {
+	int status;    /* as rkv_counter_get_all returns */
+	int64_t value; /* the merged value */
+	rkv_counter_reply *replies;
+	size_t n_replies;
+} rkv_counter_replies;
+
+/* Returns as rkv_counter_get; *out as rkv_get_all's (caller frees with
+ * rkv_counter_replies_free). */
+int rkv_counter_get_all(rkv_client *c, const void *key, size_t klen,
+			const rkv_call_opts *opts, rkv_counter_replies **out);
+void rkv_counter_replies_free(rkv_counter_replies *r);
+
+/* The value of key's counter at the node at addr (NULL: the seed
+ * connection), without coordination: a diagnostic read. */
+int rkv_counter_get_local(rkv_client *c, const char *addr, const void *key,
+			  size_t klen, int64_t *value);
+
+/* Deletes the counter (it starts again from zero).  Adds that begin after
+ * a delete acknowledged at RKV_ALL are all kept; adds concurrent with it
+ * may be dropped (the delete wins). */
+int rkv_counter_delete(rkv_client *c, const void *key, size_t klen);
+int rkv_counter_delete_ex(rkv_client *c, const void *key, size_t klen,
+			  const rkv_call_opts *opts);
+
 /* --- one node's figures --- */
 typedef struct rkv_node_stats {
 	uint64_t node_id;
