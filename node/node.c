@@ -872,6 +872,7 @@ static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
 	(void)loop;
 	(void)revents;
 	struct node *n = w->data;
+	store_settle(n->store);
 	repl_durable(n->repl, store_durable_lsn(n->store));
 	log_reads_done(n);
 	store_maintain(n->store, wall_ms());

@@ -20,6 +20,12 @@
 #include "hlc.h"
 #include "table.h"
 
+/* One add of ours waiting for its log record to be durable. */
+struct pend {
+	uint64_t lsn;
+	struct rk_rec *rec; /* owned: key, the delta bytes, the stamp */
+};
+
 enum compact_phase {
 	COMPACT_IDLE,
 	COMPACT_SCANNING, /* the loop feeds records to the snapshot */
@@ -45,6 +51,12 @@ struct store {
 	size_t cbuf_cap;
 	uint8_t dbuf[CRDT_DELTA_SIZE]; /* the delta an add ships */
 	uint64_t counter_id;           /* our entry id (see "counter id") */
+	/* Our own adds whose log records are not yet durable (see "adds
+	 * wait for their fsync"): in LSN order, and the newest per key. */
+	struct pend *pq;               /* ring of pq_cap, pq_len from head */
+	size_t pq_head, pq_len, pq_cap;
+	struct rk_table *pend_latest;  /* key -> newest pending delta, its
+					  value followed by its u64 lsn */
 	int opened;                    /* replay done: a clean close may
 					  say so */
 
@@ -259,6 +271,10 @@ static int load_counter_id(struct store *s, char *err, size_t errlen)
 /* ------------------------------------------------------------------ */
 /* applying records                                                    */
 
+static int install_counter(struct store *s, const void *key, size_t klen,
+			   const void *val, size_t vlen, rk_ts ts,
+			   struct crdt_opid *op);
+
 /* A record that stands for no live data: a tombstone, or a counter
  * deleted and not added to since (an encoded state with no entries). */
 static int is_tomb(uint8_t type, size_t vlen)
@@ -453,6 +469,7 @@ int store_open(const struct store_config *cfg, const struct rk_logger *lg,
 	if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
 		seed = (uint64_t)time(NULL) ^ (uint64_t)getpid();
 	s->table = rk_table_new(seed);
+	s->pend_latest = rk_table_new(seed + 1);
 	struct crdt_dedup_config dc;
 	crdt_dedup_config_default(&dc);
 	if (cfg->dedup_max_ids)
@@ -463,7 +480,8 @@ int store_open(const struct store_config *cfg, const struct rk_logger *lg,
 		dc.max_future_ms = cfg->dedup_max_future_ms;
 	dc.hash_seed = seed ^ 0x9e3779b97f4a7c15ull;
 	int rc;
-	if (!s->data_dir || !s->table || crdt_dedup_new(&dc, &s->dedup) ||
+	if (!s->data_dir || !s->table || !s->pend_latest ||
+	    crdt_dedup_new(&dc, &s->dedup) ||
 	    crdt_new(0, &s->scratch)) {
 		rc = errf(err, errlen, RK_ENOMEM,
 			  "out of memory (or a bad counters setting)");
@@ -514,6 +532,10 @@ void store_close(struct store *s)
 		rk_warn(s->lg, "store", "cannot mark a clean stop in %s",
 			s->data_dir);
 	rk_table_free(s->table);
+	rk_table_free(s->pend_latest);
+	for (size_t i = 0; i < s->pq_len; i++)
+		free(s->pq[(s->pq_head + i) % s->pq_cap].rec);
+	free(s->pq);
 	crdt_dedup_free(s->dedup);
 	crdt_free(s->scratch);
 	free(s->cbuf);
@@ -637,6 +659,74 @@ static int apply_counter(struct store *s, const void *key, size_t klen,
 	return rc < 0 ? rc : 1;
 }
 
+/* == Adds wait for their fsync ==
+ *
+ * An owner's add is logged at once but shown in the table -- and so to
+ * reads, read repairs, streams and digests -- only once its log record is
+ * durable.  Otherwise a read could copy the add to another replica, the
+ * owner could crash before its fsync and lose both the add and the op id
+ * from its window, catch up the other replica's copy, and then apply a
+ * retry of the same op id a second time.  Until then the add waits here;
+ * the owner's next adds to the same key build on it. */
+
+static int pending_push(struct store *s, const void *key, size_t klen,
+			rk_ts ts, uint64_t lsn)
+{
+	if (s->pq_len == s->pq_cap) {
+		size_t cap = s->pq_cap ? s->pq_cap * 2 : 256;
+		struct pend *n = malloc(cap * sizeof(*n));
+		if (!n)
+			return RK_ENOMEM;
+		for (size_t i = 0; i < s->pq_len; i++)
+			n[i] = s->pq[(s->pq_head + i) % s->pq_cap];
+		free(s->pq);
+		s->pq = n;
+		s->pq_head = 0;
+		s->pq_cap = cap;
+	}
+	uint8_t v[CRDT_DELTA_SIZE + 8];
+	memcpy(v, s->dbuf, CRDT_DELTA_SIZE);
+	rk_put_le64(v + CRDT_DELTA_SIZE, lsn);
+	struct rk_rec *rec = rk_rec_new(RK_REC_COUNTER_OP, ts, key,
+					(uint16_t)klen, s->dbuf,
+					CRDT_DELTA_SIZE);
+	struct rk_rec *latest = rk_rec_new(RK_REC_COUNTER_OP, ts, key,
+					   (uint16_t)klen, v, sizeof(v));
+	struct rk_rec *old;
+	if (!rec || !latest || rk_table_put(s->pend_latest, latest, &old)) {
+		free(rec);
+		free(latest);
+		return RK_ENOMEM;
+	}
+	free(old);
+	s->pq[(s->pq_head + s->pq_len++) % s->pq_cap] = (struct pend){lsn, rec};
+	return 0;
+}
+
+void store_settle(struct store *s)
+{
+	uint64_t durable = oplog_durable_lsn(s->log);
+	while (s->pq_len && s->pq[s->pq_head].lsn <= durable) {
+		struct pend p = s->pq[s->pq_head];
+		s->pq_head = (s->pq_head + 1) % s->pq_cap;
+		s->pq_len--;
+		struct crdt_opid op;
+		const struct rk_rec *r = p.rec;
+		if (install_counter(s, rk_rec_key(r), r->klen, rk_rec_value(r),
+				    r->vlen, r->ts, &op) < 0)
+			rk_error(s->lg, "store",
+				 "an add of ours could not be shown (out of "
+				 "memory); replay or a peer's repair shows it");
+		struct rk_rec *latest =
+			rk_table_get(s->pend_latest, rk_rec_key(r), r->klen);
+		if (latest && rk_get_le64(rk_rec_value(latest) +
+					  CRDT_DELTA_SIZE) == p.lsn)
+			free(rk_table_remove(s->pend_latest, rk_rec_key(r),
+					     r->klen));
+		free(p.rec);
+	}
+}
+
 int store_counter_add(struct store *s, const void *key, size_t klen,
 		      int64_t delta, const struct crdt_opid *op,
 		      uint64_t now_ms, const uint8_t **delta_out, rk_ts *ts,
@@ -663,6 +753,18 @@ int store_counter_add(struct store *s, const void *key, size_t klen,
 	} else {
 		crdt_reset(s->scratch);
 	}
+	const struct rk_rec *pend = rk_table_get(s->pend_latest, key, klen);
+	if (pend) {
+		/* Build on our adds still waiting for their fsync. */
+		struct crdt_delta pd;
+		if (crdt_delta_decode(rk_rec_value(pend), CRDT_DELTA_SIZE, &pd) ||
+		    crdt_apply_delta(s->scratch, &pd) < 0)
+			return RK_EINTERNAL;
+		counter = 1;
+	}
+	rk_ts held_ts = cur ? cur->ts : (rk_ts){0, 0};
+	if (pend && rk_ts_cmp(pend->ts, held_ts) > 0)
+		held_ts = pend->ts;
 	int known = crdt_dedup_check(s->dedup, op, now_ms);
 	if (known == 1) {
 		/* Applied before: ship our entry again (it covers the op
@@ -677,7 +779,7 @@ int store_counter_add(struct store *s, const void *key, size_t klen,
 				   &d.e.decr) == 0) {
 			crdt_delta_encode(&d, s->dbuf);
 			*delta_out = s->dbuf;
-			*ts = cur->ts;
+			*ts = held_ts;
 		}
 		crdt_value(s->scratch, value);
 		*lsn = store_log_end(s) - 1;
@@ -722,14 +824,15 @@ int store_counter_add(struct store *s, const void *key, size_t klen,
 		return rc;
 	*ts = store_stamp(s, now_ms);
 	crdt_delta_encode(&d, s->dbuf);
-	if ((rc = install_scratch(s, &pos, key, klen, *ts)) ||
-	    (rc = log_write(s, RK_REC_COUNTER_OP, key, klen, s->dbuf,
+	if ((rc = log_write(s, RK_REC_COUNTER_OP, key, klen, s->dbuf,
 			    CRDT_DELTA_SIZE, *ts, lsn)) ||
-	    (rc = crdt_dedup_insert(s->dedup, op)) < 0)
+	    (rc = crdt_dedup_insert(s->dedup, op)) < 0 ||
+	    (rc = pending_push(s, key, klen, *ts, *lsn)))
 		return rc;
 	s->stats.counter_adds++;
 	crdt_value(s->scratch, value);
 	*delta_out = s->dbuf;
+	store_settle(s); /* at once unless fsync=always */
 	return 0;
 }
 
@@ -846,7 +949,16 @@ int store_compact_now(struct store *s)
 	int rc = oplog_snapshot_begin(s->log, &cutoff);
 	if (rc)
 		return rc;
-	if ((rc = snapshot_window(s))) {
+	/* Our adds still waiting for their fsync are in the log before the
+	 * cutoff, not yet in the table: the snapshot keeps them too. */
+	for (size_t i = 0; !rc && i < s->pq_len; i++) {
+		const struct rk_rec *p = s->pq[(s->pq_head + i) % s->pq_cap].rec;
+		struct rk_logrec r = {.type = RK_REC_COUNTER_OP, .ts = p->ts,
+				      .key = rk_rec_key(p), .klen = p->klen,
+				      .val = rk_rec_value(p), .vlen = p->vlen};
+		rc = oplog_snapshot_add(s->log, &r);
+	}
+	if (rc || (rc = snapshot_window(s))) {
 		rk_error(s->lg, "store", "compaction aborted: %s",
 			 rk_strerror(rc));
 		oplog_snapshot_abort(s->log);

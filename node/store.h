@@ -133,6 +133,11 @@ int store_counter_add(struct store *s, const void *key, size_t klen,
 		      uint64_t now_ms, const uint8_t **delta_out, rk_ts *ts,
 		      uint64_t *lsn, int64_t *value, char *why, size_t whylen);
 
+/* Shows our adds whose log records became durable (store.c, "Adds wait
+ * for their fsync"): call when durability advances, before replication
+ * hears of it. */
+void store_settle(struct store *s);
+
 /* Forgets op ids older than the window's age (call now and then). */
 void store_counter_expire(struct store *s, uint64_t now_ms);
 

@@ -791,6 +791,18 @@ static int type_refused(struct repl *r, const struct repl_record *rec,
 				  rec->type == REPL_REC_COUNTER, why, whylen);
 }
 
+/* The log position a replica's acknowledgement must wait for: its own
+ * record when it applied the write (rc 1); when what it holds already
+ * covers the write (rc 0), that may be a record not yet durable (a read
+ * repair, another owner's delta), so everything logged so far. */
+static uint64_t covering_lsn(struct repl *r, int rc, uint64_t lsn)
+{
+	if (rc == 1)
+		return lsn;
+	uint64_t end = r->rt.store->log_end(r->rt.ctx);
+	return end ? end - 1 : 0;
+}
+
 /* Our own replica's part of a write we coordinate. */
 static void write_local(struct repl *r, struct op *o, int slot)
 {
@@ -801,7 +813,8 @@ static void write_local(struct repl *r, struct op *o, int slot)
 		o->st[slot] = R_FAILED;
 		return;
 	}
-	if (rc == 1 && r->rt.store->durable_lsn(r->rt.ctx) < lsn) {
+	lsn = covering_lsn(r, rc, lsn);
+	if (r->rt.store->durable_lsn(r->rt.ctx) < lsn) {
 		dw_push(r, lsn, r->cfg.self_id, o->rid);
 		return; /* R_PENDING until durable */
 	}
@@ -1427,7 +1440,8 @@ static void on_write(struct repl *r, uint64_t from, const struct repl_msg *m)
 		return;
 	}
 	int rc = r->rt.store->apply(r->rt.ctx, &m->rec, &lsn);
-	if (rc == 1 && r->rt.store->durable_lsn(r->rt.ctx) < lsn) {
+	if (rc >= 0 &&
+	    r->rt.store->durable_lsn(r->rt.ctx) < (lsn = covering_lsn(r, rc, lsn))) {
 		dw_push(r, lsn, from, m->rid);
 		return;
 	}
