@@ -1042,9 +1042,8 @@ static int counter_add_cmd(struct cli *cli, int argc, char **argv, int sign)
 			break;
 	}
 	if (rc) {
-		if (!cli->json && rc != RKV_ERR_WRONG_TYPE &&
-		    rc != RKV_ERR_BAD_REQUEST && rc != RKV_ERR_EMPTY_KEY &&
-		    rc != RKV_ERR_KEY_TOO_LARGE) {
+		if (rc != RKV_ERR_WRONG_TYPE && rc != RKV_ERR_BAD_REQUEST &&
+		    rc != RKV_ERR_EMPTY_KEY && rc != RKV_ERR_KEY_TOO_LARGE) {
 			fprintf(stderr, "ringkv: the add may or may not have "
 					"been applied; repeat it with --op-id ");
 			print_op_id(stderr, &id);
