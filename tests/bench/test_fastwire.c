@@ -14,7 +14,10 @@
 
 static enum rk_op op_of(enum fw_result r)
 {
-	return r == FW_GET ? RK_OP_GET : r == FW_WRITE ? RK_OP_PUT : RK_OP_NONE;
+	return r == FW_GET	   ? RK_OP_GET
+	       : r == FW_WRITE	   ? RK_OP_PUT
+	       : r == FW_COUNTER ? RK_OP_COUNTER_GET
+				 : RK_OP_NONE;
 }
 
 /* Checks one body; returns 1 when fastwire accepted it. */
@@ -84,6 +87,16 @@ Test(fastwire, the_replies_of_a_benchmark)
 		cr_assert(check(&w));
 		struct rk_response bare = {.id = ids[i]};
 		cr_assert(check(&bare));
+		/* The answers to counter adds. */
+		const int64_t vals[] = {0, 1, -1, INT64_MAX, INT64_MIN};
+		for (size_t k = 0; k < sizeof(vals) / sizeof(vals[0]); k++) {
+			struct rk_response c = {.id = ids[i],
+						.op = RK_OP_COUNTER_ADD,
+						.counter = vals[k],
+						.duplicate = (int)(k & 1),
+						.owner = ids[i]};
+			cr_assert(check(&c), "counter %zu", k);
+		}
 	}
 }
 
@@ -99,6 +112,10 @@ Test(fastwire, leaves_everything_else_to_the_codec)
 	cr_assert_not(check(&ping));
 	struct rk_response ex = {.id = 9, .op = RK_OP_EXISTS, .exists = 1};
 	cr_assert_not(check(&ex));
+	struct rk_replica_reply rr = {.node_id = 1, .counter = 5};
+	struct rk_response all = {.id = 9, .op = RK_OP_COUNTER_GET,
+				  .replies = &rr, .n_replies = 1};
+	cr_assert_not(check(&all), "per-replica counter answers");
 	struct rk_node_info n = {1, "a:1", "a:1", "alive"};
 	struct rk_response ci = {.id = 9, .op = RK_OP_CLUSTER_INFO,
 				 .nodes = &n, .n_nodes = 1,

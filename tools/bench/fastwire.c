@@ -16,6 +16,7 @@ enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
 #define RESPONSE_RESULT_FIRST 16  /* 16..: the result oneof */
 #define RESPONSE_GET 17
 #define RESPONSE_WRITE 18
+#define RESPONSE_COUNTER 26
 #define GET_VALUE 1
 #define GET_TIMESTAMP 2
 #define WRITE_TIMESTAMP 1
@@ -147,6 +148,30 @@ static int write_result(struct cursor c)
 	return t;
 }
 
+/* CounterResult: value, duplicate, owner (varints), timestamp; its
+ * per-replica answers are left to the full decoder. */
+static int counter_result(struct cursor c)
+{
+	uint32_t f;
+	int wt, t;
+	while ((t = tag(&c, &f, &wt)) == 1) {
+		struct cursor sub;
+		if (f <= 3) {
+			uint64_t v;
+			if (wt != WT_VARINT || varint(&c, &v))
+				return -1;
+		} else if (f == 4) {
+			return -1;
+		} else if (f == 5) {
+			if (wt != WT_LEN || take_len(&c, &sub) || timestamp(sub))
+				return -1;
+		} else if (skip(&c, wt)) {
+			return -1;
+		}
+	}
+	return t;
+}
+
 static int response(struct cursor c, struct fw_reply *r)
 {
 	uint32_t f;
@@ -171,6 +196,11 @@ static int response(struct cursor c, struct fw_reply *r)
 				r->result = FW_WRITE;
 				r->value_len = 0;
 				if (write_result(sub))
+					return -1;
+			} else if (f == RESPONSE_COUNTER) {
+				r->result = FW_COUNTER;
+				r->value_len = 0;
+				if (counter_result(sub))
 					return -1;
 			} else {
 				return -1; /* ping, exists, cluster info... */

@@ -1,6 +1,6 @@
 /* fastwire.h: a lean, allocation-free reader for the replies that make up
  * almost all of a benchmark's traffic: OK or NOT_FOUND answers to Get, Put
- * and Delete.
+ * and Delete, and CounterResults of counter adds.
  *
  * Why it exists: protobuf-c's unpack allocates the envelope, the response,
  * the result, the timestamp and a copy of the value, and frees them again;
@@ -31,6 +31,8 @@ enum fw_result {
 	FW_NONE,  /* a bare status */
 	FW_GET,   /* GetResult */
 	FW_WRITE, /* WriteResult (Put, Delete) */
+	FW_COUNTER, /* CounterResult (CounterAdd, without per-replica
+		       answers) */
 };
 
 /* What the benchmark needs of a reply. */

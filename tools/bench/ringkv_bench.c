@@ -37,6 +37,13 @@
  * is), and connections are spread over the live nodes.  The ring is read
  * once: a node that fails during the run fails the run, as any lost
  * connection does.
+ *
+ * incr (counter adds, +1 each with a fresh op id) uses keys of its own:
+ * the key with its first byte replaced by '#', so counters never meet the
+ * registers get and put use (that would be WRONG_TYPE).  With --smart on
+ * the op id is drawn until the replica that owns it (crdt_owner, as the
+ * nodes decide) is the node the connection goes to, so an add goes
+ * straight to its owner, as libringkv sends it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -64,6 +71,7 @@
 
 #include "addr.h"
 #include "buf.h"
+#include "crdt.h"
 #include "err.h"
 #include "fastwire.h"
 #include "frame.h"
@@ -318,9 +326,13 @@ static unsigned key_group(const struct bench *b, const char *key)
 	return b->cl->owner[resp_key_slot(key, b->cfg.key_size)];
 }
 
+/* Counter keys: the first byte becomes '#' (see the top of this file). */
+#define COUNTER_KEY_MARK '#'
+
 /* Picks the next key of the measured phase for a connection of group g
- * into w->key.  Returns 0, or -1 when no key for g turned up. */
-static int pick_key(struct worker *w, unsigned g)
+ * into w->key (a counter key when counter).  Returns 0, or -1 when no key
+ * for g turned up. */
+static int pick_key(struct worker *w, unsigned g, int counter)
 {
 	const struct config *cfg = &w->b->cfg;
 	for (int tries = 0; tries < MAX_KEY_DRAWS; tries++) {
@@ -328,6 +340,10 @@ static int pick_key(struct worker *w, unsigned g)
 				     ? zipf_next(&w->b->zipf, &w->rng)
 				     : rk_rng_below(&w->rng, cfg->keys);
 		format_key(cfg, w->key, k);
+		if (counter)
+			w->key[0] = COUNTER_KEY_MARK;
+		else if (cfg->prefix_len)
+			w->key[0] = cfg->key_prefix[0];
 		if (key_group(w->b, w->key) == g)
 			return 0;
 	}
@@ -479,6 +495,29 @@ static int encode_not_yet(struct rk_buf *out, uint64_t id)
 	return rc ? rc : rk_buf_append(out, body, n);
 }
 
+/* A fresh op id for an add to c->w->key: now, and 64 random bits; with
+ * smart routing, drawn until the connection's node owns it. */
+static void counter_op_id(struct conn *c, struct crdt_opid *op)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t ms = (uint64_t)ts.tv_sec * 1000u +
+		      (uint64_t)ts.tv_nsec / 1000000u;
+	const struct cluster *cl = c->w->b->cl;
+	uint64_t ids[RING_RF_MAX];
+	size_t n = 0;
+	if (cl && cl->ring)
+		ring_lookup(cl->ring,
+			    rk_key_hash(c->w->key, c->w->b->cfg.key_size),
+			    cl->rf, ids, &n);
+	for (int tries = 0;; tries++) {
+		crdt_opid_make(op, ms, rk_rng_next(&c->w->rng) | 1);
+		if (!n || tries == 64 ||
+		    ids[crdt_owner(op, ids, n)] == cl->ids[c->group])
+			return;
+	}
+}
+
 static int encode_ringkv(struct conn *c, enum bop op, uint64_t id)
 {
 	const struct config *cfg = &c->w->b->cfg;
@@ -496,8 +535,16 @@ static int encode_ringkv(struct conn *c, enum bop op, uint64_t id)
 		q.value.p = c->w->b->value;
 		q.value.n = cfg->value_size;
 		break;
+	case BOP_INCR: {
+		q.op = RK_OP_COUNTER_ADD;
+		q.delta = 1;
+		struct crdt_opid oid;
+		counter_op_id(c, &oid);
+		q.op_id.p = oid.b;
+		q.op_id.n = CRDT_OPID_LEN;
+		return rk_wire_encode_request(&c->out, &q);
+	}
 	case BOP_CAS:
-	case BOP_INCR:
 	default:
 		return encode_not_yet(&c->out, id);
 	}
@@ -553,7 +600,7 @@ static int issue(struct conn *c, uint64_t t0)
 		if (w->stopping || (cfg->requests && w->issued >= w->quota))
 			return 0;
 		op = pick_op(w);
-		if (pick_key(w, c->group) < 0) {
+		if (pick_key(w, c->group, op == BOP_INCR) < 0) {
 			worker_fail(w,
 				    "none of the %" PRIu64 " keys belongs to "
 				    "cluster node %s; use more keys",
@@ -663,8 +710,10 @@ struct reply_view {
 
 static enum rk_op op_of(enum fw_result res)
 {
-	return res == FW_GET ? RK_OP_GET : res == FW_WRITE ? RK_OP_PUT
-							    : RK_OP_NONE;
+	return res == FW_GET	   ? RK_OP_GET
+	       : res == FW_WRITE   ? RK_OP_PUT
+	       : res == FW_COUNTER ? RK_OP_COUNTER_GET /* as the full codec */
+				   : RK_OP_NONE;
 }
 
 /* Decodes a reply: fastwire when it can, rk_wire_decode_response for
@@ -735,8 +784,11 @@ static int on_ringkv_reply(struct conn *c, const uint8_t *body, uint32_t len,
 		goto out;
 	}
 	if (r.status == 0) {
-		enum rk_op want = op == BOP_GET ? RK_OP_GET : RK_OP_PUT;
-		if ((op == BOP_GET || op == BOP_PUT) && r.op != want) {
+		enum rk_op want = op == BOP_GET	   ? RK_OP_GET
+				  : op == BOP_INCR ? RK_OP_COUNTER_GET
+						   : RK_OP_PUT;
+		if ((op == BOP_GET || op == BOP_PUT || op == BOP_INCR) &&
+		    r.op != want) {
 			worker_fail(c->w,
 				    "protocol error from %s: a %s answered "
 				    "with a %s result",
@@ -1233,7 +1285,14 @@ static void probe_op(const struct config *cfg, enum bop op)
 	struct rk_buf req, in;
 	rk_buf_init(&req);
 	rk_buf_init(&in);
-	if (encode_not_yet(&req, 1) ||
+	/* incr: a counter read of a key nobody uses answers NOT_FOUND on a
+	 * node with counters; cas: a body-less envelope until it exists. */
+	char pkey[] = "#ringkv-bench-probe";
+	struct rk_request q = {.id = 1, .op = RK_OP_COUNTER_GET,
+			       .key = {(const uint8_t *)pkey, sizeof(pkey) - 1},
+			       .consistency = RK_CL_ONE};
+	if ((op == BOP_INCR ? rk_wire_encode_request(&req, &q)
+			    : encode_not_yet(&req, 1)) ||
 	    exchange(fd, &req, &in, frame_whole, err, sizeof(err)))
 		die("asking %s about %s: %s", cfg->seeds[0].text,
 		    bop_names[op], err);
@@ -1256,6 +1315,8 @@ static void probe_op(const struct config *cfg, enum bop op)
 		    "answered UNKNOWN_COMMAND (the compare-and-set and counter "
 		    "issues add it)",
 		    bop_names[op], cfg->seeds[0].text);
+	if (op == BOP_INCR && status != RK_EBAD_REQUEST)
+		return; /* it knows counters (NOT_FOUND, OK, UNAVAILABLE...) */
 	die("%s: this ringkv-bench does not know the wire format of %s "
 	    "yet, and %s answered %s to its probe",
 	    bop_names[op], bop_names[op], cfg->seeds[0].text,
@@ -1475,7 +1536,9 @@ static void usage(FILE *out)
 "      --duration T          measure for T instead (10s, 500ms, 2m)\n"
 "  -P, --pipeline N          requests in flight per connection (default 1)\n"
 "  -T, --threads N           event-loop threads (default 1)\n"
-"      --mix OP=W[,OP=W...]  get, put, cas, incr with weights (default get=9,put=1)\n"
+"      --mix OP=W[,OP=W...]  get, put, cas, incr with weights (default get=9,put=1);\n"
+"                            incr adds 1 to counter keys ('#' for the key's\n"
+"                            first byte), each add with its own op id\n"
 "      --timeout T           abort when no reply comes for T (default 30s)\n"
 "\n"
 "Data\n"
