@@ -57,8 +57,8 @@ struct node_config {
 	uint64_t compact_step_records;
 
 	/* [counters] */
-	uint64_t dedup_max_ids;    /* op ids an owner remembers */
-	uint64_t dedup_max_age_ms; /* ... for at most this long */
+	uint64_t dedup_max_ids;	      /* op ids an owner remembers */
+	uint64_t dedup_max_age_ms;    /* ... for at most this long */
 	uint64_t dedup_max_future_ms; /* op ids ahead of our clock: refused */
 	uint64_t counter_max_entries; /* entries (owner ids) per counter */
 

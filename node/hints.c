@@ -29,12 +29,12 @@ static int replay_one(void *ctx, const struct rk_logrec *r)
 	/* The record's type as the store numbers it: a counter is
 	 * RK_REC_COUNTER here, REPL_REC_COUNTER to replication. */
 	struct repl_record rec = {
-		.type = v[0] == RK_REC_COUNTER ? REPL_REC_COUNTER : v[0],
-		.ts = r->ts,
-		.key = r->key,
-		.klen = r->klen,
-		.val = v[0] != RK_REC_TOMBSTONE ? v + HINT_PREFIX : NULL,
-		.vlen = r->vlen - HINT_PREFIX,
+	    .type = v[0] == RK_REC_COUNTER ? REPL_REC_COUNTER : v[0],
+	    .ts = r->ts,
+	    .key = r->key,
+	    .klen = r->klen,
+	    .val = v[0] != RK_REC_TOMBSTONE ? v + HINT_PREFIX : NULL,
+	    .vlen = r->vlen - HINT_PREFIX,
 	};
 	h->restore(h->ctx, rk_get_le64(v + 1), &rec, rk_get_le64(v + 9));
 	return 0;
@@ -84,7 +84,8 @@ int hints_open(const char *data_dir, enum rk_fsync fsync,
 void hints_save(struct hints *h, uint64_t target,
 		const struct repl_record *rec, uint64_t created_ms)
 {
-	size_t vlen = rec->type != REPL_REC_TOMBSTONE && rec->val ? rec->vlen : 0;
+	size_t vlen =
+	    rec->type != REPL_REC_TOMBSTONE && rec->val ? rec->vlen : 0;
 	rk_buf_clear(&h->val);
 	if (rk_buf_reserve(&h->val, HINT_PREFIX + vlen))
 		return; /* catch-up covers a hint that could not be kept */

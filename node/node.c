@@ -122,8 +122,8 @@ static void repl_rearm(struct node *n)
 static uint8_t repl_type_of(uint8_t store_type)
 {
 	return store_type == RK_REC_COUNTER || store_type == RK_REC_COUNTER_OP
-		       ? REPL_REC_COUNTER
-		       : store_type;
+		   ? REPL_REC_COUNTER
+		   : store_type;
 }
 
 static uint8_t store_type_of(uint8_t repl_type)
@@ -167,8 +167,11 @@ static int st_counter_add(void *ctx, const uint8_t *key, size_t klen,
 				   &d, &ts, lsn, value, why, whylen);
 	if (rc < 0)
 		return rc;
-	*out = (struct repl_record){.type = REPL_REC_COUNTER, .ts = ts,
-				    .key = key, .klen = klen, .val = d,
+	*out = (struct repl_record){.type = REPL_REC_COUNTER,
+				    .ts = ts,
+				    .key = key,
+				    .klen = klen,
+				    .val = d,
 				    .vlen = d ? CRDT_DELTA_SIZE : 0};
 	return rc;
 }
@@ -371,9 +374,9 @@ static void rt_reply(void *ctx, uint64_t client, const struct repl_result *res)
 		};
 		if (counter_op)
 			parts[i] = (struct rk_replica_reply){
-				.node_id = p->node,
-				.status = p->status,
-				.counter = p->value,
+			    .node_id = p->node,
+			    .status = p->status,
+			    .counter = p->value,
 			};
 		r.n_replies = i + 1;
 	}
@@ -413,17 +416,17 @@ static void rt_reply(void *ctx, uint64_t client, const struct repl_result *res)
 }
 
 static const struct repl_storage node_storage = {
-	.get = st_get,
-	.apply = st_apply,
-	.stamp = st_stamp,
-	.durable_lsn = st_durable,
-	.log_end = st_log_end,
-	.hint_save = st_hint_save,
-	.hints_clear = st_hints_clear,
-	.log_read = st_log_read,
-	.scan = st_scan,
-	.pos_save = st_pos_save,
-	.counter_add = st_counter_add,
+    .get = st_get,
+    .apply = st_apply,
+    .stamp = st_stamp,
+    .durable_lsn = st_durable,
+    .log_end = st_log_end,
+    .hint_save = st_hint_save,
+    .hints_clear = st_hints_clear,
+    .log_read = st_log_read,
+    .scan = st_scan,
+    .pos_save = st_pos_save,
+    .counter_add = st_counter_add,
 };
 
 /* Hands finished log reads to repl, decoded. */
@@ -453,11 +456,13 @@ static void log_reads_done(struct node *n)
 			/* A counter's digest is its bytes (repl/counter.c). */
 			int keep = !w->digest || r.type == RK_REC_COUNTER ||
 				   r.type == RK_REC_COUNTER_OP;
-			recs[k++] = (struct repl_record){
-				.type = repl_type_of(r.type), .ts = r.ts,
-				.key = r.key, .klen = r.klen,
-				.val = keep ? r.val : NULL,
-				.vlen = keep ? r.vlen : 0};
+			recs[k++] =
+			    (struct repl_record){.type = repl_type_of(r.type),
+						 .ts = r.ts,
+						 .key = r.key,
+						 .klen = r.klen,
+						 .val = keep ? r.val : NULL,
+						 .vlen = keep ? r.vlen : 0};
 		}
 		repl_log_read_done(n->repl, res.token, recs ? res.status : RK_ENOMEM,
 				   recs, k, res.next_lsn, res.next_off,
@@ -743,7 +748,8 @@ static void on_data(void *ctx, struct conn *c, const struct rk_request *q)
 		if (q->op_id.n == RK_OPID_LEN)
 			memcpy(op.b, q->op_id.p, RK_OPID_LEN);
 		else /* none given: a fresh one (no retry can reuse it) */
-			crdt_opid_make(&op, wall_ms(), rk_rng_next(&n->rng) | 1);
+			crdt_opid_make(&op, wall_ms(),
+				       rk_rng_next(&n->rng) | 1);
 		repl_counter_add(n->repl, h, q->key.p, q->key.n, q->delta, &op,
 				 cl_of(q->consistency));
 		break;
@@ -1058,20 +1064,20 @@ int node_start(struct ev_loop *loop, const struct node_config *cfg,
 		seed = mono_ms();
 	rk_rng_seed(&n->rng, seed);
 	struct store_config sc = {
-		.data_dir = cfg->data_dir,
-		.fsync = (enum rk_fsync)cfg->fsync,
-		.fsync_interval_ms = (uint32_t)cfg->fsync_interval_ms,
-		.segment_bytes = cfg->segment_bytes,
-		.zstd_level = (int)cfg->zstd_level,
-		.compact_min_bytes = cfg->compact_min_bytes,
-		.compact_ratio_pct = (uint32_t)cfg->compact_ratio_pct,
-		.tombstone_grace_ms = cfg->tombstone_grace_ms,
-		.compact_step_records = (uint32_t)cfg->compact_step_records,
-		.compact_backlog_bytes = 8u << 20,
-		.dedup_max_ids = (uint32_t)cfg->dedup_max_ids,
-		.dedup_max_age_ms = cfg->dedup_max_age_ms,
-		.dedup_max_future_ms = cfg->dedup_max_future_ms,
-		.counter_max_entries = (uint32_t)cfg->counter_max_entries,
+	    .data_dir = cfg->data_dir,
+	    .fsync = (enum rk_fsync)cfg->fsync,
+	    .fsync_interval_ms = (uint32_t)cfg->fsync_interval_ms,
+	    .segment_bytes = cfg->segment_bytes,
+	    .zstd_level = (int)cfg->zstd_level,
+	    .compact_min_bytes = cfg->compact_min_bytes,
+	    .compact_ratio_pct = (uint32_t)cfg->compact_ratio_pct,
+	    .tombstone_grace_ms = cfg->tombstone_grace_ms,
+	    .compact_step_records = (uint32_t)cfg->compact_step_records,
+	    .compact_backlog_bytes = 8u << 20,
+	    .dedup_max_ids = (uint32_t)cfg->dedup_max_ids,
+	    .dedup_max_age_ms = cfg->dedup_max_age_ms,
+	    .dedup_max_future_ms = cfg->dedup_max_future_ms,
+	    .counter_max_entries = (uint32_t)cfg->counter_max_entries,
 	};
 	int rc = store_open(&sc, lg, wall_ms(), &n->store, err, errlen);
 	if (rc)

@@ -41,24 +41,24 @@ struct store {
 	struct oplog *log;
 	uint64_t node_id;
 	int lock_fd;
-	uint64_t tombstones;     /* register tombstones, deleted counters */
-	uint64_t counters;       /* live counters */
+	uint64_t tombstones; /* register tombstones, deleted counters */
+	uint64_t counters;   /* live counters */
 
 	/* counters */
-	struct crdt_dedup *dedup;      /* op ids applied or merged here */
-	struct crdt_counter *scratch;  /* a counter being changed */
-	uint8_t *cbuf;                 /* its encoding */
+	struct crdt_dedup *dedup;     /* op ids applied or merged here */
+	struct crdt_counter *scratch; /* a counter being changed */
+	uint8_t *cbuf;		      /* its encoding */
 	size_t cbuf_cap;
 	uint8_t dbuf[CRDT_DELTA_SIZE]; /* the delta an add ships */
-	uint64_t counter_id;           /* our entry id (see "counter id") */
+	uint64_t counter_id;	       /* our entry id (see "counter id") */
 	/* Our own adds whose log records are not yet durable (see "adds
 	 * wait for their fsync"): in LSN order, and the newest per key. */
-	struct pend *pq;               /* ring of pq_cap, pq_len from head */
+	struct pend *pq; /* ring of pq_cap, pq_len from head */
 	size_t pq_head, pq_len, pq_cap;
-	struct rk_table *pend_latest;  /* key -> newest pending delta, its
-					  value followed by its u64 lsn */
-	int opened;                    /* replay done: a clean close may
-					  say so */
+	struct rk_table *pend_latest; /* key -> newest pending delta, its
+					 value followed by its u64 lsn */
+	int opened;		      /* replay done: a clean close may
+					 say so */
 
 	enum compact_phase phase;
 	uint64_t scan_cursor;
@@ -237,7 +237,8 @@ static int load_counter_id(struct store *s, char *err, size_t errlen)
 		fclose(f);
 		if (!id)
 			return errf(err, errlen, RK_ECORRUPT,
-				    "%s: not a counter id (16 hex digits)", path);
+				    "%s: not a counter id (16 hex digits)",
+				    path);
 	}
 	int fresh = !id || (!clean && s->cfg.fsync != RK_FSYNC_ALWAYS);
 	if (!fresh) {
@@ -250,8 +251,8 @@ static int load_counter_id(struct store *s, char *err, size_t errlen)
 		uint64_t old = id;
 		do
 			if (getrandom(&id, sizeof(id), 0) != sizeof(id))
-				return errf(err, errlen, RK_EIO, "getrandom: %s",
-					    strerror(errno));
+				return errf(err, errlen, RK_EIO,
+					    "getrandom: %s", strerror(errno));
 		while (id == 0 || id == old);
 		rk_warn(s->lg, "store",
 			"the last stop was not clean and fsync is not "
@@ -300,8 +301,8 @@ static int put_rec(struct store *s, struct rk_table_pos *pos,
 		free(old);
 	}
 	s->tombstones += is_tomb(rec->type, rec->vlen);
-	s->counters += rec->type == RK_REC_COUNTER &&
-		       !is_tomb(rec->type, rec->vlen);
+	s->counters +=
+	    rec->type == RK_REC_COUNTER && !is_tomb(rec->type, rec->vlen);
 	return 0;
 }
 
@@ -309,8 +310,8 @@ static int put_rec(struct store *s, struct rk_table_pos *pos,
 static void forget_rec(struct store *s, const struct rk_rec *gone)
 {
 	s->tombstones -= is_tomb(gone->type, gone->vlen);
-	s->counters -= gone->type == RK_REC_COUNTER &&
-		       !is_tomb(gone->type, gone->vlen);
+	s->counters -=
+	    gone->type == RK_REC_COUNTER && !is_tomb(gone->type, gone->vlen);
 }
 
 /* Room for the encoding of s->scratch in s->cbuf. */
@@ -334,8 +335,8 @@ static int install_scratch(struct store *s, struct rk_table_pos *pos,
 	if (cbuf_fit(s, n))
 		return RK_ENOMEM;
 	crdt_encode(s->scratch, s->cbuf);
-	struct rk_rec *rec = rk_rec_new(RK_REC_COUNTER, ts, key,
-					(uint16_t)klen, s->cbuf, (uint32_t)n);
+	struct rk_rec *rec = rk_rec_new(RK_REC_COUNTER, ts, key, (uint16_t)klen,
+					s->cbuf, (uint32_t)n);
 	if (!rec)
 		return RK_ENOMEM;
 	return put_rec(s, pos, rec);
@@ -352,9 +353,9 @@ static int install_counter(struct store *s, const void *key, size_t klen,
 	memset(op, 0, sizeof(*op));
 	struct rk_table_pos pos;
 	struct rk_rec *cur = rk_table_find(s->table, key, klen, &pos);
-	enum counter_join j = counter_join_rule(
-		cur != NULL, cur && cur->type == RK_REC_COUNTER,
-		cur ? cur->ts : (rk_ts){0, 0}, 1, ts);
+	enum counter_join j =
+	    counter_join_rule(cur != NULL, cur && cur->type == RK_REC_COUNTER,
+			      cur ? cur->ts : (rk_ts){0, 0}, 1, ts);
 	int rc;
 	if (j == COUNTER_MERGE) {
 		if ((rc = counter_load(s->scratch, rk_rec_value(cur),
@@ -481,8 +482,7 @@ int store_open(const struct store_config *cfg, const struct rk_logger *lg,
 	dc.hash_seed = seed ^ 0x9e3779b97f4a7c15ull;
 	int rc;
 	if (!s->data_dir || !s->table || !s->pend_latest ||
-	    crdt_dedup_new(&dc, &s->dedup) ||
-	    crdt_new(0, &s->scratch)) {
+	    crdt_dedup_new(&dc, &s->dedup) || crdt_new(0, &s->scratch)) {
 		rc = errf(err, errlen, RK_ENOMEM,
 			  "out of memory (or a bad counters setting)");
 		goto fail;
@@ -641,8 +641,8 @@ static int apply_counter(struct store *s, const void *key, size_t klen,
 	int changed = install_counter(s, key, klen, val, vlen, ts, &op);
 	if (changed < 0)
 		return changed;
-	int fresh = !crdt_opid_is_zero(&op) &&
-		    crdt_dedup_insert(s->dedup, &op) == 0;
+	int fresh =
+	    !crdt_opid_is_zero(&op) && crdt_dedup_insert(s->dedup, &op) == 0;
 	if (!changed && !fresh)
 		return 0;
 	if (form == COUNTER_FORM_DELTA) {
@@ -669,8 +669,8 @@ static int apply_counter(struct store *s, const void *key, size_t klen,
  * retry of the same op id a second time.  Until then the add waits here;
  * the owner's next adds to the same key build on it. */
 
-static int pending_push(struct store *s, const void *key, size_t klen,
-			rk_ts ts, uint64_t lsn)
+static int pending_push(struct store *s, const void *key, size_t klen, rk_ts ts,
+			uint64_t lsn)
 {
 	if (s->pq_len == s->pq_cap) {
 		size_t cap = s->pq_cap ? s->pq_cap * 2 : 256;
@@ -687,9 +687,9 @@ static int pending_push(struct store *s, const void *key, size_t klen,
 	uint8_t v[CRDT_DELTA_SIZE + 8];
 	memcpy(v, s->dbuf, CRDT_DELTA_SIZE);
 	rk_put_le64(v + CRDT_DELTA_SIZE, lsn);
-	struct rk_rec *rec = rk_rec_new(RK_REC_COUNTER_OP, ts, key,
-					(uint16_t)klen, s->dbuf,
-					CRDT_DELTA_SIZE);
+	struct rk_rec *rec =
+	    rk_rec_new(RK_REC_COUNTER_OP, ts, key, (uint16_t)klen, s->dbuf,
+		       CRDT_DELTA_SIZE);
 	struct rk_rec *latest = rk_rec_new(RK_REC_COUNTER_OP, ts, key,
 					   (uint16_t)klen, v, sizeof(v));
 	struct rk_rec *old;
@@ -718,7 +718,7 @@ void store_settle(struct store *s)
 				 "an add of ours could not be shown (out of "
 				 "memory); replay or a peer's repair shows it");
 		struct rk_rec *latest =
-			rk_table_get(s->pend_latest, rk_rec_key(r), r->klen);
+		    rk_table_get(s->pend_latest, rk_rec_key(r), r->klen);
 		if (latest && rk_get_le64(rk_rec_value(latest) +
 					  CRDT_DELTA_SIZE) == p.lsn)
 			free(rk_table_remove(s->pend_latest, rk_rec_key(r),
@@ -740,8 +740,9 @@ int store_counter_add(struct store *s, const void *key, size_t klen,
 	struct rk_table_pos pos;
 	struct rk_rec *cur = rk_table_find(s->table, key, klen, &pos);
 	if (cur && cur->type == RK_REC_VALUE) {
-		snprintf(why, whylen, "the key holds a value, not a counter: "
-				      "use get, put and del on it");
+		snprintf(why, whylen,
+			 "the key holds a value, not a counter: "
+			 "use get, put and del on it");
 		return RK_EWRONG_TYPE;
 	}
 	int counter = cur && cur->type == RK_REC_COUNTER;
@@ -757,7 +758,8 @@ int store_counter_add(struct store *s, const void *key, size_t klen,
 	if (pend) {
 		/* Build on our adds still waiting for their fsync. */
 		struct crdt_delta pd;
-		if (crdt_delta_decode(rk_rec_value(pend), CRDT_DELTA_SIZE, &pd) ||
+		if (crdt_delta_decode(rk_rec_value(pend), CRDT_DELTA_SIZE,
+				      &pd) ||
 		    crdt_apply_delta(s->scratch, &pd) < 0)
 			return RK_EINTERNAL;
 		counter = 1;
@@ -774,9 +776,8 @@ int store_counter_add(struct store *s, const void *key, size_t klen,
 		struct crdt_delta d = {.gen = crdt_generation(s->scratch),
 				       .op = *op};
 		d.e.node = s->counter_id;
-		if (counter &&
-		    crdt_entry_get(s->scratch, s->counter_id, &d.e.incr,
-				   &d.e.decr) == 0) {
+		if (counter && crdt_entry_get(s->scratch, s->counter_id,
+					      &d.e.incr, &d.e.decr) == 0) {
 			crdt_delta_encode(&d, s->dbuf);
 			*delta_out = s->dbuf;
 			*ts = held_ts;
@@ -797,7 +798,8 @@ int store_counter_add(struct store *s, const void *key, size_t klen,
 				 now_ms > ms ? now_ms - ms : 0);
 		else
 			snprintf(why, whylen,
-				 "op id is stamped %" PRIu64 " ms ahead of this "
+				 "op id is stamped %" PRIu64
+				 " ms ahead of this "
 				 "node's clock (counters.dedup_max_future): "
 				 "refused",
 				 ms - now_ms);
@@ -914,9 +916,9 @@ static int snapshot_window(struct store *s)
 	if (!st.ids && !st.watermark_ms)
 		return 0;
 	struct window_feed w = {
-		.s = s,
-		.ids = malloc(COUNTER_WINDOW_BATCH * sizeof(*w.ids)),
-		.buf = malloc(counter_window_size(COUNTER_WINDOW_BATCH))};
+	    .s = s,
+	    .ids = malloc(COUNTER_WINDOW_BATCH * sizeof(*w.ids)),
+	    .buf = malloc(counter_window_size(COUNTER_WINDOW_BATCH))};
 	if (!w.ids || !w.buf) {
 		free(w.ids);
 		free(w.buf);
@@ -927,7 +929,8 @@ static int snapshot_window(struct store *s)
 		/* Only a watermark to keep. */
 		counter_window_encode(st.watermark_ms, NULL, 0, w.buf);
 		struct rk_logrec r = {.type = RK_REC_COUNTER_OP,
-				      .key = (const uint8_t *)COUNTER_WINDOW_KEY,
+				      .key =
+					  (const uint8_t *)COUNTER_WINDOW_KEY,
 				      .klen = COUNTER_WINDOW_KEY_LEN,
 				      .val = w.buf,
 				      .vlen = (uint32_t)counter_window_size(0)};
@@ -952,10 +955,14 @@ int store_compact_now(struct store *s)
 	/* Our adds still waiting for their fsync are in the log before the
 	 * cutoff, not yet in the table: the snapshot keeps them too. */
 	for (size_t i = 0; !rc && i < s->pq_len; i++) {
-		const struct rk_rec *p = s->pq[(s->pq_head + i) % s->pq_cap].rec;
-		struct rk_logrec r = {.type = RK_REC_COUNTER_OP, .ts = p->ts,
-				      .key = rk_rec_key(p), .klen = p->klen,
-				      .val = rk_rec_value(p), .vlen = p->vlen};
+		const struct rk_rec *p =
+		    s->pq[(s->pq_head + i) % s->pq_cap].rec;
+		struct rk_logrec r = {.type = RK_REC_COUNTER_OP,
+				      .ts = p->ts,
+				      .key = rk_rec_key(p),
+				      .klen = p->klen,
+				      .val = rk_rec_value(p),
+				      .vlen = p->vlen};
 		rc = oplog_snapshot_add(s->log, &r);
 	}
 	if (rc || (rc = snapshot_window(s))) {

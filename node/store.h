@@ -35,18 +35,18 @@ struct store_config {
 	uint32_t compact_step_records; /* records per loop turn */
 	uint64_t compact_backlog_bytes; /* pause feeding above this */
 	/* counters (0: the crdt.h defaults) */
-	uint32_t dedup_max_ids;      /* op ids remembered */
-	uint64_t dedup_max_age_ms;   /* ... for at most this long */
+	uint32_t dedup_max_ids;	      /* op ids remembered */
+	uint64_t dedup_max_age_ms;    /* ... for at most this long */
 	uint64_t dedup_max_future_ms; /* op ids stamped further ahead of
 					 our clock are refused */
 	uint32_t counter_max_entries; /* entries (owners) per counter */
 };
 
 struct store_stats {
-	uint64_t keys;        /* live values and counters */
-	uint64_t tombstones;  /* register tombstones and deleted counters */
-	uint64_t counters;    /* live counters (among keys) */
-	uint64_t counter_adds;       /* applied here as owner */
+	uint64_t keys;	       /* live values and counters */
+	uint64_t tombstones;   /* register tombstones and deleted counters */
+	uint64_t counters;     /* live counters (among keys) */
+	uint64_t counter_adds; /* applied here as owner */
 	uint64_t counter_duplicates; /* op ids answered from the window */
 	uint64_t counter_refused;    /* op ids the window refused */
 	struct crdt_dedup_stats dedup;

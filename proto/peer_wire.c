@@ -120,7 +120,8 @@ int peer_wire_encode(struct rk_buf *out, const struct peer_msg *m)
 	Ringkv__Peer__TakeOver to = RINGKV__PEER__TAKE_OVER__INIT;
 	Ringkv__Peer__Ack ack = RINGKV__PEER__ACK__INIT;
 	Ringkv__Peer__CounterAdd ca = RINGKV__PEER__COUNTER_ADD__INIT;
-	Ringkv__Peer__CounterAddReply car = RINGKV__PEER__COUNTER_ADD_REPLY__INIT;
+	Ringkv__Peer__CounterAddReply car =
+	    RINGKV__PEER__COUNTER_ADD_REPLY__INIT;
 	void *mem = NULL;
 	env.request_id = m->id;
 	switch (m->op) {
@@ -180,7 +181,7 @@ int peer_wire_encode(struct rk_buf *out, const struct peer_msg *m)
 	case PEER_OP_REPL:
 		if (m->repl.type == REPL_COUNTER_ADD) {
 			env.body_case =
-				RINGKV__PEER__PEER_ENVELOPE__BODY_COUNTER_ADD;
+			    RINGKV__PEER__PEER_ENVELOPE__BODY_COUNTER_ADD;
 			env.counter_add = &ca;
 			ca.rid = m->repl.rid;
 			ca.key.data = (uint8_t *)m->repl.rec.key;
@@ -193,7 +194,7 @@ int peer_wire_encode(struct rk_buf *out, const struct peer_msg *m)
 		}
 		if (m->repl.type == REPL_COUNTER_ADD_REPLY) {
 			env.body_case =
-				RINGKV__PEER__PEER_ENVELOPE__BODY_COUNTER_ADD_REPLY;
+			    RINGKV__PEER__PEER_ENVELOPE__BODY_COUNTER_ADD_REPLY;
 			env.counter_add_reply = &car;
 			car.rid = m->repl.rid;
 			car.status = (uint32_t)(-m->repl.status);
@@ -240,9 +241,11 @@ static int rec_from_pb(struct repl_record *r, const Ringkv__Peer__Record *p,
 		 * their CRC is checked where they are merged. */
 		int form = counter_form(p->value.data, p->value.len);
 		if (!p->has_value ||
-		    (form != COUNTER_FORM_STATE && form != COUNTER_FORM_DELTA) ||
-		    p->value.len > CRDT_STATE_FIXED + (size_t)CRDT_ENTRIES_HARD_MAX *
-							      CRDT_ENTRY_SIZE)
+		    (form != COUNTER_FORM_STATE &&
+		     form != COUNTER_FORM_DELTA) ||
+		    p->value.len >
+			CRDT_STATE_FIXED +
+			    (size_t)CRDT_ENTRIES_HARD_MAX * CRDT_ENTRY_SIZE)
 			return fail(err, errlen, RK_EBAD_REQUEST,
 				    "a counter record without a counter "
 				    "state or delta");

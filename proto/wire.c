@@ -383,7 +383,7 @@ int rk_wire_encode_response(struct rk_buf *out, const struct rk_response *r)
 				ringkv__counter_replica__init(&crr[i]);
 				crr[i].node_id = r->replies[i].node_id;
 				crr[i].status =
-					(Ringkv__Status)(-r->replies[i].status);
+				    (Ringkv__Status)(-r->replies[i].status);
 				crr[i].value = r->replies[i].counter;
 				crr_ptrs[i] = &crr[i];
 			}
@@ -744,9 +744,11 @@ int rk_wire_decode_response(const uint8_t *body, size_t len,
 		r->replies = rr;
 		r->n_replies = p->get->n_replies;
 	} else if (r->op == RK_OP_COUNTER_GET && p->counter->n_replies) {
-		struct rk_replica_reply *rr = (struct rk_replica_reply *)(m + 1);
+		struct rk_replica_reply *rr =
+		    (struct rk_replica_reply *)(m + 1);
 		for (size_t i = 0; i < p->counter->n_replies; i++) {
-			const Ringkv__CounterReplica *x = p->counter->replies[i];
+			const Ringkv__CounterReplica *x =
+			    p->counter->replies[i];
 			rr[i].node_id = x->node_id;
 			rr[i].status = -(int)x->status;
 			if (!rk_err_known(rr[i].status))

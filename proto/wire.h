@@ -79,9 +79,9 @@ struct rk_request {
 	struct rk_bytes key;   /* GET, PUT, DELETE, EXISTS, COUNTER_* */
 	struct rk_bytes value; /* PUT; PING payload */
 	enum rk_consistency consistency;
-	int all_replies;   /* GET, COUNTER_GET */
-	int local;         /* GET, COUNTER_GET: this node's copy only */
-	int64_t delta;     /* COUNTER_ADD */
+	int all_replies;       /* GET, COUNTER_GET */
+	int local;	       /* GET, COUNTER_GET: this node's copy only */
+	int64_t delta;	       /* COUNTER_ADD */
 	struct rk_bytes op_id; /* COUNTER_ADD: RK_OPID_LEN bytes, or empty */
 	/* HELLO; REMOVE_NODE uses node_id */
 	enum rk_role role;
@@ -119,7 +119,7 @@ struct rk_replica_reply {
 	rk_ts ts;
 	int has_ts;
 	int tombstone;
-	int64_t counter;     /* COUNTER_GET: the replica's value */
+	int64_t counter; /* COUNTER_GET: the replica's value */
 };
 
 /* Per-node figures (NODE_STATS). */
@@ -155,9 +155,9 @@ struct rk_response {
 						   all_replies */
 	size_t n_replies;
 	struct rk_node_stats stats;       /* NODE_STATS */
-	int64_t counter;       /* COUNTER_*: the value */
-	int duplicate;         /* COUNTER_ADD */
-	uint64_t owner;        /* COUNTER_ADD */
+	int64_t counter;		  /* COUNTER_*: the value */
+	int duplicate;			  /* COUNTER_ADD */
+	uint64_t owner;			  /* COUNTER_ADD */
 };
 
 /* Owns one unpacked envelope (opaque). */

@@ -238,9 +238,8 @@ void counter_window_encode(uint64_t watermark, const struct crdt_opid *ids,
 int counter_window_decode(const uint8_t *p, size_t len, uint64_t *watermark,
 			  const uint8_t **ids, uint32_t *n)
 {
-	if (len < COUNTER_WINDOW_FIXED || counter_form(p, len) !=
-						   COUNTER_FORM_WINDOW ||
-	    p[2] || p[3])
+	if (len < COUNTER_WINDOW_FIXED ||
+	    counter_form(p, len) != COUNTER_FORM_WINDOW || p[2] || p[3])
 		return RK_ECORRUPT;
 	uint32_t k = rk_get_le32(p + 4);
 	if (k > COUNTER_WINDOW_BATCH || len != counter_window_size(k))

@@ -20,8 +20,8 @@
 /* What a counter record's bytes hold: the first two bytes of every crdt
  * format are (version, kind). */
 enum counter_form {
-	COUNTER_FORM_STATE = 1,  /* crdt_encode: a whole state */
-	COUNTER_FORM_DELTA = 2,  /* crdt_delta_encode: one owner's entry */
+	COUNTER_FORM_STATE = 1,	 /* crdt_encode: a whole state */
+	COUNTER_FORM_DELTA = 2,	 /* crdt_delta_encode: one owner's entry */
 	COUNTER_FORM_WINDOW = 3, /* counter_window_encode (snapshots only) */
 };
 

@@ -96,10 +96,10 @@
 enum op_kind {
 	OP_READ = 1,
 	OP_WRITE,
-	OP_HINT,     /* one hint in flight */
-	OP_FETCH,    /* one record fetched for a digest catch-up */
-	OP_SYNC,     /* one catch-up or stream batch in flight */
-	OP_CADD,     /* a counter add sent to its owner, waiting for it */
+	OP_HINT,  /* one hint in flight */
+	OP_FETCH, /* one record fetched for a digest catch-up */
+	OP_SYNC,  /* one catch-up or stream batch in flight */
+	OP_CADD,  /* a counter add sent to its owner, waiting for it */
 };
 
 /* Natural owners plus, while the ring changes, pending ones. */
@@ -108,9 +108,9 @@ enum op_kind {
 /* Per-replica progress of an operation. */
 enum rstate {
 	R_PENDING = 0, /* asked, no answer yet */
-	R_OK,          /* acknowledged, or answered */
+	R_OK,	       /* acknowledged, or answered */
 	R_FAILED,      /* unreachable or errored */
-	R_DOWN,        /* not asked: down when the operation began */
+	R_DOWN,	       /* not asked: down when the operation began */
 	R_REPAIRING,   /* read: a repair was sent, waiting for its ack */
 	R_REFUSED,     /* write: refused the key's type (WRONG_TYPE) */
 };
@@ -153,21 +153,21 @@ struct op {
 	/* OP_FETCH, OP_SYNC */
 	struct sync *sync;
 	/* counters */
-	int counter;                  /* OP_WRITE: an owner's add (ships a
-					 delta); OP_READ: a counter read */
-	int check_type;               /* OP_WRITE: a client's write, checked
-					 against the key's type here */
-	uint64_t reply_to;            /* owner's add for a remote
-					 coordinator (0: a local client) */
-	uint64_t reply_rid;           /* ... and the rid it waits on */
-	int unshipped;                /* owner: shipping waits for our own
-					 log record to be durable */
-	int duplicate;                /* owner: the op id was known */
-	int64_t value;                /* owner: our value after the add */
-	char why[160];                /* WRONG_TYPE detail */
-	struct crdt_counter *merged;  /* counter read: the answers merged */
-	struct repl_record mrec;      /* ... as a record (repairs) */
-	uint8_t *mbuf;                /* owns mrec's bytes */
+	int counter;		     /* OP_WRITE: an owner's add (ships a
+					delta); OP_READ: a counter read */
+	int check_type;		     /* OP_WRITE: a client's write, checked
+					against the key's type here */
+	uint64_t reply_to;	     /* owner's add for a remote
+					coordinator (0: a local client) */
+	uint64_t reply_rid;	     /* ... and the rid it waits on */
+	int unshipped;		     /* owner: shipping waits for our own
+					log record to be durable */
+	int duplicate;		     /* owner: the op id was known */
+	int64_t value;		     /* owner: our value after the add */
+	char why[160];		     /* WRONG_TYPE detail */
+	struct crdt_counter *merged; /* counter read: the answers merged */
+	struct repl_record mrec;     /* ... as a record (repairs) */
+	uint8_t *mbuf;		     /* owns mrec's bytes */
 };
 
 /* A write kept for a replica that missed it. */
@@ -733,7 +733,8 @@ static void write_check(struct repl *r, struct op *o)
 		struct repl_result res = {.status = RK_EWRONG_TYPE,
 					  .detail = o->why,
 					  .maybe_applied = ok > 0,
-					  .ts = o->rec.ts, .answered = ok};
+					  .ts = o->rec.ts,
+					  .answered = ok};
 		reply(r, o, &res);
 	} else if (!o->replied && ok >= o->needed) {
 		struct repl_result res = {.status = 0, .ts = o->rec.ts,
@@ -856,11 +857,13 @@ static void write_record(struct repl *r, uint64_t client, uint8_t type,
 		op_free(r, o);
 		return;
 	}
-	struct repl_record rec = {.type = type,
-				  .ts = ts ? *ts : r->rt.store->stamp(r->rt.ctx),
-				  .key = key, .klen = klen,
-				  .val = type != REPL_REC_TOMBSTONE ? val : NULL,
-				  .vlen = type != REPL_REC_TOMBSTONE ? vlen : 0};
+	struct repl_record rec = {
+	    .type = type,
+	    .ts = ts ? *ts : r->rt.store->stamp(r->rt.ctx),
+	    .key = key,
+	    .klen = klen,
+	    .val = type != REPL_REC_TOMBSTONE ? val : NULL,
+	    .vlen = type != REPL_REC_TOMBSTONE ? vlen : 0};
 	o->check_type = 1;
 	if (slot_of(o, r->cfg.self_id) >= 0 &&
 	    type_refused(r, &rec, o->why, sizeof(o->why))) {
@@ -905,8 +908,10 @@ void repl_write(struct repl *r, uint64_t client, uint8_t type,
 static void counter_ship(struct repl *r, struct op *o)
 {
 	o->unshipped = 0;
-	struct repl_msg m = {.type = REPL_WRITE, .rid = o->rid,
-			     .flags = REPL_F_OWNED, .rec = o->rec};
+	struct repl_msg m = {.type = REPL_WRITE,
+			     .rid = o->rid,
+			     .flags = REPL_F_OWNED,
+			     .rec = o->rec};
 	for (uint32_t i = 0; i < o->n; i++)
 		if (o->st[i] == R_PENDING && o->nodes[i] != r->cfg.self_id)
 			send(r, o->nodes[i], &m);
@@ -931,7 +936,8 @@ static void counter_own(struct repl *r, uint64_t client, uint64_t reply_to,
 {
 	struct op *o = op_new(r, OP_WRITE, r->cfg.write_timeout_ms);
 	if (!o) {
-		struct op tmp = {.client = client, .reply_to = reply_to,
+		struct op tmp = {.client = client,
+				 .reply_to = reply_to,
 				 .reply_rid = reply_rid};
 		struct repl_result res = {.status = RK_ENOMEM,
 					  .detail = "out of memory"};
@@ -967,9 +973,9 @@ static void counter_own(struct repl *r, uint64_t client, uint64_t reply_to,
 	struct repl_record out = {0};
 	uint64_t lsn = 0;
 	why[0] = 0;
-	int rc = r->rt.store->counter_add(r->rt.ctx, key, klen, delta, opid,
-					  &out, &lsn, &o->value, why,
-					  sizeof(why));
+	int rc =
+	    r->rt.store->counter_add(r->rt.ctx, key, klen, delta, opid, &out,
+				     &lsn, &o->value, why, sizeof(why));
 	if (rc < 0) {
 		/* Refused by the window: a definite "not applied now", which
 		 * the client reads as a bad request (its id is unusable). */
@@ -1039,7 +1045,8 @@ void repl_counter_add(struct repl *r, uint64_t client, const uint8_t *key,
 			 "not applied",
 			 up, n, cl_name(cl), needed);
 		struct repl_result res = {.status = RK_EUNAVAILABLE,
-					  .detail = why, .replicas = (uint32_t)n,
+					  .detail = why,
+					  .replicas = (uint32_t)n,
 					  .needed = needed};
 		r->stats.unavailable++;
 		r->rt.reply(r->rt.ctx, client, &res);
@@ -1058,17 +1065,19 @@ void repl_counter_add(struct repl *r, uint64_t client, const uint8_t *key,
 			 "op id)",
 			 owner);
 		struct repl_result res = {.status = RK_EUNAVAILABLE,
-					  .detail = why, .replicas = (uint32_t)n,
-					  .needed = needed, .owner = owner};
+					  .detail = why,
+					  .replicas = (uint32_t)n,
+					  .needed = needed,
+					  .owner = owner};
 		r->stats.unavailable++;
 		r->rt.reply(r->rt.ctx, client, &res);
 		return;
 	}
 	/* The owner's own write waits up to the write timeout; its answer
 	 * then needs a moment to come back. */
-	struct op *o = op_new(r, OP_CADD,
-			      (uint64_t)r->cfg.write_timeout_ms +
-				      r->cfg.read_timeout_ms);
+	struct op *o =
+	    op_new(r, OP_CADD,
+		   (uint64_t)r->cfg.write_timeout_ms + r->cfg.read_timeout_ms);
 	struct repl_record k = {.key = key, .klen = klen};
 	if (!o || rec_copy(&o->rec, &o->buf, &k)) {
 		if (o)
@@ -1083,8 +1092,11 @@ void repl_counter_add(struct repl *r, uint64_t client, const uint8_t *key,
 	o->cl = cl;
 	o->n_natural = (uint32_t)n;
 	o->needed = needed;
-	struct repl_msg m = {.type = REPL_COUNTER_ADD, .rid = o->rid,
-			     .rec = o->rec, .delta = delta, .op = *op,
+	struct repl_msg m = {.type = REPL_COUNTER_ADD,
+			     .rid = o->rid,
+			     .rec = o->rec,
+			     .delta = delta,
+			     .op = *op,
 			     .cl = (uint32_t)cl};
 	send(r, owner, &m);
 }
@@ -1186,8 +1198,10 @@ static int counter_merge_answers(struct op *o)
 		return RK_ENOMEM;
 	memcpy(o->mbuf, o->rec.key, o->rec.klen);
 	crdt_encode(o->merged, o->mbuf + o->rec.klen);
-	o->mrec = (struct repl_record){.type = REPL_REC_COUNTER, .ts = ts,
-				       .key = o->mbuf, .klen = o->rec.klen,
+	o->mrec = (struct repl_record){.type = REPL_REC_COUNTER,
+				       .ts = ts,
+				       .key = o->mbuf,
+				       .klen = o->rec.klen,
 				       .val = o->mbuf + o->rec.klen,
 				       .vlen = n};
 	return 1;
@@ -1205,8 +1219,7 @@ static const struct repl_record *read_target(struct op *o)
 
 /* Does answer i lack something of the target?  For a counter: its state
  * does not cover the merge (or it is not a counter at all). */
-static int is_stale(const struct op *o, uint32_t i,
-		    const struct repl_record *t)
+static int is_stale(const struct op *o, uint32_t i, const struct repl_record *t)
 {
 	if (!t)
 		return 0;
@@ -1227,9 +1240,8 @@ static int is_stale(const struct op *o, uint32_t i,
 static void send_repair(struct repl *r, struct op *o, uint32_t i,
 			const struct repl_record *t, uint64_t rid)
 {
-	struct repl_msg m = {.type = REPL_WRITE, .rid = rid,
-			     .flags = REPL_F_REPAIR,
-			     .rec = *t};
+	struct repl_msg m = {
+	    .type = REPL_WRITE, .rid = rid, .flags = REPL_F_REPAIR, .rec = *t};
 	r->stats.repairs++;
 	if (o->nodes[i] == r->cfg.self_id) {
 		uint64_t lsn;
@@ -1255,10 +1267,12 @@ static void read_reply(struct repl *r, struct op *o)
 	if (o->counter) {
 		int any = counter_merge_answers(o);
 		if (o->all_replies)
-			for (uint32_t i = 0; i < o->n && np < RING_RF_MAX; i++) {
+			for (uint32_t i = 0; i < o->n && np < RING_RF_MAX;
+			     i++) {
 				struct repl_part *p = &parts[np++];
 				*p = (struct repl_part){.node = o->nodes[i],
-							.status = part_status(o, i)};
+							.status =
+							    part_status(o, i)};
 				int found = 0;
 				if (p->status == 0 &&
 				    (o->ans[i].rec.type != REPL_REC_COUNTER ||
@@ -1275,8 +1289,9 @@ static void read_reply(struct repl *r, struct op *o)
 			res.detail = "out of memory";
 		} else if (!any && answered_type(o, REPL_REC_VALUE)) {
 			res.status = RK_EWRONG_TYPE;
-			res.detail = "the key holds a value, not a counter: use "
-				     "get";
+			res.detail =
+			    "the key holds a value, not a counter: use "
+			    "get";
 		} else if (!any || crdt_is_empty(o->merged)) {
 			res.status = RK_ENOT_FOUND;
 		} else {
@@ -1289,10 +1304,10 @@ static void read_reply(struct repl *r, struct op *o)
 	int best = newest(o);
 	if (o->all_replies)
 		for (uint32_t i = 0; i < o->n && np < RING_RF_MAX; i++)
-			parts[np++] = (struct repl_part){
-				.node = o->nodes[i],
-				.status = part_status(o, i),
-				.rec = o->ans[i].rec};
+			parts[np++] =
+			    (struct repl_part){.node = o->nodes[i],
+					       .status = part_status(o, i),
+					       .rec = o->ans[i].rec};
 	res.parts = np ? parts : NULL;
 	res.n_parts = np;
 	if (answered_type(o, REPL_REC_COUNTER)) {
@@ -1419,8 +1434,8 @@ void repl_counter_get(struct repl *r, uint64_t client, const uint8_t *key,
 	read_start(r, client, key, klen, cl, all_replies, 1);
 }
 
-void repl_read(struct repl *r, uint64_t client, const uint8_t *key,
-	       size_t klen, enum repl_cl cl, int all_replies)
+void repl_read(struct repl *r, uint64_t client, const uint8_t *key, size_t klen,
+	       enum repl_cl cl, int all_replies)
 {
 	r->stats.reads++;
 	read_start(r, client, key, klen, cl, all_replies, 0);
@@ -1434,14 +1449,15 @@ static void on_write(struct repl *r, uint64_t from, const struct repl_msg *m)
 	uint64_t lsn = 0;
 	r->stats.replica_writes++;
 	if (m->flags == 0 && type_refused(r, &m->rec, NULL, 0)) {
-		struct repl_msg ack = {.type = REPL_WRITE_ACK, .rid = m->rid,
+		struct repl_msg ack = {.type = REPL_WRITE_ACK,
+				       .rid = m->rid,
 				       .status = RK_EWRONG_TYPE};
 		send(r, from, &ack);
 		return;
 	}
 	int rc = r->rt.store->apply(r->rt.ctx, &m->rec, &lsn);
-	if (rc >= 0 &&
-	    r->rt.store->durable_lsn(r->rt.ctx) < (lsn = covering_lsn(r, rc, lsn))) {
+	if (rc >= 0 && r->rt.store->durable_lsn(r->rt.ctx) <
+			   (lsn = covering_lsn(r, rc, lsn))) {
 		dw_push(r, lsn, from, m->rid);
 		return;
 	}
@@ -1953,7 +1969,7 @@ void repl_recv(struct repl *r, uint64_t from, const struct repl_msg *m)
 		}
 		if (o->kind != OP_WRITE || slot < 0 || o->st[slot] != R_PENDING)
 			return;
-		o->st[slot] = m->status == 0		   ? R_OK
+		o->st[slot] = m->status == 0		    ? R_OK
 			      : m->status == RK_EWRONG_TYPE ? R_REFUSED
 							    : R_FAILED;
 		if (o->st[slot] == R_REFUSED && !o->why[0])
@@ -2074,13 +2090,13 @@ void repl_peer_down(struct repl *r, uint64_t node)
 	for (size_t i = 0; i < r->ops_cap; i++)
 		for (struct op *o = r->ops[i]; o; o = o->hnext) {
 			int slot = slot_of(o, node);
-			int waits = (o->kind == OP_WRITE || o->kind == OP_READ)
-					    ? slot >= 0 &&
-						      (o->st[slot] == R_PENDING ||
-						       o->st[slot] == R_REPAIRING)
-					    : o->kind == OP_HINT || o->kind == OP_CADD
-					    ? o->target == node
-					    : o->sync && o->sync->peer == node;
+			int waits =
+			    (o->kind == OP_WRITE || o->kind == OP_READ)
+				? slot >= 0 && (o->st[slot] == R_PENDING ||
+						o->st[slot] == R_REPAIRING)
+			    : o->kind == OP_HINT || o->kind == OP_CADD
+				? o->target == node
+				: o->sync && o->sync->peer == node;
 			if (!waits)
 				continue;
 			if (n == cap) {

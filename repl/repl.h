@@ -63,7 +63,7 @@ struct repl_part {
 	uint64_t node;
 	int status;              /* 0, RK_ENOT_FOUND, RK_ETIMEOUT, ... */
 	struct repl_record rec;  /* when status is 0 (value or tombstone) */
-	int64_t value;           /* counter reads: this replica's value */
+	int64_t value;		 /* counter reads: this replica's value */
 };
 
 /* A client request's outcome.  Pointers are valid during reply() only. */
@@ -80,10 +80,10 @@ struct repl_result {
 	const struct repl_part *parts; /* all-replies reads */
 	size_t n_parts;
 	/* counters */
-	int64_t value;     /* get: the merged value; add: the owner's value
-			      right after the add (not a read) */
-	int duplicate;     /* add: the op id had been applied before */
-	uint64_t owner;    /* add: the replica that owns the op id */
+	int64_t value;	/* get: the merged value; add: the owner's value
+			   right after the add (not a read) */
+	int duplicate;	/* add: the op id had been applied before */
+	uint64_t owner; /* add: the replica that owns the op id */
 };
 
 /* A peer's position in our view of its op-log. */
@@ -167,11 +167,11 @@ struct repl_stats {
 	uint64_t hints_pending;          /* now */
 	uint64_t catchups, catchup_records, streams, stream_records;
 	uint64_t replica_writes, replica_reads;
-	uint64_t counter_adds;           /* coordinated */
-	uint64_t counter_owned;          /* applied here as owner */
-	uint64_t counter_duplicates;     /* retries answered from the window */
+	uint64_t counter_adds;	     /* coordinated */
+	uint64_t counter_owned;	     /* applied here as owner */
+	uint64_t counter_duplicates; /* retries answered from the window */
 	uint64_t counter_reads;
-	uint64_t wrong_type;             /* client ops refused */
+	uint64_t wrong_type; /* client ops refused */
 };
 
 /* Returns 0, RK_EINVALID or RK_ENOMEM; *out is the caller's (repl_free). */

@@ -26,12 +26,12 @@
 /* One versioned record.  Pointers are borrowed from whoever built the
  * message, for the duration of the call that hands it over. */
 struct repl_record {
-	uint8_t type;        /* REPL_REC_VALUE, _TOMBSTONE or _COUNTER */
+	uint8_t type;	     /* REPL_REC_VALUE, _TOMBSTONE or _COUNTER */
 	rk_ts ts;            /* its version */
 	const uint8_t *key;  /* 1..64 KiB */
 	size_t klen;
-	const uint8_t *val;  /* VALUE and COUNTER; NULL in digest-only
-				batches (counters keep theirs) */
+	const uint8_t *val; /* VALUE and COUNTER; NULL in digest-only
+			       batches (counters keep theirs) */
 	size_t vlen;
 };
 
@@ -42,17 +42,17 @@ struct repl_range {
 };
 
 enum repl_msg_type {
-	REPL_WRITE = 1,     /* apply rec (LWW); reply WRITE_ACK */
-	REPL_WRITE_ACK,     /* status */
-	REPL_READ,          /* rec.key; reply READ_REPLY */
-	REPL_READ_REPLY,    /* found, rec */
-	REPL_LOG_READ,      /* records of your op-log from from_lsn whose
-			       keys fall in ranges */
-	REPL_LOG_BATCH,     /* recs, next_lsn, end_lsn, truncated */
-	REPL_STREAM_READ,   /* every record you hold in ranges, from cursor */
-	REPL_STREAM_BATCH,  /* recs, cursor, done, end_lsn */
-	REPL_COUNTER_ADD,   /* coordinator to the op id's owner: rec.key,
-			       delta, op, cl; reply COUNTER_ADD_REPLY */
+	REPL_WRITE = 1,	   /* apply rec (LWW); reply WRITE_ACK */
+	REPL_WRITE_ACK,	   /* status */
+	REPL_READ,	   /* rec.key; reply READ_REPLY */
+	REPL_READ_REPLY,   /* found, rec */
+	REPL_LOG_READ,	   /* records of your op-log from from_lsn whose
+			      keys fall in ranges */
+	REPL_LOG_BATCH,	   /* recs, next_lsn, end_lsn, truncated */
+	REPL_STREAM_READ,  /* every record you hold in ranges, from cursor */
+	REPL_STREAM_BATCH, /* recs, cursor, done, end_lsn */
+	REPL_COUNTER_ADD,  /* coordinator to the op id's owner: rec.key,
+			      delta, op, cl; reply COUNTER_ADD_REPLY */
 	REPL_COUNTER_ADD_REPLY, /* status, detail, maybe_applied, value,
 				   duplicate */
 };
@@ -94,12 +94,12 @@ struct repl_msg {
 	/* COUNTER_ADD */
 	int64_t delta;
 	struct crdt_opid op;
-	uint32_t cl;           /* enum repl_cl */
+	uint32_t cl; /* enum repl_cl */
 	/* COUNTER_ADD_REPLY */
-	const char *detail;    /* failure detail, may be NULL */
+	const char *detail; /* failure detail, may be NULL */
 	int maybe_applied;
-	int duplicate;         /* the op id had been applied before */
-	int64_t value;         /* the owner's value after the add */
+	int duplicate; /* the op id had been applied before */
+	int64_t value; /* the owner's value after the add */
 };
 
 const char *repl_msg_name(enum repl_msg_type t);

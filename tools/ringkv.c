@@ -1016,8 +1016,8 @@ static void print_op_id(FILE *out, const rkv_op_id *id)
 static int counter_add_cmd(struct cli *cli, int argc, char **argv, int sign)
 {
 	int64_t delta = 1;
-	if (argc > 2 && (parse_i64(argv[2], &delta) ||
-			 (sign < 0 && delta == INT64_MIN)))
+	if (argc > 2 &&
+	    (parse_i64(argv[2], &delta) || (sign < 0 && delta == INT64_MIN)))
 		return fail("%s: '%s' is not a whole number (64-bit)", argv[0],
 			    argv[2]);
 	delta *= sign;
@@ -1044,8 +1044,9 @@ static int counter_add_cmd(struct cli *cli, int argc, char **argv, int sign)
 	if (rc) {
 		if (rc != RKV_ERR_WRONG_TYPE && rc != RKV_ERR_BAD_REQUEST &&
 		    rc != RKV_ERR_EMPTY_KEY && rc != RKV_ERR_KEY_TOO_LARGE) {
-			fprintf(stderr, "ringkv: the add may or may not have "
-					"been applied; repeat it with --op-id ");
+			fprintf(stderr,
+				"ringkv: the add may or may not have "
+				"been applied; repeat it with --op-id ");
 			print_op_id(stderr, &id);
 			fputc('\n', stderr);
 		}
@@ -1135,7 +1136,8 @@ static int cmd_counter(struct cli *cli, int argc, char **argv)
 		else if (!strcmp(argv[1], "--local"))
 			local = 1;
 		else
-			return fail("usage: ringkv counter [--all|--local] KEY");
+			return fail(
+			    "usage: ringkv counter [--all|--local] KEY");
 	}
 	if (all && local)
 		return fail("counter: --all and --local exclude each other");
@@ -1144,10 +1146,10 @@ static int cmd_counter(struct cli *cli, int argc, char **argv)
 	if (all)
 		return counter_all(cli, argv[1]);
 	int64_t v;
-	int rc = local ? rkv_counter_get_local(cli->client, NULL, argv[1],
-					       strlen(argv[1]), &v)
-		       : rkv_counter_get(cli->client, argv[1], strlen(argv[1]),
-					 &v);
+	int rc =
+	    local ? rkv_counter_get_local(cli->client, NULL, argv[1],
+					  strlen(argv[1]), &v)
+		  : rkv_counter_get(cli->client, argv[1], strlen(argv[1]), &v);
 	if (rc && rc != RKV_ERR_NOT_FOUND)
 		return report(cli, rc);
 	if (cli->json) {
@@ -1199,82 +1201,85 @@ static int cmd_later(struct cli *cli, int argc, char **argv)
 static int cmd_help(struct cli *cli, int argc, char **argv);
 
 static const struct command commands[] = {
-	{"get", "[--all|--local] KEY",
-	 "print the value of KEY (exit 1 if absent); --all: every replica's "
-	 "answer and the newest; --local: only the contacted node's copy",
-	 cmd_get, 1, 3},
-	{"put", "KEY [VALUE|-]", "set KEY; the value comes from stdin when "
-				 "omitted or '-'",
-	 cmd_put, 1, 2},
-	{"del", "KEY", "delete KEY", cmd_del, 1, 1},
-	{"delete", "KEY", "same as del", cmd_del, 1, 1},
-	{"exists", "KEY", "exit 0 if KEY holds a value, else 1", cmd_exists,
-	 1, 1},
-	{"ping", "", "round trip to the node", cmd_ping, 0, 0},
-	{"info", "", "the cluster as the node sees it", cmd_info, 0, 0},
-	{"members", "", "every member, its state, incarnation and address",
-	 cmd_members, 0, 0},
-	{"status", "", "every node: state, load, ownership, pending hints",
-	 cmd_status, 0, 0},
-	{"decommission", "", "the node named by -s streams its data away and "
-			     "leaves (waits)",
-	 cmd_decommission, 0, 0},
-	{"removenode", "ID", "take a dead node off the ring, re-copying its "
-			     "data (waits)",
-	 cmd_removenode, 1, 1},
-	{"ring", "[--simulate N] [--vnodes V] [--rf R]",
-	 "each node's share of the key space (live, or N simulated nodes)",
-	 cmd_ring, 0, 0},
-	{"lincheck", "[--max-states N] FILE...",
-	 "check recorded histories for linearizability (exit 0 yes, 1 no, "
-	 "2 unreadable, 3 undecided)",
-	 cmd_lincheck, 1, 100000},
-	{"incr", "KEY [DELTA]",
-	 "add DELTA (default 1) to the counter KEY, exactly once; prints "
-	 "the value at its owner; --op-id repeats an earlier add",
-	 cmd_incr, 1, 2},
-	{"decr", "KEY [DELTA]", "subtract DELTA (default 1), as incr",
-	 cmd_decr, 1, 2},
-	{"counter", "[--all|--local] KEY",
-	 "print the counter's value (exit 1 if absent); --all: every "
-	 "replica's value and the merge; --local: the contacted node's",
-	 cmd_counter, 1, 3},
-	{"counter-delete", "KEY", "delete the counter KEY (it restarts at 0)",
-	 cmd_counter_delete, 1, 1},
-	{"help", "", "this list", cmd_help, 0, 0},
-	/* Not built yet; each names the release that brings it. */
-	{"cas", NULL, NULL, cmd_later, 0, 99},
+    {"get", "[--all|--local] KEY",
+     "print the value of KEY (exit 1 if absent); --all: every replica's "
+     "answer and the newest; --local: only the contacted node's copy",
+     cmd_get, 1, 3},
+    {"put", "KEY [VALUE|-]",
+     "set KEY; the value comes from stdin when "
+     "omitted or '-'",
+     cmd_put, 1, 2},
+    {"del", "KEY", "delete KEY", cmd_del, 1, 1},
+    {"delete", "KEY", "same as del", cmd_del, 1, 1},
+    {"exists", "KEY", "exit 0 if KEY holds a value, else 1", cmd_exists, 1, 1},
+    {"ping", "", "round trip to the node", cmd_ping, 0, 0},
+    {"info", "", "the cluster as the node sees it", cmd_info, 0, 0},
+    {"members", "", "every member, its state, incarnation and address",
+     cmd_members, 0, 0},
+    {"status", "", "every node: state, load, ownership, pending hints",
+     cmd_status, 0, 0},
+    {"decommission", "",
+     "the node named by -s streams its data away and "
+     "leaves (waits)",
+     cmd_decommission, 0, 0},
+    {"removenode", "ID",
+     "take a dead node off the ring, re-copying its "
+     "data (waits)",
+     cmd_removenode, 1, 1},
+    {"ring", "[--simulate N] [--vnodes V] [--rf R]",
+     "each node's share of the key space (live, or N simulated nodes)",
+     cmd_ring, 0, 0},
+    {"lincheck", "[--max-states N] FILE...",
+     "check recorded histories for linearizability (exit 0 yes, 1 no, "
+     "2 unreadable, 3 undecided)",
+     cmd_lincheck, 1, 100000},
+    {"incr", "KEY [DELTA]",
+     "add DELTA (default 1) to the counter KEY, exactly once; prints "
+     "the value at its owner; --op-id repeats an earlier add",
+     cmd_incr, 1, 2},
+    {"decr", "KEY [DELTA]", "subtract DELTA (default 1), as incr", cmd_decr, 1,
+     2},
+    {"counter", "[--all|--local] KEY",
+     "print the counter's value (exit 1 if absent); --all: every "
+     "replica's value and the merge; --local: the contacted node's",
+     cmd_counter, 1, 3},
+    {"counter-delete", "KEY", "delete the counter KEY (it restarts at 0)",
+     cmd_counter_delete, 1, 1},
+    {"help", "", "this list", cmd_help, 0, 0},
+    /* Not built yet; each names the release that brings it. */
+    {"cas", NULL, NULL, cmd_later, 0, 99},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"Usage: ringkv [OPTIONS] COMMAND [ARGS]\n"
-		"       ringkv [OPTIONS]            (interactive prompt)\n"
-		"\n"
-		"Options (before or after the command; '--' ends them):\n"
-		"  -s, --seeds HOST:PORT[,...]   nodes to contact (default "
-		"$RINGKV_SEEDS or %s)\n"
-		"  -j, --json                    machine-readable output\n"
-		"      --raw                     get: print the value without "
-		"a newline\n"
-		"  -c, --consistency LEVEL       one | quorum | all | serial\n"
-		"  -t, --timeout MS              request timeout (default 5000;\n"
-		"                                decommission, removenode: 6 h)\n"
-		"      --smart on|off            route each key to its replicas\n"
-		"                                (default on)\n"
-		"      --all, --local            get, counter: every replica /\n"
-		"                                one node\n"
-		"      --op-id HEX               incr, decr: the op id of an\n"
-		"                                earlier add to repeat (32 hex\n"
-		"                                digits, as printed by --json)\n"
-		"  -h, --help                    this help\n"
-		"  -V, --version                 print the version\n"
-		"\n"
-		"Commands:\n",
-		DEFAULT_SEEDS);
+	fprintf(
+	    out,
+	    "Usage: ringkv [OPTIONS] COMMAND [ARGS]\n"
+	    "       ringkv [OPTIONS]            (interactive prompt)\n"
+	    "\n"
+	    "Options (before or after the command; '--' ends them):\n"
+	    "  -s, --seeds HOST:PORT[,...]   nodes to contact (default "
+	    "$RINGKV_SEEDS or %s)\n"
+	    "  -j, --json                    machine-readable output\n"
+	    "      --raw                     get: print the value without "
+	    "a newline\n"
+	    "  -c, --consistency LEVEL       one | quorum | all | serial\n"
+	    "  -t, --timeout MS              request timeout (default 5000;\n"
+	    "                                decommission, removenode: 6 h)\n"
+	    "      --smart on|off            route each key to its replicas\n"
+	    "                                (default on)\n"
+	    "      --all, --local            get, counter: every replica /\n"
+	    "                                one node\n"
+	    "      --op-id HEX               incr, decr: the op id of an\n"
+	    "                                earlier add to repeat (32 hex\n"
+	    "                                digits, as printed by --json)\n"
+	    "  -h, --help                    this help\n"
+	    "  -V, --version                 print the version\n"
+	    "\n"
+	    "Commands:\n",
+	    DEFAULT_SEEDS);
 	for (size_t i = 0; i < N_COMMANDS; i++)
 		if (commands[i].help)
 			fprintf(out, "  %-12s %-20s %s\n", commands[i].name,
@@ -1403,22 +1408,22 @@ static int interactive(struct cli *cli)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"seeds", required_argument, NULL, 's'},
-		{"json", no_argument, NULL, 'j'},
-		{"raw", no_argument, NULL, 'r'},
-		{"consistency", required_argument, NULL, 'c'},
-		{"timeout", required_argument, NULL, 't'},
-		{"simulate", required_argument, NULL, 'S'},
-		{"vnodes", required_argument, NULL, 'v'},
-		{"rf", required_argument, NULL, 'R'},
-		{"max-states", required_argument, NULL, 'M'},
-		{"smart", required_argument, NULL, 'm'},
-		{"all", no_argument, NULL, 'A'},
-		{"local", no_argument, NULL, 'L'},
-		{"op-id", required_argument, NULL, 'O'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+	    {"seeds", required_argument, NULL, 's'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"raw", no_argument, NULL, 'r'},
+	    {"consistency", required_argument, NULL, 'c'},
+	    {"timeout", required_argument, NULL, 't'},
+	    {"simulate", required_argument, NULL, 'S'},
+	    {"vnodes", required_argument, NULL, 'v'},
+	    {"rf", required_argument, NULL, 'R'},
+	    {"max-states", required_argument, NULL, 'M'},
+	    {"smart", required_argument, NULL, 'm'},
+	    {"all", no_argument, NULL, 'A'},
+	    {"local", no_argument, NULL, 'L'},
+	    {"op-id", required_argument, NULL, 'O'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct cli cli = {0};
 	rkv_options_init(&cli.opts);

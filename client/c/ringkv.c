@@ -163,9 +163,9 @@ struct call {
 	struct rkv_replies *rep;     /* GET all_replies result */
 	struct rkv_node_stats *ns;   /* NODE_STATS result */
 	uint64_t node_id;
-	int64_t counter;             /* COUNTER_*: the value */
-	int duplicate;               /* COUNTER_ADD */
-	uint64_t owner;              /* COUNTER_ADD */
+	int64_t counter;		  /* COUNTER_*: the value */
+	int duplicate;			  /* COUNTER_ADD */
+	uint64_t owner;			  /* COUNTER_ADD */
 	struct rkv_counter_replies *crep; /* COUNTER_GET all_replies */
 };
 
@@ -1245,8 +1245,8 @@ static int rank_of(rkv_client *c, struct member *m, int64_t now)
 static struct link *route(rkv_client *c, const uint8_t *key, size_t klen,
 			  int64_t now, uint64_t *node);
 
-static struct link *route_call(rkv_client *c, const struct call *k,
-			       int64_t now, uint64_t *node)
+static struct link *route_call(rkv_client *c, const struct call *k, int64_t now,
+			       uint64_t *node)
 {
 	if (k->req.op == RK_OP_COUNTER_ADD && k->req.op_id.n == CRDT_OPID_LEN) {
 		uint64_t ids[RING_RF_MAX];
@@ -1255,8 +1255,8 @@ static struct link *route_call(rkv_client *c, const struct call *k,
 			    c->rf, ids, &n);
 		struct crdt_opid op;
 		memcpy(op.b, k->req.op_id.p, CRDT_OPID_LEN);
-		struct member *m = n ? member_find(c, ids[crdt_owner(&op, ids, n)])
-				     : NULL;
+		struct member *m =
+		    n ? member_find(c, ids[crdt_owner(&op, ids, n)]) : NULL;
 		if (m && rank_of(c, m, now) < 2) {
 			*node = m->id;
 			return m->link;
@@ -1709,8 +1709,8 @@ void rkv_op_id_new(rkv_op_id *id)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	uint64_t ms = (uint64_t)ts.tv_sec * 1000u +
-		      (uint64_t)ts.tv_nsec / 1000000u;
+	uint64_t ms =
+	    (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 	uint64_t rnd = 0;
 	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
 		rnd = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^
@@ -1762,8 +1762,8 @@ static int add_unknown(int rc)
 	       rc == RKV_ERR_CONNECT;
 }
 
-int rkv_counter_add(rkv_client *c, const void *key, size_t klen,
-		    int64_t delta, int64_t *value)
+int rkv_counter_add(rkv_client *c, const void *key, size_t klen, int64_t delta,
+		    int64_t *value)
 {
 	rkv_op_id id;
 	rkv_op_id_new(&id);
@@ -1801,8 +1801,7 @@ int rkv_counter_get_ex(rkv_client *c, const void *key, size_t klen,
 	return rc;
 }
 
-int rkv_counter_get(rkv_client *c, const void *key, size_t klen,
-		    int64_t *value)
+int rkv_counter_get(rkv_client *c, const void *key, size_t klen, int64_t *value)
 {
 	return rkv_counter_get_ex(c, key, klen, NULL, value);
 }
@@ -1843,9 +1842,8 @@ int rkv_counter_get_local(rkv_client *c, const char *addr, const void *key,
 	int rc = check_key(c, key, klen);
 	if (rc)
 		return rc;
-	struct call k = {.req = {.op = RK_OP_COUNTER_GET,
-				 .key = {key, klen},
-				 .local = 1}};
+	struct call k = {
+	    .req = {.op = RK_OP_COUNTER_GET, .key = {key, klen}, .local = 1}};
 	rc = call_result(c, &k,
 			 run_at(c, addr, &k, 1, c->opts.request_timeout_ms));
 	if (rc == RKV_OK)

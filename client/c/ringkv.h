@@ -241,9 +241,9 @@ typedef struct rkv_op_id {
 void rkv_op_id_new(rkv_op_id *id);
 
 typedef struct rkv_counter_add_result {
-	int64_t value;  /* the owner's value right after the add (a hint,
+	int64_t value;	/* the owner's value right after the add (a hint,
 			   not a read at any consistency) */
-	int duplicate;  /* the op id had been applied before: this was a
+	int duplicate;	/* the op id had been applied before: this was a
 			   retry of an add that was counted */
 	uint64_t owner; /* the replica that owns the op id */
 } rkv_counter_add_result;
@@ -253,8 +253,8 @@ typedef struct rkv_counter_add_result {
  * all, while the outcome is unknown.  value (may be NULL) gets the owner's
  * value after the add.  The last error when no attempt was definite. */
 #define RKV_COUNTER_ATTEMPTS 4
-int rkv_counter_add(rkv_client *c, const void *key, size_t klen,
-		    int64_t delta, int64_t *value);
+int rkv_counter_add(rkv_client *c, const void *key, size_t klen, int64_t delta,
+		    int64_t *value);
 
 /* One attempt of an add with the caller's op id: *op_id all zero makes a
  * fresh one and writes it back, so the caller can retry with it.  res may

@@ -14,8 +14,8 @@
 
 static enum rk_op op_of(enum fw_result r)
 {
-	return r == FW_GET	   ? RK_OP_GET
-	       : r == FW_WRITE	   ? RK_OP_PUT
+	return r == FW_GET	 ? RK_OP_GET
+	       : r == FW_WRITE	 ? RK_OP_PUT
 	       : r == FW_COUNTER ? RK_OP_COUNTER_GET
 				 : RK_OP_NONE;
 }
@@ -113,8 +113,8 @@ Test(fastwire, leaves_everything_else_to_the_codec)
 	struct rk_response ex = {.id = 9, .op = RK_OP_EXISTS, .exists = 1};
 	cr_assert_not(check(&ex));
 	struct rk_replica_reply rr = {.node_id = 1, .counter = 5};
-	struct rk_response all = {.id = 9, .op = RK_OP_COUNTER_GET,
-				  .replies = &rr, .n_replies = 1};
+	struct rk_response all = {
+	    .id = 9, .op = RK_OP_COUNTER_GET, .replies = &rr, .n_replies = 1};
 	cr_assert_not(check(&all), "per-replica counter answers");
 	struct rk_node_info n = {1, "a:1", "a:1", "alive"};
 	struct rk_response ci = {.id = 9, .op = RK_OP_CLUSTER_INFO,

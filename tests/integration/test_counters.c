@@ -97,12 +97,12 @@ static char *seeds(void)
 /* --- the load --------------------------------------------------------- */
 
 struct load {
-	atomic_int stop;      /* no new adds (retries go on) */
-	atomic_int give_up;   /* stop retrying too */
-	atomic_long sum[COUNTERS];  /* every add begun */
+	atomic_int stop;	   /* no new adds (retries go on) */
+	atomic_int give_up;	   /* stop retrying too */
+	atomic_long sum[COUNTERS]; /* every add begun */
 	atomic_long acked, begun, retries, duplicates, unknown;
-	atomic_int pending;   /* adds begun and not yet acknowledged */
-	atomic_int failed;    /* a definite failure (the test fails) */
+	atomic_int pending; /* adds begun and not yet acknowledged */
+	atomic_int failed;  /* a definite failure (the test fails) */
 	char why[256];
 	const char *seeds;
 };
@@ -178,8 +178,7 @@ static void *client_main(void *arg)
 
 /* Every node's own copy of every counter is the exact sum.  Polls until
  * true or timeout; returns the milliseconds it took, or -1. */
-static long wait_exact(struct load *l, int timeout_ms, char *why,
-		       size_t whylen)
+static long wait_exact(struct load *l, int timeout_ms, char *why, size_t whylen)
 {
 	int64_t t0 = h_now_ms();
 	for (;;) {
@@ -193,8 +192,8 @@ static long wait_exact(struct load *l, int timeout_ms, char *why,
 				int rc = rkv_counter_get_local(c, NULL, key,
 							       strlen(key), &v);
 				long want = atomic_load(&l->sum[k]);
-				if ((rc != RKV_OK && !(rc == RKV_ERR_NOT_FOUND &&
-						       want == 0)) ||
+				if ((rc != RKV_OK &&
+				     !(rc == RKV_ERR_NOT_FOUND && want == 0)) ||
 				    v != want) {
 					snprintf(why, whylen,
 						 "node %d holds %" PRId64
@@ -242,8 +241,8 @@ Test(counters, exact_sum_with_a_node_killed_under_load)
 	for (int i = 0; i < CLIENTS; i++)
 		pthread_join(th[i], NULL);
 	cr_assert_not(atomic_load(&l.failed), "%s", l.why);
-	cr_assert_eq(atomic_load(&l.unknown), 0,
-		     "%ld adds never acknowledged", atomic_load(&l.unknown));
+	cr_assert_eq(atomic_load(&l.unknown), 0, "%ld adds never acknowledged",
+		     atomic_load(&l.unknown));
 	char why[256] = "";
 	long ms = wait_exact(&l, 120000, why, sizeof(why));
 	cr_assert_geq(ms, 0, "%s", why);
@@ -262,9 +261,9 @@ Test(counters, exact_sum_with_a_node_killed_under_load)
 			char key[16];
 			snprintf(key, sizeof(key), "ctr-%d", k);
 			int64_t v;
-			cr_assert_eq(rkv_counter_get_ex(c, key, strlen(key), &co,
-							&v),
-				     RKV_OK);
+			cr_assert_eq(
+			    rkv_counter_get_ex(c, key, strlen(key), &co, &v),
+			    RKV_OK);
 			cr_assert_eq(v, atomic_load(&l.sum[k]));
 		}
 		rkv_close(c);
@@ -288,9 +287,8 @@ Test(counters, retried_op_id_counts_once_across_kill9_and_compaction)
 {
 	/* Compaction as soon as there is anything to compact. */
 	static const char *const extra[] = {
-		"--set", "storage.compact_min_size=0",
-		"--set", "storage.compact_ratio=10",
-		NULL};
+	    "--set", "storage.compact_min_size=0", "--set",
+	    "storage.compact_ratio=10", NULL};
 	start_cluster(3, "cluster.replication_factor=3", extra);
 	rkv_client *c;
 	cr_assert_eq(rkv_client_new(seeds(), NULL, &c), RKV_OK);
@@ -298,9 +296,9 @@ Test(counters, retried_op_id_counts_once_across_kill9_and_compaction)
 	rkv_counter_add_result res;
 	for (int i = 0; i < 20; i++) {
 		memset(&ids[i], 0, sizeof(ids[i]));
-		cr_assert_eq(rkv_counter_add_ex(c, "once", 4, 10, NULL, &ids[i],
-						&res),
-			     RKV_OK);
+		cr_assert_eq(
+		    rkv_counter_add_ex(c, "once", 4, 10, NULL, &ids[i], &res),
+		    RKV_OK);
 		cr_assert_not(res.duplicate);
 	}
 	int64_t v;
@@ -325,7 +323,8 @@ Test(counters, retried_op_id_counts_once_across_kill9_and_compaction)
 				usleep(100000); /* gossip finds the others */
 		}
 		cr_assert_eq(rc, RKV_OK, "%s", rkv_last_error(c));
-		cr_assert(res.duplicate, "op %d counted again after restart", i);
+		cr_assert(res.duplicate, "op %d counted again after restart",
+			  i);
 	}
 	/* ALL needs every node seen up again. */
 	rkv_call_opts all = {.consistency = RKV_ALL};
@@ -390,13 +389,15 @@ Test(counters, wrong_type_delete_and_replicas)
 
 /* --- bad input ------------------------------------------------------------ */
 
-static int counter_add_raw(const struct h_node *n, const char *key,
-			   size_t klen, const uint8_t *op, size_t oplen,
+static int counter_add_raw(const struct h_node *n, const char *key, size_t klen,
+			   const uint8_t *op, size_t oplen,
 			   enum rk_consistency cl)
 {
-	struct rk_request q = {.id = 5, .op = RK_OP_COUNTER_ADD,
+	struct rk_request q = {.id = 5,
+			       .op = RK_OP_COUNTER_ADD,
 			       .key = {(const uint8_t *)key, klen},
-			       .delta = 1, .op_id = {op, oplen},
+			       .delta = 1,
+			       .op_id = {op, oplen},
 			       .consistency = cl};
 	return h_request(n, &q, 5000, NULL, NULL);
 }
@@ -426,9 +427,9 @@ Test(counters, bad_input_is_refused_and_changes_nothing)
 		     RK_EEMPTY_KEY);
 	char big[2048];
 	memset(big, 'k', sizeof(big));
-	cr_assert_eq(counter_add_raw(n, big, sizeof(big), op, RK_OPID_LEN,
-				     RK_CL_ONE),
-		     RK_EKEY_TOO_LARGE);
+	cr_assert_eq(
+	    counter_add_raw(n, big, sizeof(big), op, RK_OPID_LEN, RK_CL_ONE),
+	    RK_EKEY_TOO_LARGE);
 	uint8_t old[RK_OPID_LEN], ahead[RK_OPID_LEN];
 	opid_at(old, (uint64_t)(time(NULL) - 7200) * 1000, 8);
 	opid_at(ahead, (uint64_t)(time(NULL) + 7200) * 1000, 9);

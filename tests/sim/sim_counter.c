@@ -48,7 +48,7 @@
 #include "table.h"
 
 #define CH_REPL 10
-#define FSYNC_MS 40	    /* simulated fsync period */
+#define FSYNC_MS 40 /* simulated fsync period */
 #define HINT_PREFIX 17
 #define CLIENT_TIMEOUT_MS 1500 /* a client gives up waiting and retries */
 #define RETRY_DELAY_MS 100
@@ -64,11 +64,11 @@ struct add {
 	int client, key;
 	int64_t delta;
 	struct crdt_opid op;
-	uint64_t invoked;  /* first attempt */
-	uint64_t acked;    /* time of the first OK, 0 while unknown */
-	uint64_t sent_at;  /* latest attempt */
-	uint64_t attempt;  /* handle of the latest attempt */
-	int waiting;	   /* an attempt is out */
+	uint64_t invoked; /* first attempt */
+	uint64_t acked;	  /* time of the first OK, 0 while unknown */
+	uint64_t sent_at; /* latest attempt */
+	uint64_t attempt; /* handle of the latest attempt */
+	int waiting;	  /* an attempt is out */
 	uint32_t attempts;
 	int duplicate_seen;
 };
@@ -247,8 +247,12 @@ static uint64_t log_rec(struct cnode *n, uint8_t type, const uint8_t *key,
 			size_t klen, const uint8_t *val, size_t vlen, rk_ts ts)
 {
 	uint64_t lsn = n->next_lsn++;
-	struct rk_logrec lr = {.type = type, .lsn = lsn, .ts = ts, .key = key,
-			       .klen = (uint16_t)klen, .val = val,
+	struct rk_logrec lr = {.type = type,
+			       .lsn = lsn,
+			       .ts = ts,
+			       .key = key,
+			       .klen = (uint16_t)klen,
+			       .val = val,
 			       .vlen = (uint32_t)vlen};
 	disk_append(n, &lr);
 	return lsn;
@@ -264,8 +268,8 @@ static void install_scratch(struct cnode *n, struct rk_table_pos *pos,
 		n->cbuf_cap = sz;
 	}
 	crdt_encode(n->scratch, n->cbuf);
-	struct rk_rec *rec = rk_rec_new(RK_REC_COUNTER, ts, key,
-					(uint16_t)klen, n->cbuf, (uint32_t)sz);
+	struct rk_rec *rec = rk_rec_new(RK_REC_COUNTER, ts, key, (uint16_t)klen,
+					n->cbuf, (uint32_t)sz);
 	struct rk_rec *old;
 	rk_table_set(n->table, pos, rec, &old);
 	free(old);
@@ -278,9 +282,9 @@ static int install_counter(struct cnode *n, const uint8_t *key, size_t klen,
 {
 	struct rk_table_pos pos;
 	struct rk_rec *cur = rk_table_find(n->table, key, klen, &pos);
-	enum counter_join j = counter_join_rule(
-		cur != NULL, cur && cur->type == RK_REC_COUNTER,
-		cur ? cur->ts : (rk_ts){0, 0}, 1, ts);
+	enum counter_join j =
+	    counter_join_rule(cur != NULL, cur && cur->type == RK_REC_COUNTER,
+			      cur ? cur->ts : (rk_ts){0, 0}, 1, ts);
 	int rc;
 	if (j == COUNTER_MERGE) {
 		if (counter_load(n->scratch, rk_rec_value(cur), cur->vlen))
@@ -307,9 +311,13 @@ static int st_get(void *ctx, const uint8_t *key, size_t klen,
 	struct rk_rec *r = rk_table_get(n->table, key, klen);
 	if (!r)
 		return RK_ENOT_FOUND;
-	*out = (struct repl_record){
-		r->type == RK_REC_COUNTER ? REPL_REC_COUNTER : r->type, r->ts,
-		rk_rec_key(r), r->klen, rk_rec_value(r), r->vlen};
+	*out = (struct repl_record){r->type == RK_REC_COUNTER ? REPL_REC_COUNTER
+							      : r->type,
+				    r->ts,
+				    rk_rec_key(r),
+				    r->klen,
+				    rk_rec_value(r),
+				    r->vlen};
 	return 0;
 }
 
@@ -322,15 +330,15 @@ static int st_apply(void *ctx, const struct repl_record *r, uint64_t *lsn)
 		return RK_EINVALID;
 	}
 	struct crdt_opid op;
-	int changed = install_counter(n, r->key, r->klen, r->val, r->vlen,
-				      r->ts, &op);
+	int changed =
+	    install_counter(n, r->key, r->klen, r->val, r->vlen, r->ts, &op);
 	if (changed < 0) {
 		fail("n%d: counter bytes refused: %s", n->node,
 		     rk_strerror(changed));
 		return changed;
 	}
-	int fresh = !crdt_opid_is_zero(&op) &&
-		    crdt_dedup_insert(n->dedup, &op) == 0;
+	int fresh =
+	    !crdt_opid_is_zero(&op) && crdt_dedup_insert(n->dedup, &op) == 0;
 	if (!changed && !fresh)
 		return 0;
 	if (counter_form(r->val, r->vlen) == COUNTER_FORM_DELTA) {
@@ -382,14 +390,15 @@ static int st_counter_add(void *ctx, const uint8_t *key, size_t klen,
 		if ((size_t)n->pend[i].key_len == klen &&
 		    !memcmp(n->pend[i].key, key, klen)) {
 			struct crdt_delta pd;
-			crdt_delta_decode(n->pend[i].delta, CRDT_DELTA_SIZE, &pd);
+			crdt_delta_decode(n->pend[i].delta, CRDT_DELTA_SIZE,
+					  &pd);
 			crdt_apply_delta(n->scratch, &pd);
 			have = 1;
 			held = n->pend[i].ts;
 			break;
 		}
-	*out = (struct repl_record){.type = REPL_REC_COUNTER, .key = key,
-				    .klen = klen};
+	*out = (struct repl_record){
+	    .type = REPL_REC_COUNTER, .key = key, .klen = klen};
 	int known = crdt_dedup_check(n->dedup, op, wall(n));
 	if (known == 1) {
 		struct crdt_delta d = {.gen = crdt_generation(n->scratch),
@@ -461,8 +470,11 @@ static void st_hint_save(void *ctx, uint64_t target,
 	rk_put_le64(v + 9, created);
 	if (vlen)
 		memcpy(v + HINT_PREFIX, r->val, vlen);
-	struct rk_logrec lr = {.type = RK_REC_HINT, .ts = r->ts, .key = r->key,
-			       .klen = (uint16_t)r->klen, .val = v,
+	struct rk_logrec lr = {.type = RK_REC_HINT,
+			       .ts = r->ts,
+			       .key = r->key,
+			       .klen = (uint16_t)r->klen,
+			       .val = v,
 			       .vlen = (uint32_t)(HINT_PREFIX + vlen)};
 	disk_append(n, &lr);
 }
@@ -506,10 +518,15 @@ static void st_scan(void *ctx, uint64_t token, uint64_t cursor,
 }
 
 static const struct repl_storage sim_storage = {
-	.get = st_get, .apply = st_apply, .stamp = st_stamp,
-	.durable_lsn = st_durable, .log_end = st_log_end,
-	.hint_save = st_hint_save, .log_read = st_log_read, .scan = st_scan,
-	.counter_add = st_counter_add,
+    .get = st_get,
+    .apply = st_apply,
+    .stamp = st_stamp,
+    .durable_lsn = st_durable,
+    .log_end = st_log_end,
+    .hint_save = st_hint_save,
+    .log_read = st_log_read,
+    .scan = st_scan,
+    .counter_add = st_counter_add,
 };
 
 struct fill {
@@ -521,15 +538,15 @@ struct fill {
 static void scan_fn(void *c, const struct rk_rec *rec)
 {
 	struct fill *f = c;
-	if (!repl_rangeset_contains(f->rs, rk_key_hash(rk_rec_key(rec),
-							rec->klen)))
+	if (!repl_rangeset_contains(f->rs,
+				    rk_key_hash(rk_rec_key(rec), rec->klen)))
 		return;
 	if (f->k == f->cap) {
 		f->cap = f->cap ? f->cap * 2 : 64;
 		f->recs = realloc(f->recs, f->cap * sizeof(*f->recs));
 	}
-	f->recs[f->k++] = (struct repl_record){REPL_REC_COUNTER, rec->ts,
-					       rk_rec_key(rec), rec->klen,
+	f->recs[f->k++] = (struct repl_record){REPL_REC_COUNTER,  rec->ts,
+					       rk_rec_key(rec),	  rec->klen,
 					       rk_rec_value(rec), rec->vlen};
 }
 
@@ -546,7 +563,8 @@ static void serve_io(struct cnode *n)
 		struct rk_buf *d = sim_disk(n->sim, n->node);
 		if (!q->is_scan) {
 			uint64_t next = q->from;
-			for (size_t off = 0; off < d->len && bytes < q->max_bytes;) {
+			for (size_t off = 0;
+			     off < d->len && bytes < q->max_bytes;) {
 				struct rk_logrec r;
 				long len = rk_logrec_decode(d->data + off,
 							    d->len - off, &r);
@@ -557,16 +575,17 @@ static void serve_io(struct cnode *n)
 					continue;
 				next = r.lsn + 1;
 				if (!repl_rangeset_contains(
-					    q->rs, rk_key_hash(r.key, r.klen)))
+					q->rs, rk_key_hash(r.key, r.klen)))
 					continue;
 				if (k == cap) {
 					cap = cap ? cap * 2 : 64;
-					recs = realloc(recs, cap * sizeof(*recs));
+					recs =
+					    realloc(recs, cap * sizeof(*recs));
 				}
 				/* A counter's digest is its bytes. */
 				recs[k++] = (struct repl_record){
-					REPL_REC_COUNTER, r.ts, r.key, r.klen,
-					r.val, r.vlen};
+				    REPL_REC_COUNTER, r.ts,  r.key,
+				    r.klen,	      r.val, r.vlen};
 				bytes += r.klen + r.vlen + 32;
 			}
 			repl_log_read_done(n->repl, q->token, 0, recs, k, next,
@@ -599,8 +618,11 @@ static int replay(struct cnode *n)
 		off += (size_t)len;
 		if (r.type == RK_REC_HINT) {
 			const uint8_t *v = r.val;
-			struct repl_record rec = {REPL_REC_COUNTER, r.ts, r.key,
-						  r.klen, v + HINT_PREFIX,
+			struct repl_record rec = {REPL_REC_COUNTER,
+						  r.ts,
+						  r.key,
+						  r.klen,
+						  v + HINT_PREFIX,
 						  r.vlen - HINT_PREFIX};
 			repl_hint_restore(n->repl, rk_get_le64(v + 1), &rec,
 					  rk_get_le64(v + 9));
@@ -608,8 +630,8 @@ static int replay(struct cnode *n)
 		}
 		rk_hlc_observe(&n->clock, r.ts.hlc);
 		struct crdt_opid op;
-		if (install_counter(n, r.key, r.klen, r.val, r.vlen, r.ts, &op) <
-		    0)
+		if (install_counter(n, r.key, r.klen, r.val, r.vlen, r.ts,
+				    &op) < 0)
 			return RK_ECORRUPT;
 		if (!crdt_opid_is_zero(&op))
 			crdt_dedup_insert(n->dedup, &op);
@@ -663,9 +685,12 @@ static int cn_boot(struct sim *sim, int node, void *prog_ctx, void **state)
 	rc.read_timeout_ms = 500;
 	rc.anti_entropy_ms = 3000;
 	rc.batch_bytes = 4096;
-	struct repl_runtime rt = {.ctx = n, .log = sim_logger(sim, node),
-				  .store = &sim_storage, .now_ms = rt_now,
-				  .random = rt_random, .send = rt_send,
+	struct repl_runtime rt = {.ctx = n,
+				  .log = sim_logger(sim, node),
+				  .store = &sim_storage,
+				  .now_ms = rt_now,
+				  .random = rt_random,
+				  .send = rt_send,
 				  .reply = rt_reply};
 	if (repl_new(&rc, &rt, &n->repl)) {
 		cn_free(n);
@@ -730,8 +755,12 @@ static void cn_kill(void *state)
 }
 
 static const struct sim_program counter_program = {
-	.name = "counter", .boot = cn_boot, .recv = cn_recv, .tick = cn_tick,
-	.kill = cn_kill, .free = cn_free,
+    .name = "counter",
+    .boot = cn_boot,
+    .recv = cn_recv,
+    .tick = cn_tick,
+    .kill = cn_kill,
+    .free = cn_free,
 };
 
 /* ------------------------------------------------------------------ */
@@ -794,10 +823,12 @@ static void add_start(struct sim *sim, int client)
 	a->client = client;
 	a->key = (int)rk_rng_below(&T.rng, (uint64_t)T.keys);
 	/* Mostly increments, some decrements. */
-	a->delta = rk_rng_below(&T.rng, 5) ? 1 + (int64_t)rk_rng_below(&T.rng, 9)
-					   : -1 - (int64_t)rk_rng_below(&T.rng, 3);
+	a->delta = rk_rng_below(&T.rng, 5)
+		       ? 1 + (int64_t)rk_rng_below(&T.rng, 9)
+		       : -1 - (int64_t)rk_rng_below(&T.rng, 3);
 	a->invoked = sim_now(sim);
-	crdt_opid_make(&a->op, EPOCH_MS + sim_now(sim), rk_rng_next(&T.rng) | 1);
+	crdt_opid_make(&a->op, EPOCH_MS + sim_now(sim),
+		       rk_rng_next(&T.rng) | 1);
 	T.current[client] = i;
 	add_send(sim, i);
 }
@@ -866,7 +897,8 @@ static void check_reads(void)
 {
 	for (size_t r = 0; r < T.nreads; r++) {
 		struct read *rd = &T.reads[r];
-		if (!rd->done || (rd->status != 0 && rd->status != RK_ENOT_FOUND))
+		if (!rd->done ||
+		    (rd->status != 0 && rd->status != RK_ENOT_FOUND))
 			continue;
 		int64_t must_pos = 0, must_neg = 0, may_pos = 0, may_neg = 0;
 		for (size_t i = 0; i < T.nadds; i++) {
@@ -889,7 +921,7 @@ static void check_reads(void)
 			fail("a %s read of counter-%d at %" PRIu64 "..%" PRIu64
 			     " ms returned %" PRId64 ", outside [%" PRId64
 			     ", %" PRId64 "]",
-			     rd->cl == REPL_CL_ONE	 ? "ONE"
+			     rd->cl == REPL_CL_ONE   ? "ONE"
 			     : rd->cl == REPL_CL_ALL ? "ALL"
 						     : "QUORUM",
 			     rd->key, rd->invoked, rd->done_at, v, lo, hi);
@@ -916,7 +948,8 @@ static void check_no_overcount(struct sim *sim)
 		for (int k = 0; k < T.keys; k++) {
 			char key[32];
 			key_name(k, key, sizeof(key));
-			struct rk_rec *r = rk_table_get(n->table, key, strlen(key));
+			struct rk_rec *r =
+			    rk_table_get(n->table, key, strlen(key));
 			if (!r)
 				continue;
 			counter_load(c, rk_rec_value(r), r->vlen);
@@ -926,7 +959,8 @@ static void check_no_overcount(struct sim *sim)
 				de += crdt_entry_at(c, e).decr;
 			}
 			if (in > (uint64_t)pos[k] || de > (uint64_t)neg[k])
-				fail("n%d holds %" PRIu64 " increments and %" PRIu64
+				fail("n%d holds %" PRIu64
+				     " increments and %" PRIu64
 				     " decrements of %s, but only %" PRId64
 				     " and %" PRId64 " were begun",
 				     i, in, de, key, pos[k], neg[k]);
@@ -967,7 +1001,7 @@ static int converged(struct sim *sim, int report)
 		for (size_t o = 0; o < no && ok; o++) {
 			struct cnode *n = node_of(sim, (int)owners[o]);
 			struct rk_rec *r =
-				n ? rk_table_get(n->table, key, strlen(key)) : NULL;
+			    n ? rk_table_get(n->table, key, strlen(key)) : NULL;
 			int64_t v = 0;
 			if (r) {
 				counter_load(c, rk_rec_value(r), r->vlen);
@@ -978,7 +1012,8 @@ static int converged(struct sim *sim, int report)
 			if (v != want) {
 				if (report)
 					fail("%s holds %" PRId64 " at replica "
-					     "n%" PRIu64 ", the adds sum to %" PRId64,
+					     "n%" PRIu64
+					     ", the adds sum to %" PRId64,
 					     key, v, owners[o], want);
 				ok = 0;
 			} else if (o == 0) {
@@ -986,8 +1021,10 @@ static int converged(struct sim *sim, int report)
 				crdt_merge(first, c);
 			} else if (!crdt_equal(first, c)) {
 				if (report)
-					fail("%s: replicas n%" PRIu64 " and n%" PRIu64
-					     " hold different states (same value)",
+					fail("%s: replicas n%" PRIu64
+					     " and n%" PRIu64
+					     " hold different states (same "
+					     "value)",
 					     key, owners[0], owners[o]);
 				ok = 0;
 			}
@@ -1010,7 +1047,8 @@ static void build_ring(int n, int rf)
 		size_t nt;
 		ring_allocate_tokens(r, (uint64_t)i, 1, 16, (size_t)rf,
 				     T.tokens[i], 16, &nt);
-		m[i - 1] = (struct ring_member){(uint64_t)i, 1, T.tokens[i], nt};
+		m[i - 1] =
+		    (struct ring_member){(uint64_t)i, 1, T.tokens[i], nt};
 		ring_free(r);
 		ring_new(m, (size_t)i, &rc, &r);
 	}
@@ -1099,8 +1137,9 @@ static int run(uint64_t seed, int verbose, int power)
 			partitioned = 1;
 			for (int a = 1; a <= T.n; a++)
 				for (int b = 1; b <= T.n; b++) {
-					int same = (a == side[0] || a == side[1]) ==
-						   (b == side[0] || b == side[1]);
+					int same =
+					    (a == side[0] || a == side[1]) ==
+					    (b == side[0] || b == side[1]);
 					if (a != b && !same &&
 					    rk_rng_below(&T.rng, 4))
 						set_up(sim, a, b, 0);
@@ -1138,7 +1177,8 @@ static int run(uint64_t seed, int verbose, int power)
 				set_up(sim, a, b, 1);
 	uint64_t healed = sim_now(sim);
 	sim_set_check_interval(sim, 50);
-	int ok = T.failures ? 0 : sim_run_until(sim, pred_settled, NULL, SETTLE_MS);
+	int ok =
+	    T.failures ? 0 : sim_run_until(sim, pred_settled, NULL, SETTLE_MS);
 	uint64_t took = sim_now(sim) - healed;
 	if (ok != 1 && !T.failures)
 		converged(sim, 1); /* names what is wrong */
@@ -1158,7 +1198,8 @@ static int run(uint64_t seed, int verbose, int power)
 			"%s%s%s\n",
 			seed, T.nadds, acked_first, T.retries, T.dups, T.nreads,
 			reads_ok, took, ok == 1 ? "yes" : "NO",
-			T.failures ? "; FAILED: " : "", T.failures ? T.why : "");
+			T.failures ? "; FAILED: " : "",
+			T.failures ? T.why : "");
 	sim_free(sim);
 	free_ring();
 	free(T.adds);

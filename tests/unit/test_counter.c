@@ -139,23 +139,22 @@ static char *tmpdir(void)
 
 static struct rk_logger quiet;
 
-static struct store *open_store(const char *dir, enum rk_fsync f,
-				uint64_t now)
+static struct store *open_store(const char *dir, enum rk_fsync f, uint64_t now)
 {
 	rk_logger_init(&quiet, "test", RK_LOG_ERROR);
 	struct store_config c = {
-		.data_dir = dir,
-		.fsync = f,
-		.fsync_interval_ms = 10,
-		.segment_bytes = 1 << 20,
-		.zstd_level = 1,
-		.compact_min_bytes = UINT64_MAX,
-		.compact_ratio_pct = 100,
-		.tombstone_grace_ms = 1000,
-		.compact_step_records = 100,
-		.compact_backlog_bytes = 1 << 20,
-		.dedup_max_ids = 1000,
-		.dedup_max_age_ms = 3600000,
+	    .data_dir = dir,
+	    .fsync = f,
+	    .fsync_interval_ms = 10,
+	    .segment_bytes = 1 << 20,
+	    .zstd_level = 1,
+	    .compact_min_bytes = UINT64_MAX,
+	    .compact_ratio_pct = 100,
+	    .tombstone_grace_ms = 1000,
+	    .compact_step_records = 100,
+	    .compact_backlog_bytes = 1 << 20,
+	    .dedup_max_ids = 1000,
+	    .dedup_max_age_ms = 3600000,
 	};
 	struct store *s;
 	char err[512];
@@ -185,9 +184,8 @@ static int add(struct store *s, const char *key, int64_t delta,
 	uint64_t lsn;
 	int64_t v;
 	char why[256];
-	int rc = store_counter_add(s, key, strlen(key), delta, op, now, &d,
-				   &ts, &lsn, value ? value : &v, why,
-				   sizeof(why));
+	int rc = store_counter_add(s, key, strlen(key), delta, op, now, &d, &ts,
+				   &lsn, value ? value : &v, why, sizeof(why));
 	if (rc >= 0 && rc != 1)
 		cr_assert_not_null(d);
 	return rc;
@@ -200,9 +198,8 @@ static int64_t value_of(struct store *s, const char *key, int *found)
 	*found = 0;
 	if (r) {
 		cr_assert_eq(r->type, RK_REC_COUNTER);
-		cr_assert_eq(counter_value_of(rk_rec_value(r), r->vlen, &v,
-					      found),
-			     0);
+		cr_assert_eq(
+		    counter_value_of(rk_rec_value(r), r->vlen, &v, found), 0);
 	}
 	return v;
 }
@@ -252,7 +249,8 @@ Test(counter_store, adds_dedup_across_restart_and_compaction)
 	s = open_store(dir, RK_FSYNC_ALWAYS, NOW + 20);
 	store_get_stats(s, &st);
 	cr_assert_gt(st.replay.snapshot_records, 0);
-	cr_assert_eq(st.dedup.ids, 50, "the window came back from the snapshot");
+	cr_assert_eq(st.dedup.ids, 50,
+		     "the window came back from the snapshot");
 	cr_assert_eq(value_of(s, "c", &found), sum);
 	for (int i = 0; i < 50; i++)
 		cr_assert_eq(add(s, "c", 5, &ops[i], NOW + 20, NULL), 1,
@@ -277,7 +275,8 @@ Test(counter_store, window_refuses_what_it_cannot_judge)
 	/* More ids than the window holds: the oldest are forgotten, and
 	 * their retries refused rather than counted twice. */
 	for (int i = 0; i < 1100; i++) {
-		crdt_opid_make(&op, NOW - 5000 + (uint64_t)i, 100 + (uint64_t)i);
+		crdt_opid_make(&op, NOW - 5000 + (uint64_t)i,
+			       100 + (uint64_t)i);
 		cr_assert_eq(add(s, "c", 1, &op, NOW, NULL), 0);
 	}
 	crdt_opid_make(&op, NOW - 5000, 100);
@@ -297,9 +296,8 @@ Test(counter_store, wrong_type_join_and_delete)
 	struct store *s = open_store(dir, RK_FSYNC_NEVER, NOW);
 	rk_ts ts;
 	uint64_t lsn;
-	cr_assert_eq(store_write(s, RK_REC_VALUE, "v", 1, "x", 1, NOW, &ts,
-				 &lsn),
-		     0);
+	cr_assert_eq(
+	    store_write(s, RK_REC_VALUE, "v", 1, "x", 1, NOW, &ts, &lsn), 0);
 	struct crdt_opid op;
 	crdt_opid_make(&op, NOW, 9);
 	cr_assert_eq(add(s, "v", 1, &op, NOW, NULL), RK_EWRONG_TYPE);
@@ -328,9 +326,9 @@ Test(counter_store, wrong_type_join_and_delete)
 	crdt_delete(del, gen);
 	uint8_t db[CRDT_STATE_FIXED];
 	crdt_encode(del, db);
-	cr_assert_eq(store_apply(s, RK_REC_COUNTER, "v", 1, db, sizeof(db), gen,
-				 &lsn),
-		     1);
+	cr_assert_eq(
+	    store_apply(s, RK_REC_COUNTER, "v", 1, db, sizeof(db), gen, &lsn),
+	    1);
 	value_of(s, "v", &found);
 	cr_assert_not(found, "deleted");
 	struct store_stats st;
@@ -395,9 +393,9 @@ static int decode_req(const struct rk_request *q, struct rk_request *out,
 	rk_buf_init(&b);
 	cr_assert_eq(rk_wire_encode_request(&b, q), 0);
 	char err[128];
-	int rc = rk_wire_decode_request(b.data + RK_FRAME_HDR,
-					b.len - RK_FRAME_HDR, &LIM, out, w, err,
-					sizeof(err));
+	int rc =
+	    rk_wire_decode_request(b.data + RK_FRAME_HDR, b.len - RK_FRAME_HDR,
+				   &LIM, out, w, err, sizeof(err));
 	rk_buf_destroy(&b);
 	return rc;
 }
@@ -406,7 +404,8 @@ Test(counter_wire, requests_round_trip_and_bad_op_ids_are_refused)
 {
 	uint8_t id[RK_OPID_LEN];
 	memset(id, 0xab, sizeof(id));
-	struct rk_request q = {.id = 7, .op = RK_OP_COUNTER_ADD,
+	struct rk_request q = {.id = 7,
+			       .op = RK_OP_COUNTER_ADD,
 			       .key = {(const uint8_t *)"k", 1},
 			       .delta = -12345678901ll,
 			       .op_id = {id, sizeof(id)},
@@ -432,13 +431,16 @@ Test(counter_wire, requests_round_trip_and_bad_op_ids_are_refused)
 	q.consistency = RK_CL_ONE;
 	q.key.n = 0;
 	cr_assert_eq(decode_req(&q, &out, &w), RK_EEMPTY_KEY);
-	struct rk_request g = {.id = 8, .op = RK_OP_COUNTER_GET,
+	struct rk_request g = {.id = 8,
+			       .op = RK_OP_COUNTER_GET,
 			       .key = {(const uint8_t *)"k", 1},
-			       .all_replies = 1, .local = 1};
+			       .all_replies = 1,
+			       .local = 1};
 	cr_assert_eq(decode_req(&g, &out, &w), 0);
 	cr_assert(out.op == RK_OP_COUNTER_GET && out.all_replies && out.local);
 	rk_wire_msg_free(w);
-	struct rk_request d = {.id = 9, .op = RK_OP_COUNTER_DELETE,
+	struct rk_request d = {.id = 9,
+			       .op = RK_OP_COUNTER_DELETE,
 			       .key = {(const uint8_t *)"k", 1}};
 	cr_assert_eq(decode_req(&d, &out, &w), 0);
 	cr_assert_eq(out.op, RK_OP_COUNTER_DELETE);
@@ -448,11 +450,15 @@ Test(counter_wire, requests_round_trip_and_bad_op_ids_are_refused)
 Test(counter_wire, result_round_trips_with_replicas)
 {
 	struct rk_replica_reply reps[2] = {
-		{.node_id = 1, .status = 0, .counter = -5},
-		{.node_id = 2, .status = RK_ETIMEOUT}};
-	struct rk_response r = {.id = 3, .op = RK_OP_COUNTER_GET,
-				.counter = INT64_MIN, .duplicate = 1,
-				.owner = 99, .replies = reps, .n_replies = 2};
+	    {.node_id = 1, .status = 0, .counter = -5},
+	    {.node_id = 2, .status = RK_ETIMEOUT}};
+	struct rk_response r = {.id = 3,
+				.op = RK_OP_COUNTER_GET,
+				.counter = INT64_MIN,
+				.duplicate = 1,
+				.owner = 99,
+				.replies = reps,
+				.n_replies = 2};
 	struct rk_buf b;
 	rk_buf_init(&b);
 	cr_assert_eq(rk_wire_encode_response(&b, &r), 0);
@@ -460,8 +466,8 @@ Test(counter_wire, result_round_trips_with_replicas)
 	struct rk_wire_msg *w;
 	char err[128];
 	cr_assert_eq(rk_wire_decode_response(b.data + RK_FRAME_HDR,
-					     b.len - RK_FRAME_HDR, &out, &w, err,
-					     sizeof(err)),
+					     b.len - RK_FRAME_HDR, &out, &w,
+					     err, sizeof(err)),
 		     0);
 	cr_assert(out.counter == INT64_MIN && out.duplicate && out.owner == 99);
 	cr_assert_eq(out.n_replies, 2);
@@ -527,7 +533,8 @@ Test(counter_wire, peer_counter_messages_round_trip)
 	wr.repl.type = REPL_WRITE;
 	wr.repl.rec = (struct repl_record){.type = REPL_REC_COUNTER,
 					   .key = (const uint8_t *)"k",
-					   .klen = 1, .val = db,
+					   .klen = 1,
+					   .val = db,
 					   .vlen = sizeof(db)};
 	cr_assert_eq(peer_roundtrip(&wr, &out, &w), 0);
 	cr_assert(out.repl.rec.type == REPL_REC_COUNTER &&

@@ -163,7 +163,8 @@ static int counter_result(struct cursor c)
 		} else if (f == 4) {
 			return -1;
 		} else if (f == 5) {
-			if (wt != WT_LEN || take_len(&c, &sub) || timestamp(sub))
+			if (wt != WT_LEN || take_len(&c, &sub) ||
+			    timestamp(sub))
 				return -1;
 		} else if (skip(&c, wt)) {
 			return -1;

@@ -28,9 +28,9 @@
 
 /* Which result a reply carried. */
 enum fw_result {
-	FW_NONE,  /* a bare status */
-	FW_GET,   /* GetResult */
-	FW_WRITE, /* WriteResult (Put, Delete) */
+	FW_NONE,    /* a bare status */
+	FW_GET,	    /* GetResult */
+	FW_WRITE,   /* WriteResult (Put, Delete) */
 	FW_COUNTER, /* CounterResult (CounterAdd, without per-replica
 		       answers) */
 };

@@ -501,8 +501,8 @@ static void counter_op_id(struct conn *c, struct crdt_opid *op)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	uint64_t ms = (uint64_t)ts.tv_sec * 1000u +
-		      (uint64_t)ts.tv_nsec / 1000000u;
+	uint64_t ms =
+	    (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 	const struct cluster *cl = c->w->b->cl;
 	uint64_t ids[RING_RF_MAX];
 	size_t n = 0;
@@ -1288,7 +1288,8 @@ static void probe_op(const struct config *cfg, enum bop op)
 	/* incr: a counter read of a key nobody uses answers NOT_FOUND on a
 	 * node with counters; cas: a body-less envelope until it exists. */
 	char pkey[] = "#ringkv-bench-probe";
-	struct rk_request q = {.id = 1, .op = RK_OP_COUNTER_GET,
+	struct rk_request q = {.id = 1,
+			       .op = RK_OP_COUNTER_GET,
 			       .key = {(const uint8_t *)pkey, sizeof(pkey) - 1},
 			       .consistency = RK_CL_ONE};
 	if ((op == BOP_INCR ? rk_wire_encode_request(&req, &q)
@@ -1510,57 +1511,87 @@ static void raise_fd_limit(unsigned want)
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-"Usage: ringkv-bench [OPTIONS]\n"
-"\n"
-"Load generator for ringkv (and, with --resp, for Redis).  Many connections\n"
-"from one process, each keeping a window of pipelined requests; reports\n"
-"throughput and latency percentiles from a log-linear histogram.\n"
-"\n"
-"Target\n"
-"  -s, --seeds H:P[,H:P...]  servers; connections are spread over them\n"
-"                            (default $RINGKV_SEEDS, then 127.0.0.1:7400;\n"
-"                            127.0.0.1:6379 with --resp)\n"
-"      --resp                speak RESP (Redis) instead of the ringkv protocol\n"
-"      --cluster             --resp against a Redis Cluster: read CLUSTER SLOTS\n"
-"                            from the first seed and route keys to masters\n"
-"      --wait N[:MS]         --resp: follow every SET with WAIT N MS (default\n"
-"                            MS 0, wait for ever); latency covers both\n"
-"      --smart on|off        route each key to its first live replica, from\n"
-"                            the ring of the first seed (default off)\n"
-"      --consistency LEVEL   default|one|quorum|all|serial, sent in requests\n"
-"\n"
-"Load\n"
-"  -c, --connections N       connections (default 50)\n"
-"  -n, --requests N          total requests to measure (default 100000)\n"
-"      --duration T          measure for T instead (10s, 500ms, 2m)\n"
-"  -P, --pipeline N          requests in flight per connection (default 1)\n"
-"  -T, --threads N           event-loop threads (default 1)\n"
-"      --mix OP=W[,OP=W...]  get, put, cas, incr with weights (default get=9,put=1);\n"
-"                            incr adds 1 to counter keys ('#' for the key's\n"
-"                            first byte), each add with its own op id\n"
-"      --timeout T           abort when no reply comes for T (default 30s)\n"
-"\n"
-"Data\n"
-"  -d, --value-size N        value bytes (default 100)\n"
-"  -k, --keys N              key space: keys 0..N-1 (default 100000)\n"
-"      --key-size N          bytes per key, prefix + zero-padded number (default 16)\n"
-"      --key-prefix S        (default \"key:\", as redis-benchmark's keys)\n"
-"      --dist D              uniform | zipfian[:THETA] (THETA in (0,1), default %.2f)\n"
-"      --warmup / --no-warmup  put every key once before measuring (default:\n"
-"                            on when the mix reads, i.e. has get or cas)\n"
-"      --warmup-only         fill the key space and exit\n"
-"      --seed N              PRNG seed (default: from the time; printed)\n"
-"\n"
-"Output\n"
-"      --json                one JSON object on stdout instead of the table\n"
-"  -q, --quiet               no progress notes on stderr\n"
-"  -h, --help, -V, --version\n"
-"\n"
-"Exit status: 0 all requests answered OK or NOT_FOUND; 1 some answered with\n"
-"an error status (counted by code in the report); 2 bad usage, connection or\n"
-"protocol failure (message on stderr).\n",
-		ZIPF_DEFAULT_THETA);
+	fprintf(
+	    out,
+	    "Usage: ringkv-bench [OPTIONS]\n"
+	    "\n"
+	    "Load generator for ringkv (and, with --resp, for Redis).  Many "
+	    "connections\n"
+	    "from one process, each keeping a window of pipelined requests; "
+	    "reports\n"
+	    "throughput and latency percentiles from a log-linear histogram.\n"
+	    "\n"
+	    "Target\n"
+	    "  -s, --seeds H:P[,H:P...]  servers; connections are spread over "
+	    "them\n"
+	    "                            (default $RINGKV_SEEDS, then "
+	    "127.0.0.1:7400;\n"
+	    "                            127.0.0.1:6379 with --resp)\n"
+	    "      --resp                speak RESP (Redis) instead of the "
+	    "ringkv protocol\n"
+	    "      --cluster             --resp against a Redis Cluster: read "
+	    "CLUSTER SLOTS\n"
+	    "                            from the first seed and route keys to "
+	    "masters\n"
+	    "      --wait N[:MS]         --resp: follow every SET with WAIT N "
+	    "MS (default\n"
+	    "                            MS 0, wait for ever); latency covers "
+	    "both\n"
+	    "      --smart on|off        route each key to its first live "
+	    "replica, from\n"
+	    "                            the ring of the first seed (default "
+	    "off)\n"
+	    "      --consistency LEVEL   default|one|quorum|all|serial, sent "
+	    "in requests\n"
+	    "\n"
+	    "Load\n"
+	    "  -c, --connections N       connections (default 50)\n"
+	    "  -n, --requests N          total requests to measure (default "
+	    "100000)\n"
+	    "      --duration T          measure for T instead (10s, 500ms, "
+	    "2m)\n"
+	    "  -P, --pipeline N          requests in flight per connection "
+	    "(default 1)\n"
+	    "  -T, --threads N           event-loop threads (default 1)\n"
+	    "      --mix OP=W[,OP=W...]  get, put, cas, incr with weights "
+	    "(default get=9,put=1);\n"
+	    "                            incr adds 1 to counter keys ('#' for "
+	    "the key's\n"
+	    "                            first byte), each add with its own op "
+	    "id\n"
+	    "      --timeout T           abort when no reply comes for T "
+	    "(default 30s)\n"
+	    "\n"
+	    "Data\n"
+	    "  -d, --value-size N        value bytes (default 100)\n"
+	    "  -k, --keys N              key space: keys 0..N-1 (default "
+	    "100000)\n"
+	    "      --key-size N          bytes per key, prefix + zero-padded "
+	    "number (default 16)\n"
+	    "      --key-prefix S        (default \"key:\", as "
+	    "redis-benchmark's keys)\n"
+	    "      --dist D              uniform | zipfian[:THETA] (THETA in "
+	    "(0,1), default %.2f)\n"
+	    "      --warmup / --no-warmup  put every key once before measuring "
+	    "(default:\n"
+	    "                            on when the mix reads, i.e. has get "
+	    "or cas)\n"
+	    "      --warmup-only         fill the key space and exit\n"
+	    "      --seed N              PRNG seed (default: from the time; "
+	    "printed)\n"
+	    "\n"
+	    "Output\n"
+	    "      --json                one JSON object on stdout instead of "
+	    "the table\n"
+	    "  -q, --quiet               no progress notes on stderr\n"
+	    "  -h, --help, -V, --version\n"
+	    "\n"
+	    "Exit status: 0 all requests answered OK or NOT_FOUND; 1 some "
+	    "answered with\n"
+	    "an error status (counted by code in the report); 2 bad usage, "
+	    "connection or\n"
+	    "protocol failure (message on stderr).\n",
+	    ZIPF_DEFAULT_THETA);
 }
 
 static uint64_t parse_count(const char *opt, const char *s, uint64_t min,
