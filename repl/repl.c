@@ -754,8 +754,10 @@ static void write_check(struct repl *r, struct op *o)
 	}
 	if (pending == 0 && count_pending_extra(o) == 0) {
 		/* Every replica answered one way or the other: replicas that
-		 * did not take it get a hint. */
-		for (uint32_t i = 0; i < o->n; i++)
+		 * did not take it get a hint.  Not an owner's delta that never
+		 * left because its log record is still not durable: nothing
+		 * of it may leave before that (catch-up brings it later). */
+		for (uint32_t i = 0; i < o->n && !o->unshipped; i++)
 			if (o->st[i] == R_FAILED || o->st[i] == R_DOWN)
 				hint_add(r, o->nodes[i], &o->rec, now(r), 1);
 		op_free(r, o);
