@@ -596,8 +596,11 @@ int store_log_read(struct store *s, uint64_t token, uint64_t from_lsn,
 		   uint64_t hint_off, uint32_t max_bytes, oplog_want_fn want,
 		   void *want_ctx)
 {
-	return oplog_read(s->log, token, from_lsn, hint_off, store_log_end(s),
-			  max_bytes, want, want_ctx);
+	/* Only what is durable leaves: an owner's add must not reach another
+	 * node before its log record is on disk (store.c, "Adds wait for
+	 * their fsync"), and this node's log may lose what is not. */
+	return oplog_read(s->log, token, from_lsn, hint_off,
+			  store_durable_lsn(s) + 1, max_bytes, want, want_ctx);
 }
 
 int store_log_poll(struct store *s, struct oplog_read_result *out)

@@ -87,7 +87,7 @@ rk_ts store_stamp(struct store *s, uint64_t now_ms);
 /* The LSN the next logged record will get. */
 uint64_t store_log_end(struct store *s);
 
-/* Reads the op-log back for a peer's catch-up, up to its current end (see
+/* Reads the op-log back for a peer's catch-up, up to its durable end (see
  * oplog_read); results come through store_log_poll after the notify. */
 int store_log_read(struct store *s, uint64_t token, uint64_t from_lsn,
 		   uint64_t hint_off, uint32_t max_bytes, oplog_want_fn want,

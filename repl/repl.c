@@ -1923,7 +1923,11 @@ void repl_scan_done(struct repl *r, uint64_t token, int status,
 	struct repl_msg m = {.type = REPL_STREAM_BATCH, .rid = sv->rid,
 			     .status = status, .recs = recs, .n_recs = n,
 			     .cursor = cursor, .done = done,
-			     .end_lsn = r->rt.store->log_end(r->rt.ctx)};
+			     /* The puller's log catch-up starts here: at our
+			      * durable end, so that what the table does not
+			      * show yet (an owner's add waiting for its fsync)
+			      * comes with the log. */
+			     .end_lsn = r->rt.store->durable_lsn(r->rt.ctx) + 1};
 	send(r, sv->peer, &m);
 	free(sv);
 }

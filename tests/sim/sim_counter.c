@@ -573,6 +573,10 @@ static void serve_io(struct cnode *n)
 				off += (size_t)len;
 				if (r.type == RK_REC_HINT || r.lsn < q->from)
 					continue;
+				/* Only what is durable leaves (see node/store.c,
+				 * store_log_read). */
+				if (r.lsn > n->durable_lsn)
+					break;
 				next = r.lsn + 1;
 				if (!repl_rangeset_contains(
 					q->rs, rk_key_hash(r.key, r.klen)))
@@ -589,7 +593,7 @@ static void serve_io(struct cnode *n)
 				bytes += r.klen + r.vlen + 32;
 			}
 			repl_log_read_done(n->repl, q->token, 0, recs, k, next,
-					   0, n->next_lsn, 0);
+					   0, n->durable_lsn + 1, 0);
 		} else {
 			struct fill f = {NULL, 0, 0, q->rs};
 			uint64_t cur = q->cursor;
@@ -971,6 +975,29 @@ static void check_no_overcount(struct sim *sim)
 	free(neg);
 }
 
+/* What each replica holds of key, entry by entry (a failure's detail). */
+static void dump_key(struct sim *sim, const char *key, const uint64_t *owners,
+		     size_t no)
+{
+	struct crdt_counter *c;
+	crdt_new(0, &c);
+	for (size_t o = 0; o < no; o++) {
+		struct cnode *n = node_of(sim, (int)owners[o]);
+		struct rk_rec *r =
+			n ? rk_table_get(n->table, key, strlen(key)) : NULL;
+		fprintf(stderr, "  %s at n%" PRIu64 ":", key, owners[o]);
+		if (r && counter_load(c, rk_rec_value(r), r->vlen) == 0)
+			for (size_t e = 0; e < crdt_entry_count(c); e++)
+				fprintf(stderr,
+					" n%" PRIu64 "=+%" PRIu64 "-%" PRIu64,
+					crdt_entry_at(c, e).node,
+					crdt_entry_at(c, e).incr,
+					crdt_entry_at(c, e).decr);
+		fprintf(stderr, "\n");
+	}
+	crdt_free(c);
+}
+
 /* Every replica of every counter holds the same state, whose value is the
  * exact sum of every add. */
 static int converged(struct sim *sim, int report)
@@ -1010,11 +1037,13 @@ static int converged(struct sim *sim, int report)
 				crdt_reset(c);
 			}
 			if (v != want) {
-				if (report)
+				if (report) {
 					fail("%s holds %" PRId64 " at replica "
 					     "n%" PRIu64
 					     ", the adds sum to %" PRId64,
 					     key, v, owners[o], want);
+					dump_key(sim, key, owners, no);
+				}
 				ok = 0;
 			} else if (o == 0) {
 				crdt_reset(first);
