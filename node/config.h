@@ -55,6 +55,7 @@ struct node_config {
 	uint64_t zstd_level;
 	uint64_t tombstone_grace_ms;
 	uint64_t compact_step_records;
+	uint64_t clock_window_ms;
 
 	/* [limits] */
 	uint64_t max_frame;        /* bytes of one frame body */

@@ -138,10 +138,10 @@ static int st_apply(void *ctx, const struct repl_record *r, uint64_t *lsn)
 			   r->type == REPL_REC_VALUE ? r->vlen : 0, r->ts, lsn);
 }
 
-static rk_ts st_stamp(void *ctx)
+static int st_stamp(void *ctx, rk_ts *out)
 {
 	struct node *n = ctx;
-	return store_stamp(n->store, wall_ms());
+	return store_stamp(n->store, wall_ms(), out);
 }
 
 static uint64_t st_durable(void *ctx)
@@ -956,6 +956,7 @@ int node_start(struct ev_loop *loop, const struct node_config *cfg,
 		.tombstone_grace_ms = cfg->tombstone_grace_ms,
 		.compact_step_records = (uint32_t)cfg->compact_step_records,
 		.compact_backlog_bytes = 8u << 20,
+		.clock_window_ms = cfg->clock_window_ms,
 	};
 	int rc = store_open(&sc, lg, wall_ms(), &n->store, err, errlen);
 	if (rc)

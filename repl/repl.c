@@ -780,10 +780,18 @@ void repl_write(struct repl *r, uint64_t client, uint8_t type,
 		return;
 	}
 	struct repl_record rec = {.type = type,
-				  .ts = r->rt.store->stamp(r->rt.ctx),
 				  .key = key, .klen = klen,
 				  .val = type == REPL_REC_VALUE ? val : NULL,
 				  .vlen = type == REPL_REC_VALUE ? vlen : 0};
+	if (r->rt.store->stamp(r->rt.ctx, &rec.ts)) {
+		struct repl_result res = {
+			.status = RK_EIO,
+			.detail = "the coordinator cannot persist its clock "
+				  "(see its log); nothing was written"};
+		reply(r, o, &res);
+		op_free(r, o);
+		return;
+	}
 	if (rec_copy(&o->rec, &o->buf, &rec)) {
 		struct repl_result res = {.status = RK_ENOMEM,
 					  .detail = "out of memory"};
