@@ -65,4 +65,18 @@ rk_ts rk_hlc_tick(struct rk_hlc *c, uint64_t now_ms);
 /* A received timestamp: later ticks will be greater than it. */
 void rk_hlc_observe(struct rk_hlc *c, uint64_t hlc);
 
+/* The clock ceiling.  A node must never issue the same version twice, but
+ * a version it stamped can be durable on other replicas (or never logged
+ * here at all, when it coordinated for others) while its own log lost it
+ * in a crash; replaying the log would then start the clock below it.  So
+ * the node keeps, durably, a ceiling above every time it has issued: a
+ * tick that reaches the ceiling first persists a new one, window_ms of
+ * wall time higher (one sync per window while writes flow), and a boot
+ * observes the ceiling before the first tick.  This returns that new
+ * ceiling for a tick at hlc. */
+static inline uint64_t rk_hlc_ceiling(uint64_t hlc, uint64_t window_ms)
+{
+	return (rk_hlc_ms(hlc) + window_ms) << RK_HLC_COUNTER_BITS;
+}
+
 #endif

@@ -119,6 +119,12 @@ static const struct setting settings[] = {
 	 "deletes are remembered this long, then purged by compaction"},
 	{"storage", "compact_step", K_COUNT, F(compact_step_records), 0, "2000",
 	 1, 1000000, "records compaction copies per event-loop turn"},
+	{"storage", "clock_window", K_DURATION, F(clock_window_ms), 0, "2s",
+	 10, 3600000,
+	 "the node's clock ceiling (data_dir/clock) is raised this far ahead "
+	 "of the clock, with one sync, whenever a write reaches it; a "
+	 "restarted node's first versions start up to this far ahead of its "
+	 "wall clock"},
 
 	{"counters", "dedup_max_ids", K_COUNT, F(dedup_max_ids), 0, "1000000",
 	 1, 1u << 28,

@@ -55,6 +55,7 @@ struct node_config {
 	uint64_t zstd_level;
 	uint64_t tombstone_grace_ms;
 	uint64_t compact_step_records;
+	uint64_t clock_window_ms;
 
 	/* [counters] */
 	uint64_t dedup_max_ids;	      /* op ids an owner remembers */

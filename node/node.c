@@ -176,10 +176,10 @@ static int st_counter_add(void *ctx, const uint8_t *key, size_t klen,
 	return rc;
 }
 
-static rk_ts st_stamp(void *ctx)
+static int st_stamp(void *ctx, rk_ts *out)
 {
 	struct node *n = ctx;
-	return store_stamp(n->store, wall_ms());
+	return store_stamp(n->store, wall_ms(), out);
 }
 
 static uint64_t st_durable(void *ctx)
@@ -1064,20 +1064,21 @@ int node_start(struct ev_loop *loop, const struct node_config *cfg,
 		seed = mono_ms();
 	rk_rng_seed(&n->rng, seed);
 	struct store_config sc = {
-	    .data_dir = cfg->data_dir,
-	    .fsync = (enum rk_fsync)cfg->fsync,
-	    .fsync_interval_ms = (uint32_t)cfg->fsync_interval_ms,
-	    .segment_bytes = cfg->segment_bytes,
-	    .zstd_level = (int)cfg->zstd_level,
-	    .compact_min_bytes = cfg->compact_min_bytes,
-	    .compact_ratio_pct = (uint32_t)cfg->compact_ratio_pct,
-	    .tombstone_grace_ms = cfg->tombstone_grace_ms,
-	    .compact_step_records = (uint32_t)cfg->compact_step_records,
-	    .compact_backlog_bytes = 8u << 20,
-	    .dedup_max_ids = (uint32_t)cfg->dedup_max_ids,
-	    .dedup_max_age_ms = cfg->dedup_max_age_ms,
-	    .dedup_max_future_ms = cfg->dedup_max_future_ms,
-	    .counter_max_entries = (uint32_t)cfg->counter_max_entries,
+		.data_dir = cfg->data_dir,
+		.fsync = (enum rk_fsync)cfg->fsync,
+		.fsync_interval_ms = (uint32_t)cfg->fsync_interval_ms,
+		.segment_bytes = cfg->segment_bytes,
+		.zstd_level = (int)cfg->zstd_level,
+		.compact_min_bytes = cfg->compact_min_bytes,
+		.compact_ratio_pct = (uint32_t)cfg->compact_ratio_pct,
+		.tombstone_grace_ms = cfg->tombstone_grace_ms,
+		.compact_step_records = (uint32_t)cfg->compact_step_records,
+		.compact_backlog_bytes = 8u << 20,
+		.clock_window_ms = cfg->clock_window_ms,
+		.dedup_max_ids = (uint32_t)cfg->dedup_max_ids,
+		.dedup_max_age_ms = cfg->dedup_max_age_ms,
+		.dedup_max_future_ms = cfg->dedup_max_future_ms,
+		.counter_max_entries = (uint32_t)cfg->counter_max_entries,
 	};
 	int rc = store_open(&sc, lg, wall_ms(), &n->store, err, errlen);
 	if (rc)

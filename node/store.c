@@ -14,7 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "counter.h"
+#include "crc32c.h"
 #include "crdt.h"
 #include "err.h"
 #include "hlc.h"
@@ -41,6 +43,8 @@ struct store {
 	struct oplog *log;
 	uint64_t node_id;
 	int lock_fd;
+	int clock_fd;     /* data_dir/clock: the clock ceiling */
+	uint64_t ceiling; /* no version at or above it has been issued */
 	uint64_t tombstones; /* register tombstones, deleted counters */
 	uint64_t counters;   /* live counters */
 
@@ -167,6 +171,54 @@ static int lock_dir(const char *dir, int *fd_out, char *err, size_t errlen)
 			    strerror(e));
 	}
 	*fd_out = fd;
+	return 0;
+}
+
+/* The clock ceiling (rk_hlc_ceiling) lives in data_dir/clock: 8 bytes
+ * little-endian, then their CRC-32C, overwritten in place (12 bytes in one
+ * sector: a write is whole or absent).  Missing on a first start. */
+#define CLOCK_FILE_LEN 12
+
+static int open_clock(struct store *s, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/clock", s->data_dir);
+	s->clock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (s->clock_fd < 0)
+		return errf(err, errlen, RK_EIO, "cannot open %s: %s", path,
+			    strerror(errno));
+	uint8_t b[CLOCK_FILE_LEN + 1];
+	ssize_t n = pread(s->clock_fd, b, sizeof(b), 0);
+	if (n < 0)
+		return errf(err, errlen, RK_EIO, "cannot read %s: %s", path,
+			    strerror(errno));
+	if (n == 0)
+		return 0;
+	if (n != CLOCK_FILE_LEN ||
+	    rk_get_le32(b + 8) != rk_crc32c(0, b, 8))
+		return errf(err, errlen, RK_ECORRUPT,
+			    "%s is damaged (want %d bytes with a checksum); "
+			    "if the node was stopped for longer than "
+			    "storage.clock_window, deleting it is safe",
+			    path, CLOCK_FILE_LEN);
+	s->ceiling = rk_get_le64(b);
+	return 0;
+}
+
+static int raise_ceiling(struct store *s, uint64_t ceiling)
+{
+	uint8_t b[CLOCK_FILE_LEN];
+	rk_put_le64(b, ceiling);
+	rk_put_le32(b + 8, rk_crc32c(0, b, 8));
+	if (pwrite(s->clock_fd, b, sizeof(b), 0) != (ssize_t)sizeof(b) ||
+	    (s->cfg.fsync != RK_FSYNC_NEVER && fdatasync(s->clock_fd) < 0)) {
+		rk_error(s->lg, "store",
+			 "cannot persist the clock ceiling in %s/clock: %s; "
+		       "writes are refused until it can be",
+		       s->data_dir, strerror(errno));
+		return RK_EIO;
+	}
+	s->ceiling = ceiling;
 	return 0;
 }
 
@@ -464,6 +516,7 @@ int store_open(const struct store_config *cfg, const struct rk_logger *lg,
 	s->cfg = *cfg;
 	s->lg = lg;
 	s->lock_fd = -1;
+	s->clock_fd = -1;
 	s->data_dir = strdup(cfg->data_dir);
 	s->cfg.data_dir = s->data_dir;
 	uint64_t seed;
@@ -498,9 +551,11 @@ int store_open(const struct store_config *cfg, const struct rk_logger *lg,
 	if ((rc = oplog_open(&oc, lg, &s->log, err, errlen)) ||
 	    (rc = lock_dir(cfg->data_dir, &s->lock_fd, err, errlen)) ||
 	    (rc = load_node_id(cfg->data_dir, &s->node_id, err, errlen)) ||
+	    (rc = open_clock(s, err, errlen)) ||
 	    (rc = load_counter_id(s, err, errlen)))
 		goto fail;
 	rk_hlc_init(&s->clock, s->node_id);
+	rk_hlc_observe(&s->clock, s->ceiling);
 	uint64_t t0 = mono_ms();
 	rc = oplog_replay(s->log, replay_one, s, &s->stats.replay, err,
 			  errlen);
@@ -541,6 +596,8 @@ void store_close(struct store *s)
 	free(s->cbuf);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
+	if (s->clock_fd >= 0)
+		close(s->clock_fd);
 	free(s->purge);
 	free(s->data_dir);
 	free(s);
@@ -575,9 +632,17 @@ static int log_write(struct store *s, uint8_t type, const void *key,
 	return 0;
 }
 
-rk_ts store_stamp(struct store *s, uint64_t now_ms)
+int store_stamp(struct store *s, uint64_t now_ms, rk_ts *out)
 {
-	return rk_hlc_tick(&s->clock, now_ms);
+	rk_ts ts = rk_hlc_tick(&s->clock, now_ms);
+	if (ts.hlc >= s->ceiling) {
+		int rc = raise_ceiling(
+			s, rk_hlc_ceiling(ts.hlc, s->cfg.clock_window_ms));
+		if (rc)
+			return rc;
+	}
+	*out = ts;
+	return 0;
 }
 
 int store_drop(struct store *s, const void *key, size_t klen)
@@ -625,10 +690,12 @@ int store_write(struct store *s, uint8_t type, const void *key, size_t klen,
 		const void *val, size_t vlen, uint64_t now_ms, rk_ts *ts,
 		uint64_t *lsn)
 {
-	*ts = store_stamp(s, now_ms);
+	int rc = store_stamp(s, now_ms, ts);
+	if (rc)
+		return rc;
 	/* The clock has observed every stored version, so a local write is
 	 * always the newest and always applied. */
-	int rc = store_apply(s, type, key, klen, val, vlen, *ts, lsn);
+	rc = store_apply(s, type, key, klen, val, vlen, *ts, lsn);
 	return rc < 0 ? rc : 0;
 }
 
@@ -819,6 +886,11 @@ int store_counter_add(struct store *s, const void *key, size_t klen,
 			 limit);
 		return RK_EVALUE_TOO_LARGE;
 	}
+	if ((rc = store_stamp(s, now_ms, ts))) {
+		snprintf(why, whylen, "cannot persist the clock (see the "
+				      "node's log); the add was not applied");
+		return rc;
+	}
 	struct crdt_delta d;
 	rc = crdt_add(s->scratch, s->counter_id, delta, op, &d);
 	if (rc == RK_EINVALID) {
@@ -827,7 +899,6 @@ int store_counter_add(struct store *s, const void *key, size_t klen,
 	}
 	if (rc)
 		return rc;
-	*ts = store_stamp(s, now_ms);
 	crdt_delta_encode(&d, s->dbuf);
 	if ((rc = log_write(s, RK_REC_COUNTER_OP, key, klen, s->dbuf,
 			    CRDT_DELTA_SIZE, *ts, lsn)) ||

@@ -34,6 +34,7 @@ struct store_config {
 					purged by compaction */
 	uint32_t compact_step_records; /* records per loop turn */
 	uint64_t compact_backlog_bytes; /* pause feeding above this */
+	uint64_t clock_window_ms;    /* clock ceiling step (rk_hlc_ceiling) */
 	/* counters (0: the crdt.h defaults) */
 	uint32_t dedup_max_ids;	      /* op ids remembered */
 	uint64_t dedup_max_age_ms;    /* ... for at most this long */
@@ -81,8 +82,10 @@ const struct rk_rec *store_get(struct store *s, const void *key,
 			       size_t klen);
 
 /* A new version from the node's clock: greater than every version the
- * node issued or holds. */
-rk_ts store_stamp(struct store *s, uint64_t now_ms);
+ * node issued (before any restart too) or holds.  Returns 0, or RK_EIO
+ * when the clock ceiling (data_dir/clock, see rk_hlc_ceiling) could not be
+ * made durable: then no version may be issued. */
+int store_stamp(struct store *s, uint64_t now_ms, rk_ts *out);
 
 /* The LSN the next logged record will get. */
 uint64_t store_log_end(struct store *s);

@@ -861,11 +861,21 @@ static void write_record(struct repl *r, uint64_t client, uint8_t type,
 	}
 	struct repl_record rec = {
 	    .type = type,
-	    .ts = ts ? *ts : r->rt.store->stamp(r->rt.ctx),
 	    .key = key,
 	    .klen = klen,
 	    .val = type != REPL_REC_TOMBSTONE ? val : NULL,
 	    .vlen = type != REPL_REC_TOMBSTONE ? vlen : 0};
+	if (ts) {
+		rec.ts = *ts;
+	} else if (r->rt.store->stamp(r->rt.ctx, &rec.ts)) {
+		struct repl_result res = {
+			.status = RK_EIO,
+			.detail = "the coordinator cannot persist its clock "
+				  "(see its log); nothing was written"};
+		reply(r, o, &res);
+		op_free(r, o);
+		return;
+	}
 	o->check_type = 1;
 	if (slot_of(o, r->cfg.self_id) >= 0 &&
 	    type_refused(r, &rec, o->why, sizeof(o->why))) {
@@ -1122,7 +1132,15 @@ void repl_counter_delete(struct repl *r, uint64_t client, const uint8_t *key,
 {
 	/* The delete is a state: a new generation stamped now, with no
 	 * entries; it merges into every replica like any state. */
-	rk_ts ts = r->rt.store->stamp(r->rt.ctx);
+	rk_ts ts;
+	if (r->rt.store->stamp(r->rt.ctx, &ts)) {
+		struct repl_result res = {
+			.status = RK_EIO,
+			.detail = "the coordinator cannot persist its clock "
+				  "(see its log); nothing was written"};
+		r->rt.reply(r->rt.ctx, client, &res);
+		return;
+	}
 	struct crdt_counter *c;
 	if (crdt_new(0, &c)) {
 		struct repl_result res = {.status = RK_ENOMEM,

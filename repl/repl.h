@@ -102,8 +102,10 @@ struct repl_storage {
 	 * Returns 1 (applied; *lsn is its log position), 0 (held one is as
 	 * new or newer), or an RK_E* error. */
 	int (*apply)(void *ctx, const struct repl_record *r, uint64_t *lsn);
-	/* A new version from this node's clock. */
-	rk_ts (*stamp)(void *ctx);
+	/* A new version from this node's clock, never one it issued before
+	 * (a restart included).  Returns 0, or an RK_E* error (the clock
+	 * could not be made durable): then nothing is written. */
+	int (*stamp)(void *ctx, rk_ts *out);
 	/* Every local LSN <= this is durable as the fsync policy says. */
 	uint64_t (*durable_lsn)(void *ctx);
 	/* The LSN the next local record will get (our log's end). */

@@ -78,6 +78,7 @@ int main(int argc, char **argv)
 		.compact_ratio_pct = 100,
 		.compact_step_records = 2000,
 		.compact_backlog_bytes = 8u << 20,
+		.clock_window_ms = 2000,
 	};
 	char *val = malloc(vsize);
 	memset(val, 'v', vsize);

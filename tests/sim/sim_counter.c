@@ -352,10 +352,11 @@ static int st_apply(void *ctx, const struct repl_record *r, uint64_t *lsn)
 	return 1;
 }
 
-static rk_ts st_stamp(void *ctx)
+static int st_stamp(void *ctx, rk_ts *out)
 {
 	struct cnode *n = ctx;
-	return rk_hlc_tick(&n->clock, wall(n));
+	*out = rk_hlc_tick(&n->clock, wall(n));
+	return 0;
 }
 
 /* Shows the adds whose fsync came. */
@@ -423,7 +424,8 @@ static int st_counter_add(void *ctx, const uint8_t *key, size_t klen,
 	int rc = crdt_add(n->scratch, (uint64_t)n->node, delta, op, &d);
 	if (rc)
 		return rc;
-	rk_ts ts = st_stamp(n);
+	rk_ts ts;
+	st_stamp(n, &ts);
 	crdt_delta_encode(&d, n->dbuf);
 	*lsn = log_rec(n, RK_REC_COUNTER_OP, key, klen, n->dbuf,
 		       CRDT_DELTA_SIZE, ts);

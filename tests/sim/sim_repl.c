@@ -41,6 +41,7 @@
 #define MAX_NODES 9
 #define FSYNC_MS 40      /* simulated fsync period: a slow disk */
 #define HINT_PREFIX 17
+#define CLOCK_WINDOW_MS 200
 
 /* ------------------------------------------------------------------ */
 /* what the test records                                               */
@@ -66,6 +67,7 @@ struct test {
 	int n, rf;
 	int failures;
 	char why[512];
+	uint64_t ceiling[MAX_NODES + 1]; /* each node's clock ceiling file */
 	/* repl config knobs for the scenario */
 	uint64_t anti_entropy_ms;
 };
@@ -218,11 +220,15 @@ static int st_apply(void *ctx, const struct repl_record *r, uint64_t *lsn)
 	return 1;
 }
 
-static rk_ts st_stamp(void *ctx)
+static int st_stamp(void *ctx, rk_ts *out)
 {
 	struct rnode *n = ctx;
 	/* Virtual milliseconds, skewed per node, as wall clocks are. */
-	return rk_hlc_tick(&n->clock, sim_now(n->sim) + 1000 * (uint64_t)n->node);
+	*out = rk_hlc_tick(&n->clock, sim_now(n->sim) + 1000 * (uint64_t)n->node);
+	/* The clock ceiling, synced at once (its own small file). */
+	if (out->hlc >= T.ceiling[n->node])
+		T.ceiling[n->node] = rk_hlc_ceiling(out->hlc, CLOCK_WINDOW_MS);
+	return 0;
 }
 
 static uint64_t st_durable(void *ctx)
@@ -419,6 +425,7 @@ static int rn_boot(struct sim *sim, int node, void *prog_ctx, void **state)
 	n->next_lsn = 1;
 	n->fsync_at = UINT64_MAX;
 	rk_hlc_init(&n->clock, (uint64_t)node);
+	rk_hlc_observe(&n->clock, T.ceiling[node]);
 	struct repl_config rc;
 	repl_config_defaults(&rc);
 	rc.self_id = (uint64_t)node;
@@ -593,6 +600,19 @@ static void free_ring(void)
 	free(T.tokens);
 }
 
+/* "value @ts" for a failure message; two static buffers (slot 0, 1). */
+static const char *rec_str(const struct rk_rec *r, int slot)
+{
+	static char buf[2][96];
+	if (!r)
+		return "nothing";
+	snprintf(buf[slot], sizeof(buf[slot]), "%s'%.*s' @%" PRIu64 ".%" PRIu64,
+		 r->type == REPL_REC_VALUE ? "" : "tombstone ",
+		 (int)(r->vlen < 32 ? r->vlen : 32),
+		 (const char *)rk_rec_value(r), r->ts.hlc, r->ts.node);
+	return buf[slot];
+}
+
 /* Every replica of every key holds the same record. */
 static int converged(struct sim *sim, int keys, int report)
 {
@@ -623,8 +643,9 @@ static int converged(struct sim *sim, int keys, int report)
 			if (!same) {
 				if (report)
 					fail("%s differs between replicas n%" PRIu64
-					     " and n%" PRIu64,
-					     key, owners[0], owners[i]);
+					     " (%s) and n%" PRIu64 " (%s)",
+					     key, owners[0], rec_str(first, 0),
+					     owners[i], rec_str(r, 1));
 				return 0;
 			}
 		}
@@ -642,9 +663,30 @@ static int pred_converged(struct sim *sim, void *ctx)
 	return converged(sim, c->keys, 0);
 }
 
+static int by_ts(const void *a, const void *b)
+{
+	const struct hist *x = *(struct hist *const *)a;
+	const struct hist *y = *(struct hist *const *)b;
+	return rk_ts_cmp(x->ts, y->ts);
+}
+
 /* The promises, checked against the history and the final state. */
 static void check(struct sim *sim, int keys)
 {
+	/* No two writes share a version, across restarts too. */
+	struct hist **w = malloc((T.nh + 1) * sizeof(*w));
+	size_t nw = 0;
+	for (size_t i = 0; i < T.nh; i++)
+		if (T.h[i].op == H_WRITE && !rk_ts_is_zero(T.h[i].ts))
+			w[nw++] = &T.h[i];
+	qsort(w, nw, sizeof(*w), by_ts);
+	for (size_t i = 1; i < nw; i++)
+		if (rk_ts_cmp(w[i - 1]->ts, w[i]->ts) == 0)
+			fail("writes '%s' and '%s' were both stamped "
+			     "%" PRIu64 ".%" PRIu64,
+			     w[i - 1]->value, w[i]->value, w[i]->ts.hlc,
+			     w[i]->ts.node);
+	free(w);
 	for (size_t i = 0; i < T.nh; i++) {
 		struct hist *h = &T.h[i];
 		if (h->op != H_READ || !h->done || h->status != 0)
