@@ -26,7 +26,9 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "hash.h"
 #include "harness.h"
+#include "ring.h"
 #include "wire.h"
 
 #define MAXN 5
@@ -268,6 +270,173 @@ Test(counters, exact_sum_with_a_node_killed_under_load)
 		}
 		rkv_close(c);
 	}
+	stop_cluster();
+}
+
+/* --- ring changes ----------------------------------------------------------
+ */
+
+/* The ring as node i sees it. */
+static struct ring *ring_of(int i, size_t *rf)
+{
+	rkv_client *c = h_client(&nodes[i]);
+	rkv_ring_info *ri;
+	cr_assert_eq(rkv_ring_info_get(c, &ri), RKV_OK);
+	struct ring_member *m = calloc(ri->n_members, sizeof(*m));
+	for (size_t k = 0; k < ri->n_members; k++)
+		m[k] = (struct ring_member){
+		    ri->members[k].node_id, ri->members[k].weight,
+		    ri->members[k].tokens, ri->members[k].n_tokens};
+	struct ring_config rc = {.epoch = 1, .rf_max = ri->replication_factor};
+	struct ring *r;
+	cr_assert_eq(ring_new(m, ri->n_members, &rc, &r), 0);
+	*rf = ri->replication_factor;
+	free(m);
+	rkv_ring_info_free(ri);
+	rkv_close(c);
+	return r;
+}
+
+/* Every owner of each key (by node i's ring) holds want[k] in its own
+ * copy.  Polls until true or timeout; returns 0 or -1 with why. */
+static int owners_hold(int i, const char *prefix, int keys, const long *want,
+		       int timeout_ms, char *why, size_t whylen)
+{
+	uint64_t ids[MAXN];
+	for (int k = 0; k < n_nodes; k++) {
+		ids[k] = 0;
+		if (!nodes[k].pid)
+			continue;
+		rkv_client *c = h_client(&nodes[k]);
+		cr_assert_eq(rkv_ping(c, &ids[k]), RKV_OK);
+		rkv_close(c);
+	}
+	int64_t t0 = h_now_ms();
+	for (;;) {
+		size_t rf;
+		struct ring *r = ring_of(i, &rf);
+		int ok = 1;
+		for (int k = 0; k < keys && ok; k++) {
+			char key[32];
+			snprintf(key, sizeof(key), "%s%d", prefix, k);
+			uint64_t own[RING_RF_MAX];
+			size_t no = 0;
+			ring_lookup(r, rk_key_hash(key, strlen(key)), rf, own,
+				    &no);
+			for (size_t o = 0; o < no && ok; o++) {
+				int at = -1;
+				for (int x = 0; x < n_nodes; x++)
+					if (nodes[x].pid && ids[x] == own[o])
+						at = x;
+				if (at < 0) {
+					snprintf(why, whylen,
+						 "owner %016" PRIx64
+						 " of %s is not running",
+						 own[o], key);
+					ok = 0;
+					break;
+				}
+				rkv_client *c = h_client(&nodes[at]);
+				int64_t v = 0;
+				int rc = rkv_counter_get_local(c, NULL, key,
+							       strlen(key), &v);
+				rkv_close(c);
+				if (rc != RKV_OK || v != want[k]) {
+					snprintf(
+					    why, whylen,
+					    "node %d, an owner of %s, holds "
+					    "%" PRId64 " (%s), want %ld",
+					    at, key, v, rkv_strerror(rc),
+					    want[k]);
+					ok = 0;
+				}
+			}
+		}
+		ring_free(r);
+		if (ok)
+			return 0;
+		if (h_now_ms() - t0 > timeout_ms)
+			return -1;
+		usleep(500000);
+	}
+}
+
+Test(counters, counters_move_with_a_join_and_a_decommission)
+{
+	start_cluster(4, "cluster.replication_factor=3", NULL);
+	rkv_client *c;
+	cr_assert_eq(rkv_client_new(seeds(), NULL, &c), RKV_OK);
+	enum { PRE = 200 };
+	long pre[PRE];
+	for (int k = 0; k < PRE; k++) {
+		char key[32];
+		snprintf(key, sizeof(key), "pre-%d", k);
+		pre[k] = k + 1;
+		cr_assert_eq(rkv_counter_add(c, key, strlen(key), k + 1, NULL),
+			     RKV_OK);
+	}
+	rkv_close(c);
+	/* Adds go on through both changes. */
+	static struct load l;
+	memset(&l, 0, sizeof(l));
+	l.seeds = seeds();
+	pthread_t th[4];
+	struct client_arg args[4];
+	for (int i = 0; i < 4; i++) {
+		args[i] = (struct client_arg){&l, i};
+		pthread_create(&th[i], NULL, client_main, &args[i]);
+	}
+	usleep(500000);
+	/* A fifth node joins. */
+	h_node_init(&nodes[4], NULL);
+	h_node_add_arg(&nodes[4], "--fsync");
+	h_node_add_arg(&nodes[4], "always");
+	h_node_add_arg(&nodes[4], "--set");
+	h_node_add_arg(&nodes[4], "cluster.replication_factor=3");
+	h_node_add_arg(&nodes[4], "--seeds");
+	h_node_add_arg(&nodes[4], nodes[0].addr);
+	cr_assert_eq(h_node_start(&nodes[4]), 0);
+	n_nodes = 5;
+	int64_t t0 = h_now_ms();
+	char st[32] = "";
+	while (h_ring_status(&nodes[4], st, sizeof(st)) == 0 &&
+	       strcmp(st, "normal") != 0) {
+		cr_assert_lt(h_now_ms() - t0, 120000, "still %s", st);
+		usleep(100000);
+	}
+	for (int i = 0; i < 5; i++)
+		wait_owners(i, 5, 30000);
+	/* Node 1 hands its ranges over and leaves. */
+	struct rk_request q = {.id = 1, .op = RK_OP_DECOMMISSION};
+	cr_assert_eq(h_request(&nodes[1], &q, 300000, NULL, NULL), 0);
+	for (int i = 0; i < 100 && kill(nodes[1].pid, 0) == 0; i++)
+		usleep(100000);
+	h_node_signal(&nodes[1], SIGTERM); /* reaps it */
+	for (int i = 0; i < 5; i++)
+		if (nodes[i].pid)
+			wait_owners(i, 4, 30000);
+	atomic_store(&l.stop, 1);
+	for (int i = 0; i < 600 && atomic_load(&l.pending); i++)
+		usleep(100000);
+	atomic_store(&l.give_up, 1);
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	cr_assert_not(atomic_load(&l.failed), "%s", l.why);
+	cr_assert_eq(atomic_load(&l.unknown), 0);
+	char why[256] = "";
+	cr_assert_eq(
+	    owners_hold(0, "pre-", PRE, pre, 120000, why, sizeof(why)), 0,
+	    "%s", why);
+	long sums[COUNTERS];
+	for (int k = 0; k < COUNTERS; k++)
+		sums[k] = atomic_load(&l.sum[k]);
+	cr_assert_eq(
+	    owners_hold(0, "ctr-", COUNTERS, sums, 120000, why, sizeof(why)),
+	    0, "%s", why);
+	fprintf(stderr,
+		"counters: %d preloaded counters and %ld adds during a join "
+		"and a decommission: every owner holds the exact sums\n",
+		PRE, atomic_load(&l.acked));
 	stop_cluster();
 }
 
