@@ -2480,6 +2480,8 @@ void repl_free(struct repl *r)
 			for (uint32_t k = 0; k < o->n; k++)
 				free(o->ans[k].buf);
 			free(o->buf);
+			free(o->mbuf);
+			crdt_free(o->merged);
 			free(o);
 			o = next;
 		}
