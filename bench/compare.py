@@ -601,9 +601,12 @@ def stage_cluster(env, rows_out):
     if rk:
         fill(env, rk, a.keys)
 
+    # ringkv routes each key to a replica (libringkv's default), as
+    # --cluster sends each Redis key to its master.
     def rk_bench(mix, cl):
         return lambda: run_bench(env, rk, ["-c", c, "-P", "1", "--mix", mix,
-                                           "--consistency", cl] + dur)
+                                           "--consistency", cl,
+                                           "--smart", "on"] + dur)
 
     def rc_bench(mix, wait):
         extra = ["-c", c, "-P", "1", "--mix", mix, "--cluster"] + dur
