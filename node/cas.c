@@ -80,7 +80,7 @@ struct op {
 	uint64_t id;	      /* the client's or the peer's request id */
 	enum rk_op client_op; /* FROM_CLIENT: CAS, GET, EXISTS, PUT, DELETE */
 	enum peer_cas_op kind;
-	int expect_absent; /* CAS: the key must have no value ... */
+	int expect_absent;	  /* CAS: the key must have no value ... */
 	struct rk_bytes expected; /* ... else this one; in mem */
 	int del;		  /* CAS, WRITE: delete ... */
 	struct rk_bytes value;	  /* ... else write this; in mem */
@@ -313,9 +313,8 @@ static const char *detail_of(int status)
 /* Answers o (to its client or its peer) and frees it. */
 static void op_answer(struct op *o, const struct outcome *r)
 {
-	const char *err = r->status ? (r->error ? r->error
-						: detail_of(r->status))
-				    : NULL;
+	const char *err =
+	    r->status ? (r->error ? r->error : detail_of(r->status)) : NULL;
 	if (o->origin == FROM_PEER) {
 		struct peer_msg m = {.id = o->id,
 				     .op = PEER_OP_CAS_REPLY,
@@ -402,9 +401,8 @@ static void run_local(struct op *o)
 		return;
 	}
 	struct paxos_value key_expected = {.present = !o->expect_absent,
-					   .data = o->expected.n
-							   ? o->expected.p
-							   : NULL,
+					   .data = o->expected.n ? o->expected.p
+								 : NULL,
 					   .len = o->expected.n};
 	struct paxos_value newv = {.present = !o->del,
 				   .data = o->value.n ? o->value.p : NULL,
@@ -462,17 +460,17 @@ static void forward_done(void *ctx, int status, const struct peer_msg *r)
 	/* Nothing ran there: the message never left, or the primary refused
 	 * it unread (draining, or a node that does not know it). */
 	int not_run =
-	    status == RK_ECONNECT ||
-	    (status == 0 && r->op == PEER_OP_ERROR &&
-	     (r->status == RK_ESHUTTING_DOWN ||
-	      r->status == RK_EUNKNOWN_COMMAND || r->status == RK_EOVERLOADED));
+	    status == RK_ECONNECT || (status == 0 && r->op == PEER_OP_ERROR &&
+				      (r->status == RK_ESHUTTING_DOWN ||
+				       r->status == RK_EUNKNOWN_COMMAND));
 	if (status == 0 && r->op == PEER_OP_ERROR && !not_run) {
 		op_fail(o, r->status, r->error);
 		return;
 	}
 	if (c->stopped) {
-		op_fail(o, not_run || o->kind == PEER_CAS_READ ? RK_ESHUTTING_DOWN
-							   : RK_ETIMEOUT,
+		op_fail(o,
+			not_run || o->kind == PEER_CAS_READ ? RK_ESHUTTING_DOWN
+							    : RK_ETIMEOUT,
 			not_run || o->kind == PEER_CAS_READ
 			    ? "node is shutting down"
 			    : "the node stopped while the key's primary ran "
@@ -554,15 +552,14 @@ void cas_client(struct cas *c, struct conn *conn, const struct rk_request *q)
 	struct rk_bytes none = {0};
 	int why;
 	int is_cas = q->op == RK_OP_CAS;
-	struct op *o = op_new(c, conn, q->id, q->key,
-			      is_cas ? q->expected : none,
-			      q->op == RK_OP_PUT || is_cas ? q->value : none,
-			      &why);
+	struct op *o =
+	    op_new(c, conn, q->id, q->key, is_cas ? q->expected : none,
+		   q->op == RK_OP_PUT || is_cas ? q->value : none, &why);
 	if (!o) {
 		if (why == RK_EOVERLOADED)
 			c->st.overloaded++;
-		struct rk_response r = {.id = q->id, .status = why,
-					.error = detail_of(why)};
+		struct rk_response r = {
+		    .id = q->id, .status = why, .error = detail_of(why)};
 		server_reply(conn, &r);
 		return;
 	}
@@ -597,7 +594,8 @@ static void serve_forwarded(struct cas *c, struct conn *conn,
 			    const struct peer_msg *m)
 {
 	if (c->draining) {
-		struct peer_msg e = {.id = m->id, .op = PEER_OP_ERROR,
+		struct peer_msg e = {.id = m->id,
+				     .op = PEER_OP_ERROR,
 				     .status = RK_ESHUTTING_DOWN,
 				     .error = "node is shutting down"};
 		server_peer_reply(conn, &e);
@@ -609,8 +607,10 @@ static void serve_forwarded(struct cas *c, struct conn *conn,
 	if (!o) {
 		if (why == RK_EOVERLOADED)
 			c->st.overloaded++;
-		struct peer_msg e = {.id = m->id, .op = PEER_OP_ERROR,
-				     .status = why, .error = detail_of(why)};
+		struct peer_msg e = {.id = m->id,
+				     .op = PEER_OP_ERROR,
+				     .status = why,
+				     .error = detail_of(why)};
 		server_peer_reply(conn, &e);
 		return;
 	}
@@ -626,8 +626,7 @@ static void serve_forwarded(struct cas *c, struct conn *conn,
 	run_local(o); /* never forwarded again */
 }
 
-static void recv_paxos(struct cas *c, uint64_t from, const uint8_t *p,
-		       size_t n)
+static void recv_paxos(struct cas *c, uint64_t from, const uint8_t *p, size_t n)
 {
 	struct paxos_msg m;
 	void *owner;
@@ -652,7 +651,8 @@ void cas_peer(struct cas *c, struct conn *conn, uint64_t from,
 	/* Only members take part (as for replication). */
 	if (cluster_liveness_of(c->d.cluster, from) == CLUSTER_UNKNOWN) {
 		if (m->op == PEER_OP_CAS) {
-			struct peer_msg e = {.id = m->id, .op = PEER_OP_ERROR,
+			struct peer_msg e = {.id = m->id,
+					     .op = PEER_OP_ERROR,
 					     .status = RK_EBAD_REQUEST,
 					     .error = "not a member"};
 			server_peer_reply(conn, &e);
@@ -716,11 +716,12 @@ void cas_durable(struct cas *c)
 /* A failure to record acceptor state cannot be answered around: a reply
  * sent without it could break Paxos, and holding every later reply would
  * stall the node.  Stop, as for a failed log write. */
-static void __attribute__((noreturn)) fatal(struct cas *c, const char *what,
-					    int rc)
+static void __attribute__((noreturn))
+fatal(struct cas *c, const char *what, int rc)
 {
-	rk_error(c->d.lg, "cas", "%s: %s; stopping (the acceptor state "
-				 "cannot be made durable)",
+	rk_error(c->d.lg, "cas",
+		 "%s: %s; stopping (the acceptor state "
+		 "cannot be made durable)",
 		 what, rk_strerror(rc));
 	exit(RK_EXIT_FATAL_IO);
 }
@@ -861,10 +862,9 @@ static int rt_apply(void *ctx, const uint8_t *key, size_t klen,
 {
 	struct cas *c = ctx;
 	uint64_t lsn;
-	int rc = store_apply(c->d.store,
-			     v->present ? RK_REC_VALUE : RK_REC_TOMBSTONE, key,
-			     klen, v->present ? v->data : NULL,
-			     v->present ? v->len : 0, ts, &lsn);
+	int rc = store_apply(
+	    c->d.store, v->present ? RK_REC_VALUE : RK_REC_TOMBSTONE, key, klen,
+	    v->present ? v->data : NULL, v->present ? v->len : 0, ts, &lsn);
 	return rc < 0 ? rc : 0;
 }
 

@@ -64,9 +64,9 @@ struct cas_deps {
 
 /* Counters since start. */
 struct cas_stats {
-	uint64_t client_ops;	/* requests taken from clients */
-	uint64_t forwarded;	/* ... of which sent to the primary */
-	uint64_t forward_local; /* forwards that could not go: run here */
+	uint64_t client_ops;	   /* requests taken from clients */
+	uint64_t forwarded;	   /* ... of which sent to the primary */
+	uint64_t forward_local;	   /* forwards that could not go: run here */
 	uint64_t served_for_peers; /* forwarded requests run here */
 	uint64_t overloaded;	   /* refused: cas.max_ops or max_queue */
 	uint64_t bad_packets;	   /* Paxos packets that did not decode */

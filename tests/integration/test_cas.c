@@ -46,9 +46,8 @@ static char seeds[MAXN * 48];
 
 /* Generous timeouts: the machine is shared, and ASan is slow.  Tests
  * check outcomes, never durations. */
-static const char *const common_args[] = {"--set", "cas.timeout=4s",
-					  "--set", "gossip.push_pull_interval=2s",
-					  NULL};
+static const char *const common_args[] = {"--set", "cas.timeout=4s", "--set",
+					  "gossip.push_pull_interval=2s", NULL};
 
 static void start_node(int i)
 {
@@ -125,12 +124,10 @@ static int primary_of(const char *key)
 	cr_assert_eq(rkv_ring_info_get(c, &ri), RKV_OK);
 	struct ring_member *m = calloc(ri->n_members, sizeof(*m));
 	for (size_t k = 0; k < ri->n_members; k++)
-		m[k] = (struct ring_member){ri->members[k].node_id,
-					    ri->members[k].weight,
-					    ri->members[k].tokens,
-					    ri->members[k].n_tokens};
-	struct ring_config rc = {.epoch = 1,
-				 .rf_max = ri->replication_factor};
+		m[k] = (struct ring_member){
+		    ri->members[k].node_id, ri->members[k].weight,
+		    ri->members[k].tokens, ri->members[k].n_tokens};
+	struct ring_config rc = {.epoch = 1, .rf_max = ri->replication_factor};
 	struct ring *r;
 	cr_assert_eq(ring_new(m, ri->n_members, &rc, &r), 0);
 	uint64_t out[8];
@@ -176,7 +173,8 @@ Test(cas, operations_answer_applied_and_the_current_value)
 	rkv_timestamp ts_a = cur->ts;
 	cr_assert(ts_a.hlc != 0, "an applied cas says its version");
 	rkv_value_free(cur);
-	cr_assert_eq(rkv_put_if_absent(c, k, 4, "b", 1, &applied, &cur), RKV_OK);
+	cr_assert_eq(rkv_put_if_absent(c, k, 4, "b", 1, &applied, &cur),
+		     RKV_OK);
 	cr_assert(applied == 0 && is_value(cur, "a"), "got %s", shown(cur));
 	cr_assert(cur->ts.hlc == ts_a.hlc && cur->ts.node_id == ts_a.node_id);
 	rkv_value_free(cur);
@@ -243,7 +241,8 @@ Test(cas, operations_answer_applied_and_the_current_value)
 	cr_assert_eq(rkv_get(c, k, 4, &v), RKV_OK);
 	cr_assert(is_value(v, "s1") && v->ts.hlc == wts.hlc);
 	rkv_value_free(v);
-	cr_assert_eq(rkv_cas(c, k, 4, "s1", 2, "s2", 2, &applied, &cur), RKV_OK);
+	cr_assert_eq(rkv_cas(c, k, 4, "s1", 2, "s2", 2, &applied, &cur),
+		     RKV_OK);
 	cr_assert(applied == 1);
 	rkv_value_free(cur);
 	cr_assert_eq(rkv_delete_ex(c, k, 4, &serial, NULL), RKV_OK);
@@ -282,10 +281,11 @@ Test(cas, operations_answer_applied_and_the_current_value)
 	cr_assert_eq(h_sh("%s -s %s cas --absent cli one >/dev/null", R, seeds),
 		     0);
 	cr_assert_eq(h_sh("%s -s %s cas cli one two >/dev/null", R, seeds), 0);
-	cr_assert_eq(h_sh("test \"$(%s -s %s cas cli one three)\" = two", R,
-			  seeds),
-		     0, "not applied: prints the current value");
-	cr_assert_eq(h_sh("%s -s %s cas cli one three >/dev/null", R, seeds), 1);
+	cr_assert_eq(
+	    h_sh("test \"$(%s -s %s cas cli one three)\" = two", R, seeds), 0,
+	    "not applied: prints the current value");
+	cr_assert_eq(h_sh("%s -s %s cas cli one three >/dev/null", R, seeds),
+		     1);
 	cr_assert_eq(h_sh("test \"$(%s -s %s get --consistency serial cli)\" = "
 			  "two",
 			  R, seeds),
@@ -317,8 +317,8 @@ Test(cas, plain_writes_and_cas_on_one_key)
 		     RKV_OK);
 	cr_assert(applied == 1, "cas read the plain write");
 	/* ... and its decision is newer, so plain reads see it. */
-	cr_assert(cur->ts.hlc > ts_p1.hlc ||
-		  (cur->ts.hlc == ts_p1.hlc && cur->ts.node_id > ts_p1.node_id));
+	cr_assert(cur->ts.hlc > ts_p1.hlc || (cur->ts.hlc == ts_p1.hlc &&
+					      cur->ts.node_id > ts_p1.node_id));
 	rkv_value_free(cur);
 	cr_assert_eq(rkv_get(c, "mix", 3, &v), RKV_OK);
 	cr_assert(is_value(v, "c1"));
@@ -355,9 +355,10 @@ Test(cas, plain_writes_and_cas_on_one_key)
 	rkv_close(c);
 }
 
-/* ---- histories ------------------------------------------------------------ */
+/* ---- histories ------------------------------------------------------------
+ */
 
-#define NULLV INT64_MIN	   /* the absent value */
+#define NULLV INT64_MIN	  /* the absent value */
 #define UNKNOWN INT64_MAX /* a worker does not know the key's value */
 
 enum ev_type { EV_INVOKE, EV_OK, EV_FAIL, EV_INFO };
@@ -598,9 +599,9 @@ static void run_start(struct run *r, int nthreads, int nkeys)
 					  .nkeys = nkeys,
 					  .stop = &r->stop,
 					  .t0 = r->t0};
-		cr_assert_eq(pthread_create(&r->w[i].th, NULL, worker_main,
-					    &r->w[i]),
-			     0);
+		cr_assert_eq(
+		    pthread_create(&r->w[i].th, NULL, worker_main, &r->w[i]),
+		    0);
 	}
 }
 
@@ -648,8 +649,7 @@ static long run_finish(struct run *r, const char *name)
 	size_t n = 0;
 	for (int i = 0; i < nw; i++) {
 		if (r->w[i].n)
-			memcpy(all + n, r->w[i].ev,
-			       r->w[i].n * sizeof(*all));
+			memcpy(all + n, r->w[i].ev, r->w[i].n * sizeof(*all));
 		n += r->w[i].n;
 		free(r->w[i].ev);
 		r->w[i].ev = NULL;
@@ -736,8 +736,8 @@ static long run_finish(struct run *r, const char *name)
 	const char *R = getenv("RINGKV");
 	cr_assert_not_null(R);
 	int rc = h_sh("%s lincheck --max-states 0 %s >&2", R, path);
-	cr_assert_eq(rc, 0, "ringkv lincheck %s: exit %d (history kept)",
-		     path, rc);
+	cr_assert_eq(rc, 0, "ringkv lincheck %s: exit %d (history kept)", path,
+		     rc);
 	unlink(path);
 	return applied_total;
 }
@@ -783,7 +783,8 @@ Test(cas, twenty_clients_increment_five_keys_while_a_primary_is_killed)
 	free(r);
 }
 
-/* ---- durability: every replica killed at once ------------------------------ */
+/* ---- durability: every replica killed at once ------------------------------
+ */
 
 Test(cas, acceptor_state_and_decisions_survive_killing_every_replica)
 {
@@ -807,14 +808,15 @@ Test(cas, acceptor_state_and_decisions_survive_killing_every_replica)
 	cr_assert_gt(applied_after(r, restarted), 0);
 	/* What the acceptors had durable came back. */
 	for (int i = 0; i < 3; i++)
-		cr_assert_eq(h_sh("grep -q 'acceptor states restored' %s",
-				  nodes[i].log),
-			     0);
+		cr_assert_eq(
+		    h_sh("grep -q 'acceptor states restored' %s", nodes[i].log),
+		    0);
 	run_finish(r, "killall");
 	free(r);
 }
 
-/* ---- bad input ------------------------------------------------------------ */
+/* ---- bad input ------------------------------------------------------------
+ */
 
 /* One request frame body by hand, answered on fd: its status. */
 static int raw_status(int fd, const uint8_t *body, size_t len, uint64_t *id)
@@ -832,8 +834,8 @@ static int raw_request(int fd, const struct rk_request *q)
 	rk_buf_init(&b);
 	cr_assert_eq(rk_wire_encode_request(&b, q), 0);
 	uint64_t id;
-	int st = raw_status(fd, b.data + RK_FRAME_HDR, b.len - RK_FRAME_HDR,
-			    &id);
+	int st =
+	    raw_status(fd, b.data + RK_FRAME_HDR, b.len - RK_FRAME_HDR, &id);
 	cr_assert_eq(id, q->id);
 	rk_buf_destroy(&b);
 	return st;
@@ -845,7 +847,9 @@ Test(cas, bad_requests_are_refused_and_the_node_keeps_serving)
 	int fd = h_raw_connect(&nodes[0]);
 	static uint8_t big[2 << 20];
 	memset(big, 'v', sizeof(big));
-	struct rk_request q = {.id = 1, .op = RK_OP_CAS, .cas_kind = RK_CAS,
+	struct rk_request q = {.id = 1,
+			       .op = RK_OP_CAS,
+			       .cas_kind = RK_CAS,
 			       .value = {(const uint8_t *)"v", 1}};
 	cr_assert_eq(raw_request(fd, &q), RK_EEMPTY_KEY);
 	q.key = (struct rk_bytes){big, 1025};
@@ -867,8 +871,8 @@ Test(cas, bad_requests_are_refused_and_the_node_keeps_serving)
 	 * a Cas field that is a varint, not a message. */
 	static const uint8_t hand[] = {0x08, 0x05, 0xb2, 0x01, 0x07, 0x0a,
 				       0x01, 'k',  0x10, 0x02, 0x20, 0x01};
-	static const uint8_t past[] = {0x08, 0x06, 0xb2, 0x01, 0x03,
-				       0x0a, 0x09, 'k'};
+	static const uint8_t past[] = {0x08, 0x06, 0xb2, 0x01,
+				       0x03, 0x0a, 0x09, 'k'};
 	static const uint8_t wtype[] = {0x08, 0x07, 0xb0, 0x01, 0x05};
 	uint64_t id;
 	cr_assert_eq(raw_status(fd, hand, sizeof(hand), &id), RK_EBAD_REQUEST);
@@ -876,15 +880,18 @@ Test(cas, bad_requests_are_refused_and_the_node_keeps_serving)
 	cr_assert_eq(raw_status(fd, wtype, sizeof(wtype), &id),
 		     RK_EBAD_REQUEST);
 	/* A SERIAL read with every replica's answer makes no sense. */
-	struct rk_request g = {.id = 8, .op = RK_OP_GET,
+	struct rk_request g = {.id = 8,
+			       .op = RK_OP_GET,
 			       .key = {(const uint8_t *)"bad", 3},
-			       .consistency = RK_CL_SERIAL, .all_replies = 1};
+			       .consistency = RK_CL_SERIAL,
+			       .all_replies = 1};
 	cr_assert_eq(raw_request(fd, &g), RK_EBAD_REQUEST);
 	/* Nothing was stored, and the connection still works. */
 	g.all_replies = 0;
 	g.id = 9;
 	cr_assert_eq(raw_request(fd, &g), RK_ENOT_FOUND);
-	q = (struct rk_request){.id = 10, .op = RK_OP_CAS,
+	q = (struct rk_request){.id = 10,
+				.op = RK_OP_CAS,
 				.cas_kind = RK_CAS_PUT_IF_ABSENT,
 				.key = {(const uint8_t *)"bad", 3},
 				.value = {(const uint8_t *)"ok", 2}};
@@ -899,14 +906,13 @@ Test(cas, bad_requests_are_refused_and_the_node_keeps_serving)
 		for (int i = 0; i < 50; i++) {
 			char key[8];
 			snprintf(key, sizeof(key), "fly%d", i % 5);
-			struct rk_request c = {.id = (uint64_t)i + 1,
-					       .op = RK_OP_CAS,
-					       .cas_kind = RK_CAS,
-					       .key = {(const uint8_t *)key,
-						       strlen(key)},
-					       .expect_absent = 1,
-					       .value = {(const uint8_t *)"x",
-							 1}};
+			struct rk_request c = {
+			    .id = (uint64_t)i + 1,
+			    .op = RK_OP_CAS,
+			    .cas_kind = RK_CAS,
+			    .key = {(const uint8_t *)key, strlen(key)},
+			    .expect_absent = 1,
+			    .value = {(const uint8_t *)"x", 1}};
 			cr_assert_eq(rk_wire_encode_request(&b, &c), 0);
 		}
 		cr_assert_eq(h_send_all(fd, b.data, b.len), 0);
@@ -937,8 +943,10 @@ Test(cas, bad_requests_are_refused_and_the_node_keeps_serving)
 static int peer_connect(const struct h_node *n, uint64_t as)
 {
 	int fd = h_raw_connect(n);
-	struct rk_request h = {.id = 1, .op = RK_OP_HELLO,
-			       .role = RK_ROLE_PEER, .cluster_name = "ringkv",
+	struct rk_request h = {.id = 1,
+			       .op = RK_OP_HELLO,
+			       .role = RK_ROLE_PEER,
+			       .cluster_name = "ringkv",
 			       .node_id = as,
 			       .protocol_version = RK_PROTOCOL_VERSION};
 	cr_assert_eq(raw_request(fd, &h), 0);
@@ -964,9 +972,9 @@ static enum peer_op peer_answer(int fd, int *status)
 	struct peer_wire_msg *w;
 	struct peer_wire_limits lim = {1 << 20, 1024, 1 << 20};
 	char err[160];
-	cr_assert_eq(peer_wire_decode(buf, (size_t)n, &lim, &m, &w, err,
-				      sizeof(err)),
-		     0, "%s", err);
+	cr_assert_eq(
+	    peer_wire_decode(buf, (size_t)n, &lim, &m, &w, err, sizeof(err)), 0,
+	    "%s", err);
 	enum peer_op op = m.op;
 	*status = m.status;
 	peer_wire_msg_free(w);
@@ -988,7 +996,8 @@ Test(cas, garbage_paxos_traffic_is_dropped)
 		struct peer_msg m = {.op = PEER_OP_PAXOS, .payload = {junk, n}};
 		peer_send(fd, &m);
 	}
-	struct peer_msg f = {.id = 77, .op = PEER_OP_CAS,
+	struct peer_msg f = {.id = 77,
+			     .op = PEER_OP_CAS,
 			     .cas = {.op = PEER_CAS_CAS,
 				     .key = {(const uint8_t *)"g", 1},
 				     .expect_absent = 1,
