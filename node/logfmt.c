@@ -41,7 +41,7 @@ long rk_logrec_decode(const uint8_t *p, size_t avail, struct rk_logrec *r)
 	if (avail < RK_LOG_HDR)
 		return 0;
 	uint32_t body = rk_get_le32(p + 4);
-	if (body < RK_LOG_BODY_FIXED + 1 || body > RK_LOG_MAX_BODY)
+	if (body < RK_LOG_BODY_FIXED || body > RK_LOG_MAX_BODY)
 		return RK_ECORRUPT;
 	if (avail - RK_LOG_HDR < body)
 		return 0;
@@ -54,8 +54,9 @@ long rk_logrec_decode(const uint8_t *p, size_t avail, struct rk_logrec *r)
 	uint16_t klen = (uint16_t)(b[2] | (b[3] << 8));
 	uint32_t vlen = rk_get_le32(b + 4);
 	if ((type != RK_REC_VALUE && type != RK_REC_TOMBSTONE &&
-	     type != RK_REC_DROP && type != RK_REC_HINT) ||
-	    b[1] != 0 || klen == 0 ||
+	     type != RK_REC_DROP && type != RK_REC_HINT &&
+	     type != RK_REC_PAXOS) ||
+	    b[1] != 0 || (klen == 0 && (type != RK_REC_PAXOS || vlen != 0)) ||
 	    (uint64_t)RK_LOG_BODY_FIXED + klen + vlen != body ||
 	    ((type == RK_REC_TOMBSTONE || type == RK_REC_DROP) && vlen != 0))
 		return RK_ECORRUPT;

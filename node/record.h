@@ -21,6 +21,13 @@ enum rk_rec_type {
 	 * after a ring change).  Replay removes the key, whatever its
 	 * version: the record's place in the log is what orders it. */
 	RK_REC_DROP = 3,
+	/* Only in the op-log: a key's Paxos acceptor state (node/cas.c), the
+	 * value being paxos.proto's AcceptorState bytes, or empty when the
+	 * state was pruned; the last one of a key wins.  With an empty key
+	 * (and value) it records the Paxos clock bound in its timestamp: no
+	 * ballot was issued at or above it.  Never in the table, never
+	 * replicated; kept across compaction (store.c). */
+	RK_REC_PAXOS = 6,
 	/* Only in the hints log: a record kept for another node.  Its value
 	 * is [u8 record type][u64 target node][u64 created ms][the record's
 	 * value], little-endian (node/hints.c). */

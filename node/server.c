@@ -207,6 +207,7 @@ static void handle_request(struct conn *c, const struct rk_request *q)
 	case RK_OP_NODE_STATS:
 	case RK_OP_DECOMMISSION:
 	case RK_OP_REMOVE_NODE:
+	case RK_OP_CAS:
 		if (srv->draining) {
 			send_error(c, q->id, RK_ESHUTTING_DOWN,
 				   "node is shutting down");

@@ -43,6 +43,7 @@ struct cli {
 	const char *max_states; /* lincheck --max-states N */
 	int all;         /* get --all: every replica's answer */
 	int local;       /* get --local: the contacted node's own copy */
+	int absent;      /* cas --absent: expect no value */
 	int timeout_set; /* --timeout given */
 	rkv_options opts;
 	rkv_client *client; /* connected on first use */
@@ -974,6 +975,103 @@ static int cmd_lincheck(struct cli *cli, int argc, char **argv)
 	return rc;
 }
 
+/* Prints a compare-and-set's outcome; exit 0 when applied, 1 when not
+ * (the current value is printed). */
+static int print_cas(struct cli *cli, const char *op, const char *key,
+		     int applied, const rkv_value *cur)
+{
+	if (cli->json) {
+		printf("{\"ok\":true,\"op\":\"%s\",", op);
+		json_bytes_field(stdout, "key", (const uint8_t *)key,
+				 strlen(key));
+		printf(",\"applied\":%s,\"exists\":%s",
+		       applied ? "true" : "false", cur ? "true" : "false");
+		if (cur) {
+			putchar(',');
+			json_bytes_field(stdout, "value", cur->data, cur->len);
+			putchar(',');
+			json_ts(stdout, cur->ts);
+		}
+		printf("}\n");
+	} else if (applied) {
+		printf("OK\n");
+	} else if (cur) {
+		fwrite(cur->data, 1, cur->len, stdout);
+		if (!cli->raw)
+			putchar('\n');
+	} else {
+		/* Nothing on stdout: an empty line would be the empty value. */
+		fprintf(cli->interactive ? stdout : stderr, "(no value)\n");
+	}
+	return applied ? EXIT_YES : EXIT_NO;
+}
+
+/* cas [--absent] KEY EXPECTED NEW, or cas --absent KEY NEW. */
+static int cmd_cas(struct cli *cli, int argc, char **argv)
+{
+	int absent = cli->absent;
+	/* At the prompt the flag comes as a word. */
+	char *args[3];
+	int n = 0;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--absent"))
+			absent = 1;
+		else if (n < 3)
+			args[n++] = argv[i];
+		else
+			n = 4;
+	}
+	if (n != (absent ? 2 : 3))
+		return fail("usage: ringkv cas KEY EXPECTED NEW | ringkv cas "
+			    "--absent KEY NEW");
+	const char *key = args[0];
+	const char *exp = absent ? NULL : args[1];
+	const char *nv = args[absent ? 1 : 2];
+	if (connect_once(cli))
+		return EXIT_ERR;
+	int applied;
+	rkv_value *cur;
+	int rc = rkv_cas(cli->client, key, strlen(key), exp,
+			 exp ? strlen(exp) : 0, nv, strlen(nv), &applied, &cur);
+	if (rc)
+		return report(cli, rc);
+	int ret = print_cas(cli, "cas", key, applied, cur);
+	rkv_value_free(cur);
+	return ret;
+}
+
+static int cmd_put_if_absent(struct cli *cli, int argc, char **argv)
+{
+	(void)argc;
+	if (connect_once(cli))
+		return EXIT_ERR;
+	int applied;
+	rkv_value *cur;
+	int rc = rkv_put_if_absent(cli->client, argv[1], strlen(argv[1]),
+				   argv[2], strlen(argv[2]), &applied, &cur);
+	if (rc)
+		return report(cli, rc);
+	int ret = print_cas(cli, "put-if-absent", argv[1], applied, cur);
+	rkv_value_free(cur);
+	return ret;
+}
+
+static int cmd_delete_if(struct cli *cli, int argc, char **argv)
+{
+	(void)argc;
+	if (connect_once(cli))
+		return EXIT_ERR;
+	int applied;
+	rkv_value *cur;
+	int rc = rkv_delete_if(cli->client, argv[1], strlen(argv[1]), argv[2],
+			       strlen(argv[2]), &applied, &cur);
+	if (rc)
+		return report(cli, rc);
+	int ret = print_cas(cli, "delete-if", argv[1], applied, cur);
+	rkv_value_free(cur);
+	return ret;
+}
+
 /* Commands of later releases say so plainly instead of pretending. */
 static int cmd_later(struct cli *cli, int argc, char **argv)
 {
@@ -1017,9 +1115,19 @@ static const struct command commands[] = {
 	 "check recorded histories for linearizability (exit 0 yes, 1 no, "
 	 "2 unreadable, 3 undecided)",
 	 cmd_lincheck, 1, 100000},
+	{"cas", "[--absent] KEY [EXPECTED] NEW",
+	 "set KEY to NEW if its value is EXPECTED (--absent: if it has "
+	 "none), through Paxos; exit 0 applied, 1 not (prints the current "
+	 "value)",
+	 cmd_cas, 2, 4},
+	{"put-if-absent", "KEY VALUE",
+	 "set KEY if it has no value; exit 0 applied, 1 not (prints it)",
+	 cmd_put_if_absent, 2, 2},
+	{"delete-if", "KEY EXPECTED",
+	 "delete KEY if its value is EXPECTED; exit 0 deleted, 1 not",
+	 cmd_delete_if, 2, 2},
 	{"help", "", "this list", cmd_help, 0, 0},
 	/* Not built yet; each names the release that brings it. */
-	{"cas", NULL, NULL, cmd_later, 0, 99},
 	{"incr", NULL, NULL, cmd_later, 0, 99},
 	{"decr", NULL, NULL, cmd_later, 0, 99},
 	{"counter", NULL, NULL, cmd_later, 0, 99},
@@ -1045,6 +1153,7 @@ static void usage(FILE *out)
 		"      --smart on|off            route each key to its replicas\n"
 		"                                (default on)\n"
 		"      --all, --local            get: every replica / one node\n"
+		"      --absent                  cas: the key must have no value\n"
 		"  -h, --help                    this help\n"
 		"  -V, --version                 print the version\n"
 		"\n"
@@ -1055,7 +1164,8 @@ static void usage(FILE *out)
 			fprintf(out, "  %-12s %-20s %s\n", commands[i].name,
 				commands[i].args, commands[i].help);
 	fprintf(out, "\nExit status: 0 success, 1 not found / does not "
-		     "exist, 2 error.\n");
+		     "exist / condition false, 2 error (for cas: CONTENTION_TIMEOUT\n"
+		     "and TIMEOUT mean the outcome is unknown).\n");
 }
 
 static int cmd_help(struct cli *cli, int argc, char **argv)
@@ -1190,6 +1300,7 @@ int main(int argc, char **argv)
 		{"smart", required_argument, NULL, 'm'},
 		{"all", no_argument, NULL, 'A'},
 		{"local", no_argument, NULL, 'L'},
+		{"absent", no_argument, NULL, 'B'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -1251,6 +1362,9 @@ int main(int argc, char **argv)
 			break;
 		case 'L':
 			cli.local = 1;
+			break;
+		case 'B':
+			cli.absent = 1;
 			break;
 		case 'M':
 			cli.max_states = optarg;
