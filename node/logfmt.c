@@ -24,7 +24,8 @@ int rk_logrec_encode(struct rk_buf *out, const struct rk_logrec *r)
 	rk_put_le64(b + 8, r->lsn);
 	rk_put_le64(b + 16, r->ts.hlc);
 	rk_put_le64(b + 24, r->ts.node);
-	memcpy(b + RK_LOG_BODY_FIXED, r->key, r->klen);
+	if (r->klen) /* the Paxos clock bound has no key (and NULL) */
+		memcpy(b + RK_LOG_BODY_FIXED, r->key, r->klen);
 	if (r->vlen)
 		memcpy(b + RK_LOG_BODY_FIXED + r->klen, r->val, r->vlen);
 	uint32_t crc = rk_crc32c(0, p + 4, 4);
