@@ -81,6 +81,30 @@ static const struct setting settings[] = {
 	 "a joining or leaving node waits at most this long for every live "
 	 "member to know it before ranges move (then moves them anyway)"},
 
+	{"cas", "timeout", K_DURATION, F(cas_timeout_ms), 0, "2s", 10, 600000,
+	 "a compare-and-set or SERIAL request may take this long at the key's "
+	 "primary, waiting behind others on the key included; then TIMEOUT "
+	 "(the outcome is unknown)"},
+	{"cas", "contention_timeout", K_DURATION, F(cas_contention_timeout_ms),
+	 0, "1s", 1, 600000,
+	 "a proposal that keeps losing to other proposers gives up after "
+	 "this: CONTENTION_TIMEOUT (the outcome is unknown)"},
+	{"cas", "round_timeout", K_DURATION, F(cas_round_timeout_ms), 0,
+	 "250ms", 1, 600000,
+	 "a Paxos round without a majority of answers for this long is "
+	 "tried again"},
+	{"cas", "backoff_min", K_DURATION, F(cas_backoff_min_ms), 0, "4ms", 0,
+	 60000, "first cap of the random wait after losing a round (doubles "
+		"with each loss)"},
+	{"cas", "backoff_max", K_DURATION, F(cas_backoff_max_ms), 0, "100ms",
+	 1, 60000, "largest cap of the random wait after losing a round"},
+	{"cas", "max_queue", K_COUNT, F(cas_max_queue), 0, "128", 1, 1000000,
+	 "operations waiting behind the running one on one key at its "
+	 "primary; more are refused with OVERLOADED"},
+	{"cas", "max_ops", K_COUNT, F(cas_max_ops), 0, "10000", 1, 10000000,
+	 "compare-and-set and SERIAL requests a node holds at once (its own, "
+	 "forwarded and queued); more are refused with OVERLOADED"},
+
 	{"gossip", "period", K_DURATION, F(gossip_period_ms), 0, "1s", 10,
 	 600000, "SWIM protocol period: one member probed per period"},
 	{"gossip", "probe_timeout", K_DURATION, F(gossip_probe_timeout_ms), 0,
@@ -408,6 +432,13 @@ int config_validate(const struct node_config *c, char *err, size_t errlen)
 	if (c->weight * c->vnodes > 65536)
 		return errf(err, errlen, RK_EINVALID,
 			    "node.weight x node.vnodes is above 65536 tokens");
+	if (c->cas_backoff_min_ms > c->cas_backoff_max_ms)
+		return errf(err, errlen, RK_EINVALID,
+			    "cas.backoff_min must not exceed cas.backoff_max");
+	if (c->cas_round_timeout_ms >= c->cas_timeout_ms)
+		return errf(err, errlen, RK_EINVALID,
+			    "cas.round_timeout must be shorter than "
+			    "cas.timeout");
 	/* A request carries key and value plus a little framing. */
 	if (c->max_frame < c->max_key + c->max_value + 64)
 		return errf(err, errlen, RK_EINVALID,

@@ -38,6 +38,15 @@ struct node_config {
 	uint64_t cleanup_delay_ms;
 	uint64_t settle_timeout_ms;
 
+	/* [cas] (compare-and-set, SERIAL reads: node/cas.c) */
+	uint64_t cas_timeout_ms;
+	uint64_t cas_contention_timeout_ms;
+	uint64_t cas_round_timeout_ms;
+	uint64_t cas_backoff_min_ms;
+	uint64_t cas_backoff_max_ms;
+	uint64_t cas_max_queue;
+	uint64_t cas_max_ops;
+
 	/* [gossip] */
 	uint64_t gossip_period_ms;
 	uint64_t gossip_probe_timeout_ms;

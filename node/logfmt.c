@@ -24,7 +24,8 @@ int rk_logrec_encode(struct rk_buf *out, const struct rk_logrec *r)
 	rk_put_le64(b + 8, r->lsn);
 	rk_put_le64(b + 16, r->ts.hlc);
 	rk_put_le64(b + 24, r->ts.node);
-	memcpy(b + RK_LOG_BODY_FIXED, r->key, r->klen);
+	if (r->klen) /* the Paxos clock bound has no key (and NULL) */
+		memcpy(b + RK_LOG_BODY_FIXED, r->key, r->klen);
 	if (r->vlen)
 		memcpy(b + RK_LOG_BODY_FIXED + r->klen, r->val, r->vlen);
 	uint32_t crc = rk_crc32c(0, p + 4, 4);
@@ -41,7 +42,7 @@ long rk_logrec_decode(const uint8_t *p, size_t avail, struct rk_logrec *r)
 	if (avail < RK_LOG_HDR)
 		return 0;
 	uint32_t body = rk_get_le32(p + 4);
-	if (body < RK_LOG_BODY_FIXED + 1 || body > RK_LOG_MAX_BODY)
+	if (body < RK_LOG_BODY_FIXED || body > RK_LOG_MAX_BODY)
 		return RK_ECORRUPT;
 	if (avail - RK_LOG_HDR < body)
 		return 0;
@@ -55,8 +56,9 @@ long rk_logrec_decode(const uint8_t *p, size_t avail, struct rk_logrec *r)
 	uint32_t vlen = rk_get_le32(b + 4);
 	if ((type != RK_REC_VALUE && type != RK_REC_TOMBSTONE &&
 	     type != RK_REC_DROP && type != RK_REC_HINT &&
-	     type != RK_REC_COUNTER && type != RK_REC_COUNTER_OP) ||
-	    b[1] != 0 || klen == 0 ||
+	     type != RK_REC_COUNTER && type != RK_REC_COUNTER_OP &&
+	     type != RK_REC_PAXOS) ||
+	    b[1] != 0 || (klen == 0 && (type != RK_REC_PAXOS || vlen != 0)) ||
 	    (uint64_t)RK_LOG_BODY_FIXED + klen + vlen != body ||
 	    ((type == RK_REC_TOMBSTONE || type == RK_REC_DROP) && vlen != 0))
 		return RK_ECORRUPT;

@@ -9,7 +9,8 @@
  *   12     L    body:
  *                 0  u8   type (enum rk_rec_type)
  *                 1  u8   flags (0)
- *                 2  u16  key length K (>= 1)
+ *                 2  u16  key length K (>= 1; 0 only in a Paxos
+ *                          clock-bound record, type 6, whose V is 0)
  *                 4  u32  value length V
  *                 8  u64  log sequence number (0 in snapshots)
  *                 16 u64  timestamp hlc

@@ -8,6 +8,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "cas.h"
 #include "cluster.h"
 #include "counter.h"
 #include "crdt.h"
@@ -66,6 +67,7 @@ struct node {
 	struct repl *repl;
 	struct rebalance *rebalance;
 	struct hints *hints;
+	struct cas *cas;
 	struct server *server;
 	struct scan_req *scans, *scans_tail;
 	char advertise[256];
@@ -718,12 +720,17 @@ static void on_data(void *ctx, struct conn *c, const struct rk_request *q)
 		local_counter_get(n, c, q);
 		return;
 	}
-	if (q->consistency == RK_CL_SERIAL) {
-		struct rk_response r = {.id = q->id, .status = RK_ENOT_IMPLEMENTED,
-					.error = "SERIAL reads come with "
-						 "compare-and-set (not built "
-						 "yet)"};
+	if (q->op == RK_OP_GET && q->all_replies &&
+	    q->consistency == RK_CL_SERIAL) {
+		struct rk_response r = {.id = q->id, .status = RK_EBAD_REQUEST,
+					.error = "a SERIAL read has one answer, "
+						 "not one per replica"};
 		server_reply(c, &r);
+		return;
+	}
+	/* Compare-and-set, and SERIAL reads and writes: Paxos. */
+	if (q->op == RK_OP_CAS || q->consistency == RK_CL_SERIAL) {
+		cas_client(n->cas, c, q);
 		return;
 	}
 	uint64_t h = req_new(n, c, q);
@@ -777,6 +784,10 @@ static void on_peer_request(void *ctx, struct conn *c,
 {
 	struct node *n = ctx;
 	uint64_t from = server_conn_peer_id(c);
+	if (m->op == PEER_OP_PAXOS || m->op == PEER_OP_CAS) {
+		cas_peer(n->cas, c, server_conn_peer_id(c), m);
+		return;
+	}
 	if (m->op == PEER_OP_REPL) {
 		/* Only members replicate with us. */
 		if (cluster_liveness_of(n->cluster, from) == CLUSTER_UNKNOWN)
@@ -880,6 +891,7 @@ static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
 	struct node *n = w->data;
 	store_settle(n->store);
 	repl_durable(n->repl, store_durable_lsn(n->store));
+	cas_durable(n->cas);
 	log_reads_done(n);
 	store_maintain(n->store, wall_ms());
 	repl_rearm(n);
@@ -995,6 +1007,7 @@ void node_shutdown(struct node *n)
 	if (n->stopping)
 		return;
 	n->stopping = 1;
+	cas_set_draining(n->cas);
 	server_drain(n->server, on_drained, n);
 }
 
@@ -1113,6 +1126,11 @@ int node_start(struct ev_loop *loop, const struct node_config *cfg,
 		goto fail;
 	if ((rc = start_repl(n, err, errlen)))
 		goto fail;
+	struct cas_deps cd = {.loop = loop, .cfg = cfg, .lg = lg,
+			      .self_id = n->id, .store = n->store,
+			      .cluster = n->cluster, .peers = n->peers};
+	if ((rc = cas_new(&cd, &n->cas, err, errlen)))
+		goto fail;
 	cluster_set_callbacks(n->cluster, on_meta, on_ring, on_liveness, n);
 	server_set_cluster(n->server, n->cluster);
 	if ((rc = membership_open(loop, cfg, n->id, server_address(n->server),
@@ -1172,7 +1190,9 @@ void node_free(struct node *n)
 		ev_timer_stop(n->loop, &n->flush_poll);
 	}
 	/* Replies to our requests reference the parts below: fail them
-	 * first, while everything still exists. */
+	 * first, while everything still exists (compare-and-set answers
+	 * its forwarded requests without running anything more). */
+	cas_stop(n->cas);
 	peers_free(n->peers);
 	/* repl's unfinished pulls report to rebalance: it goes after. */
 	repl_free(n->repl);
@@ -1188,6 +1208,7 @@ void node_free(struct node *n)
 	for (size_t i = 0; i < n->n_reqs; i++)
 		if (n->reqs[i].in_use)
 			server_conn_unref(n->reqs[i].c);
+	cas_free(n->cas);
 	server_free(n->server);
 	membership_free(n->membership);
 	cluster_free(n->cluster);

@@ -34,6 +34,7 @@ struct chunk {
 	uint64_t last_lsn;  /* LSN of the last record, 0 if none */
 	int rotate_after;   /* start a new segment after writing this */
 	int end;            /* snapshot queue: no more chunks */
+	int must_sync;      /* holds a record fsync'd whatever the policy */
 };
 
 /* A queue of chunks shared by the loop and one thread. */
@@ -70,6 +71,7 @@ struct oplog {
 	uint64_t seg_size;
 	uint64_t last_sync_ms;
 	int dirty;              /* written but not fsynced */
+	uint64_t written_lsn;   /* last LSN written to a segment */
 
 	/* Shared under mu. */
 	pthread_mutex_t mu;
@@ -84,6 +86,7 @@ struct oplog {
 	uint64_t snap_cutoff;
 
 	_Atomic uint64_t durable_lsn;
+	_Atomic uint64_t synced_lsn; /* every LSN <= this is fsync'd */
 	_Atomic uint64_t seg_bytes_total;
 	_Atomic uint64_t segments;
 	_Atomic uint64_t snapshot_bytes;
@@ -609,6 +612,7 @@ int oplog_replay(struct oplog *log, oplog_apply_fn apply, void *ctx,
 	if (!nsegs)
 		atomic_store(&log->first_lsn, log->next_lsn);
 	atomic_store(&log->durable_lsn, log->next_lsn - 1);
+	atomic_store(&log->synced_lsn, log->next_lsn - 1);
 out:
 	free(segs);
 	closedir(d);
@@ -633,6 +637,9 @@ static void seg_sync(struct oplog *log)
 	}
 	log->dirty = 0;
 	log->last_sync_ms = mono_ms();
+	/* Sealed segments were synced when sealed: all written is on disk. */
+	if (log->written_lsn)
+		atomic_store(&log->synced_lsn, log->written_lsn);
 }
 
 /* Seals the current segment and opens a new one named first_lsn. */
@@ -709,17 +716,19 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&log->mu);
 
 		uint64_t last = 0, bytes = 0;
+		int must_sync = 0;
 		while (c) {
 			struct chunk *next = c->next;
 			write_chunk(log, c);
 			if (c->last_lsn)
-				last = c->last_lsn;
+				last = log->written_lsn = c->last_lsn;
 			bytes += rk_buf_readable(&c->buf);
+			must_sync |= c->must_sync;
 			chunk_free(c);
 			c = next;
 		}
 		int synced = 0;
-		if (log->cfg.fsync == RK_FSYNC_ALWAYS || stopping ||
+		if (log->cfg.fsync == RK_FSYNC_ALWAYS || stopping || must_sync ||
 		    (log->cfg.fsync == RK_FSYNC_INTERVAL && log->dirty &&
 		     mono_ms() >= log->last_sync_ms +
 					  log->cfg.fsync_interval_ms)) {
@@ -735,6 +744,9 @@ static void *writer_main(void *arg)
 			atomic_store(&log->durable_lsn, last);
 			if (log->notify)
 				log->notify(log->notify_ctx);
+		} else if (synced && log->notify) {
+			/* fsync=interval synced earlier writes: synced_lsn. */
+			log->notify(log->notify_ctx);
 		}
 		pthread_mutex_lock(&log->mu);
 		if (stopping && !log->wq.head)
@@ -787,9 +799,23 @@ uint64_t oplog_append(struct oplog *log, struct rk_logrec *r)
 	return r->lsn;
 }
 
+uint64_t oplog_append_sync(struct oplog *log, struct rk_logrec *r)
+{
+	/* Marked first: oplog_append may hand the chunk over at once. */
+	if (!log->open && !(log->open = chunk_new()))
+		return 0;
+	log->open->must_sync = 1;
+	return oplog_append(log, r);
+}
+
 void oplog_flush(struct oplog *log)
 {
 	handoff(log);
+}
+
+uint64_t oplog_synced_lsn(struct oplog *log)
+{
+	return atomic_load(&log->synced_lsn);
 }
 
 uint64_t oplog_durable_lsn(struct oplog *log)

@@ -100,6 +100,12 @@ int oplog_start(struct oplog *log, oplog_notify_fn notify, void *ctx);
  * when out of memory. */
 uint64_t oplog_append(struct oplog *log, struct rk_logrec *r);
 
+/* Appends r like oplog_append, and makes the writer fdatasync it (with
+ * everything before it) whatever the fsync policy: for records whose
+ * durability is promised to other nodes (Paxos acceptor state).  Wait for
+ * oplog_synced_lsn() to reach the result. */
+uint64_t oplog_append_sync(struct oplog *log, struct rk_logrec *r);
+
 /* Hands what was appended since the last flush to the writer.  Call once
  * per event-loop turn. */
 void oplog_flush(struct oplog *log);
@@ -109,6 +115,11 @@ void oplog_flush(struct oplog *log);
 uint64_t oplog_durable_lsn(struct oplog *log);
 
 int oplog_fsync_always(const struct oplog *log);
+
+/* Every LSN <= the result has been fdatasync'd (or was replayed at start),
+ * under any policy (loop thread; the notify callback fires when it
+ * advances). */
+uint64_t oplog_synced_lsn(struct oplog *log);
 
 void oplog_get_stats(struct oplog *log, struct oplog_stats *st);
 

@@ -67,6 +67,11 @@ struct peers {
 	uint64_t next_id;
 	struct link *links;
 	ev_timer sweep;
+	/* Messages queued during a loop turn go out together just before
+	 * the loop waits again: one send() per peer per turn however many
+	 * requests the turn coordinated, and one read() for the peer. */
+	ev_prepare flush;
+	int flush_again; /* queued while on_flush runs */
 	int closing;      /* peers_free is running */
 	peer_down_fn down_fn;
 	void *down_ctx;
@@ -335,6 +340,30 @@ static int link_connect(struct link *l)
 	return 0;
 }
 
+static void on_flush(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	(void)revents;
+	struct peers *p = w->data;
+	/* A failed flush runs callbacks that may queue more: go round
+	 * until nothing new was queued, then sleep. */
+	do {
+		p->flush_again = 0;
+		for (struct link *l = p->links; l; l = l->next)
+			if (l->state == LINK_READY &&
+			    rk_buf_readable(&l->out) && !ev_is_active(&l->wio))
+				link_flush(l);
+	} while (p->flush_again);
+	ev_prepare_stop(loop, w);
+}
+
+/* Queued frames go out at the end of this loop turn (on_flush). */
+static void flush_soon(struct peers *p)
+{
+	p->flush_again = 1;
+	if (!ev_is_active(&p->flush))
+		ev_prepare_start(p->loop, &p->flush);
+}
+
 static struct link *link_get(struct peers *p, const char *addr)
 {
 	for (struct link *l = p->links; l; l = l->next)
@@ -388,8 +417,7 @@ void peers_request(struct peers *p, const char *addr, struct peer_msg *m,
 		cb(ctx, RK_ENOMEM, NULL);
 		return;
 	}
-	if (l->state == LINK_READY)
-		link_flush(l);
+	flush_soon(p);
 }
 
 int peers_send(struct peers *p, const char *addr, struct peer_msg *m)
@@ -411,8 +439,7 @@ int peers_send(struct peers *p, const char *addr, struct peer_msg *m)
 	m->id = 0;
 	if (peer_wire_encode(&l->out, m))
 		return RK_ENOMEM;
-	if (l->state == LINK_READY)
-		link_flush(l);
+	flush_soon(p);
 	return 0;
 }
 
@@ -463,6 +490,8 @@ struct peers *peers_new(struct ev_loop *loop, const struct node_config *cfg,
 	ev_timer_init(&p->sweep, on_sweep, PEER_SWEEP, PEER_SWEEP);
 	p->sweep.data = p;
 	ev_timer_start(loop, &p->sweep);
+	ev_prepare_init(&p->flush, on_flush);
+	p->flush.data = p;
 	return p;
 }
 
@@ -471,6 +500,10 @@ void peers_free(struct peers *p)
 	if (!p)
 		return;
 	ev_timer_stop(p->loop, &p->sweep);
+	/* What the last loop turn queued still goes, as far as the
+	 * sockets take it without waiting. */
+	if (ev_is_active(&p->flush))
+		on_flush(p->loop, &p->flush, 0);
 	p->closing = 1;
 	while (p->links) {
 		struct link *l = p->links;

@@ -33,6 +33,13 @@ enum rk_rec_type {
 	 * remembered op ids (kind 3, repl/counter.h counter_window_*),
 	 * which rebuilds the window that compaction would otherwise lose. */
 	RK_REC_COUNTER_OP = 5,
+	/* Only in the op-log: a key's Paxos acceptor state (node/cas.c), the
+	 * value being paxos.proto's AcceptorState bytes, or empty when the
+	 * state was pruned; the last one of a key wins.  With an empty key
+	 * (and value) it records the Paxos clock bound in its timestamp: no
+	 * ballot was issued at or above it.  Never in the table, never
+	 * replicated; kept across compaction (store.c). */
+	RK_REC_PAXOS = 6,
 	/* Only in the hints log: a record kept for another node.  Its value
 	 * is [u8 record type][u64 target node][u64 created ms][the record's
 	 * value], little-endian (node/hints.c). */

@@ -210,6 +210,7 @@ static void handle_request(struct conn *c, const struct rk_request *q)
 	case RK_OP_COUNTER_ADD:
 	case RK_OP_COUNTER_GET:
 	case RK_OP_COUNTER_DELETE:
+	case RK_OP_CAS:
 		if (srv->draining) {
 			send_error(c, q->id, RK_ESHUTTING_DOWN,
 				   "node is shutting down");

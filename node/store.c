@@ -63,6 +63,11 @@ struct store {
 					 value followed by its u64 lsn */
 	int opened;		      /* replay done: a clean close may
 					 say so */
+	/* Paxos acceptor states (RK_REC_PAXOS records: the newest of each
+	 * key) and the Paxos clock bound: replayed, appended with a forced
+	 * fsync, and copied into every snapshot. */
+	struct rk_table *paxos;
+	uint64_t paxos_bound;
 
 	enum compact_phase phase;
 	uint64_t scan_cursor;
@@ -466,9 +471,37 @@ static int replay_window(struct store *s, const struct rk_logrec *r)
 	return 0;
 }
 
+/* Keeps the newest Paxos state of a key (len 0: it has none).  Returns 0
+ * or RK_ENOMEM. */
+static int paxos_keep(struct store *s, const void *key, size_t klen,
+		      const void *state, size_t len)
+{
+	if (len == 0) {
+		free(rk_table_remove(s->paxos, key, klen));
+		return 0;
+	}
+	struct rk_rec *rec = rk_rec_new(RK_REC_PAXOS, (rk_ts){0, 0}, key,
+					(uint16_t)klen, state, (uint32_t)len);
+	struct rk_rec *old;
+	if (!rec || rk_table_put(s->paxos, rec, &old)) {
+		free(rec);
+		return RK_ENOMEM;
+	}
+	free(old);
+	return 0;
+}
+
 static int replay_one(void *ctx, const struct rk_logrec *r)
 {
 	struct store *s = ctx;
+	if (r->type == RK_REC_PAXOS) {
+		if (r->klen == 0) {
+			if (r->ts.hlc > s->paxos_bound)
+				s->paxos_bound = r->ts.hlc;
+			return 0;
+		}
+		return paxos_keep(s, r->key, r->klen, r->val, r->vlen);
+	}
 	if (r->type == RK_REC_DROP) {
 		struct rk_rec *gone = rk_table_remove(s->table, r->key, r->klen);
 		if (gone)
@@ -524,6 +557,7 @@ int store_open(const struct store_config *cfg, const struct rk_logger *lg,
 		seed = (uint64_t)time(NULL) ^ (uint64_t)getpid();
 	s->table = rk_table_new(seed);
 	s->pend_latest = rk_table_new(seed + 1);
+	s->paxos = rk_table_new(seed ^ 0x9e3779b97f4a7c15ull);
 	struct crdt_dedup_config dc;
 	crdt_dedup_config_default(&dc);
 	if (cfg->dedup_max_ids)
@@ -534,7 +568,7 @@ int store_open(const struct store_config *cfg, const struct rk_logger *lg,
 		dc.max_future_ms = cfg->dedup_max_future_ms;
 	dc.hash_seed = seed ^ 0x9e3779b97f4a7c15ull;
 	int rc;
-	if (!s->data_dir || !s->table || !s->pend_latest ||
+	if (!s->data_dir || !s->table || !s->pend_latest || !s->paxos ||
 	    crdt_dedup_new(&dc, &s->dedup) || crdt_new(0, &s->scratch)) {
 		rc = errf(err, errlen, RK_ENOMEM,
 			  "out of memory (or a bad counters setting)");
@@ -594,6 +628,7 @@ void store_close(struct store *s)
 	crdt_dedup_free(s->dedup);
 	crdt_free(s->scratch);
 	free(s->cbuf);
+	rk_table_free(s->paxos);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
 	if (s->clock_fd >= 0)
@@ -643,6 +678,74 @@ int store_stamp(struct store *s, uint64_t now_ms, rk_ts *out)
 	}
 	*out = ts;
 	return 0;
+}
+
+void store_observe(struct store *s, rk_ts ts)
+{
+	rk_hlc_observe(&s->clock, ts.hlc);
+}
+
+int store_paxos_put(struct store *s, const void *key, size_t klen,
+		    const void *state, size_t len, uint64_t *lsn)
+{
+	if (klen == 0 || klen > RK_KEY_HARD_MAX || len > UINT32_MAX)
+		return RK_EINVALID;
+	int rc = paxos_keep(s, key, klen, state, len);
+	if (rc)
+		return rc;
+	struct rk_logrec r = {.type = RK_REC_PAXOS,
+			      .key = key,
+			      .klen = (uint16_t)klen,
+			      .val = state,
+			      .vlen = (uint32_t)len};
+	*lsn = oplog_append_sync(s->log, &r);
+	return *lsn ? 0 : RK_ENOMEM;
+}
+
+int store_paxos_set_bound(struct store *s, uint64_t hlc, uint64_t *lsn)
+{
+	if (hlc > s->paxos_bound)
+		s->paxos_bound = hlc;
+	struct rk_logrec r = {.type = RK_REC_PAXOS,
+			      .ts = {s->paxos_bound, s->node_id}};
+	*lsn = oplog_append_sync(s->log, &r);
+	return *lsn ? 0 : RK_ENOMEM;
+}
+
+uint64_t store_paxos_bound(const struct store *s)
+{
+	return s->paxos_bound;
+}
+
+struct paxos_walk {
+	store_paxos_fn fn;
+	void *ctx;
+};
+
+static void paxos_walk_one(void *ctx, const struct rk_rec *rec)
+{
+	struct paxos_walk *w = ctx;
+	w->fn(w->ctx, rk_rec_key(rec), rec->klen, rk_rec_value(rec),
+	      rec->vlen);
+}
+
+void store_paxos_each(struct store *s, store_paxos_fn fn, void *ctx)
+{
+	struct paxos_walk w = {fn, ctx};
+	uint64_t cursor = 0;
+	do
+		cursor = rk_table_scan(s->paxos, cursor, paxos_walk_one, &w);
+	while (cursor != 0);
+}
+
+size_t store_paxos_count(const struct store *s)
+{
+	return rk_table_count(s->paxos);
+}
+
+uint64_t store_synced_lsn(struct store *s)
+{
+	return oplog_synced_lsn(s->log);
 }
 
 int store_drop(struct store *s, const void *key, size_t klen)
@@ -1117,6 +1220,20 @@ keep:;
 	s->step_rc = oplog_snapshot_add(s->log, &r);
 }
 
+static void snap_paxos_one(void *ctx, const uint8_t *key, size_t klen,
+			   const uint8_t *state, size_t len)
+{
+	struct store *s = ctx;
+	if (s->step_rc)
+		return;
+	struct rk_logrec r = {.type = RK_REC_PAXOS,
+			      .key = key,
+			      .klen = (uint16_t)klen,
+			      .val = state,
+			      .vlen = (uint32_t)len};
+	s->step_rc = oplog_snapshot_add(s->log, &r);
+}
+
 int store_compact_step(struct store *s, uint64_t now_ms)
 {
 	if (s->phase != COMPACT_SCANNING)
@@ -1157,6 +1274,25 @@ int store_compact_step(struct store *s, uint64_t now_ms)
 		return 0;
 	}
 	if (s->scan_cursor == 0) {
+		/* The snapshot replaces the segments before its cutoff, the
+		 * Paxos records among them included: it carries the states
+		 * and the clock bound as they are now.  Replay applies the
+		 * segments after it, whose records for a key, if any, end
+		 * with the state it has now, so the newest still wins. */
+		store_paxos_each(s, snap_paxos_one, s);
+		if (!s->step_rc && s->paxos_bound) {
+			struct rk_logrec r = {.type = RK_REC_PAXOS,
+					      .ts = {s->paxos_bound,
+						     s->node_id}};
+			s->step_rc = oplog_snapshot_add(s->log, &r);
+		}
+		if (s->step_rc) {
+			rk_error(s->lg, "store", "compaction aborted: %s",
+				 rk_strerror(s->step_rc));
+			oplog_snapshot_abort(s->log);
+			s->phase = COMPACT_WRITING;
+			return 0;
+		}
 		oplog_snapshot_end(s->log);
 		s->phase = COMPACT_WRITING;
 		return 0;

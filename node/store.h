@@ -149,6 +149,38 @@ void store_counter_expire(struct store *s, uint64_t now_ms);
  * RK_ENOMEM. */
 int store_drop(struct store *s, const void *key, size_t klen);
 
+/* A timestamp seen elsewhere (a Paxos ballot): later stamps exceed it. */
+void store_observe(struct store *s, rk_ts ts);
+
+/* --- Paxos acceptor state (node/cas.c) ---
+ * Opaque bytes per key (paxos.proto AcceptorState), the newest kept in
+ * memory, appended as RK_REC_PAXOS records with a forced fdatasync
+ * whatever storage.fsync says (an acceptor must not forget a promise),
+ * replayed at open and carried into every snapshot. */
+
+/* Records key's state (len 0: it has none any more).  *lsn gets the
+ * record's LSN: it is on disk once store_synced_lsn() reaches it.
+ * Returns 0, RK_EINVALID or RK_ENOMEM. */
+int store_paxos_put(struct store *s, const void *key, size_t klen,
+		    const void *state, size_t len, uint64_t *lsn);
+
+/* Records that no Paxos ballot was or will be issued at or above hlc until
+ * a higher bound is recorded (raised ahead of the clock, so ballots never
+ * repeat across restarts).  *lsn as above.  Returns 0 or RK_ENOMEM. */
+int store_paxos_set_bound(struct store *s, uint64_t hlc, uint64_t *lsn);
+
+/* The highest bound recorded (0: none). */
+uint64_t store_paxos_bound(const struct store *s);
+
+/* Calls fn for every key that has a state (at start: restore them). */
+typedef void (*store_paxos_fn)(void *ctx, const uint8_t *key, size_t klen,
+			       const uint8_t *state, size_t len);
+void store_paxos_each(struct store *s, store_paxos_fn fn, void *ctx);
+size_t store_paxos_count(const struct store *s);
+
+/* Every LSN <= the result is fdatasync'd, whatever the fsync policy. */
+uint64_t store_synced_lsn(struct store *s);
+
 /* Hands this turn's log records to the writer; once per loop turn. */
 void store_flush(struct store *s);
 uint64_t store_durable_lsn(struct store *s);

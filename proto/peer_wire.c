@@ -122,6 +122,9 @@ int peer_wire_encode(struct rk_buf *out, const struct peer_msg *m)
 	Ringkv__Peer__CounterAdd ca = RINGKV__PEER__COUNTER_ADD__INIT;
 	Ringkv__Peer__CounterAddReply car =
 	    RINGKV__PEER__COUNTER_ADD_REPLY__INIT;
+	Ringkv__Peer__PaxosPacket px = RINGKV__PEER__PAXOS_PACKET__INIT;
+	Ringkv__Peer__CasForward cf = RINGKV__PEER__CAS_FORWARD__INIT;
+	Ringkv__Peer__CasReply cr = RINGKV__PEER__CAS_REPLY__INIT;
 	void *mem = NULL;
 	env.request_id = m->id;
 	switch (m->op) {
@@ -209,6 +212,39 @@ int peer_wire_encode(struct rk_buf *out, const struct peer_msg *m)
 		env.repl = &rm;
 		if (repl_to_pb(&rm, &m->repl, &one, &mem))
 			return RK_ENOMEM;
+		break;
+	case PEER_OP_PAXOS:
+		env.body_case = RINGKV__PEER__PEER_ENVELOPE__BODY_PAXOS;
+		env.paxos = &px;
+		px.message.data = (uint8_t *)m->payload.p;
+		px.message.len = m->payload.n;
+		break;
+	case PEER_OP_CAS:
+		env.body_case = RINGKV__PEER__PEER_ENVELOPE__BODY_CAS;
+		env.cas = &cf;
+		cf.op = (uint32_t)m->cas.op;
+		cf.key.data = (uint8_t *)m->cas.key.p;
+		cf.key.len = m->cas.key.n;
+		cf.expect_absent = m->cas.expect_absent != 0;
+		cf.expected.data = (uint8_t *)m->cas.expected.p;
+		cf.expected.len = m->cas.expected.n;
+		cf.delete_ = m->cas.del != 0;
+		cf.value.data = (uint8_t *)m->cas.value.p;
+		cf.value.len = m->cas.value.n;
+		cf.timeout_ms = m->cas.timeout_ms;
+		break;
+	case PEER_OP_CAS_REPLY:
+		env.body_case = RINGKV__PEER__PEER_ENVELOPE__BODY_CAS_REPLY;
+		env.cas_reply = &cr;
+		cr.status = (uint32_t)(-m->status);
+		if (m->error)
+			cr.error = (char *)m->error;
+		cr.applied = m->cas.applied != 0;
+		cr.exists = m->cas.exists != 0;
+		cr.value.data = (uint8_t *)m->cas.value.p;
+		cr.value.len = m->cas.value.n;
+		cr.hlc = m->cas.ts.hlc;
+		cr.node = m->cas.ts.node;
 		break;
 	case PEER_OP_NONE:
 	default:
@@ -382,6 +418,39 @@ static int repl_from_pb(struct repl_msg *m, const Ringkv__Peer__ReplMessage *p,
 	return 0;
 }
 
+/* Validates a forwarded compare-and-set. */
+static int cas_from_pb(struct peer_cas *m, const Ringkv__Peer__CasForward *p,
+		       const struct peer_wire_limits *lim, char *err,
+		       size_t errlen)
+{
+	if (p->op < PEER_CAS_CAS || p->op > PEER_CAS_WRITE)
+		return fail(err, errlen, RK_EBAD_REQUEST,
+			    "forwarded CAS operation %u", p->op);
+	if (p->key.len == 0 || p->key.len > lim->max_key)
+		return fail(err, errlen, RK_EBAD_REQUEST,
+			    "forwarded CAS key of %zu bytes", p->key.len);
+	if (p->expected.len > lim->max_value || p->value.len > lim->max_value)
+		return fail(err, errlen, RK_EBAD_REQUEST,
+			    "forwarded CAS value of %zu bytes",
+			    p->expected.len > p->value.len ? p->expected.len
+							   : p->value.len);
+	if ((p->expect_absent && p->expected.len) ||
+	    (p->delete_ && p->value.len))
+		return fail(err, errlen, RK_EBAD_REQUEST,
+			    "forwarded CAS with contradicting fields");
+	if (p->timeout_ms == 0)
+		return fail(err, errlen, RK_EBAD_REQUEST,
+			    "forwarded CAS without a deadline");
+	m->op = (enum peer_cas_op)p->op;
+	m->key = (struct rk_bytes){p->key.data, p->key.len};
+	m->expect_absent = p->expect_absent;
+	m->expected = (struct rk_bytes){p->expected.data, p->expected.len};
+	m->del = p->delete_;
+	m->value = (struct rk_bytes){p->value.data, p->value.len};
+	m->timeout_ms = p->timeout_ms;
+	return 0;
+}
+
 int peer_wire_decode(const uint8_t *body, size_t len,
 		     const struct peer_wire_limits *lim, struct peer_msg *m,
 		     struct peer_wire_msg **owner, char *err, size_t errlen)
@@ -511,6 +580,36 @@ int peer_wire_decode(const uint8_t *body, size_t len,
 		m->repl.value = a->value;
 		break;
 	}
+	case RINGKV__PEER__PEER_ENVELOPE__BODY_PAXOS:
+		/* The bytes are checked by paxos_wire_decode (CRC and all). */
+		m->op = PEER_OP_PAXOS;
+		m->payload.p = e->paxos->message.data;
+		m->payload.n = e->paxos->message.len;
+		if (m->payload.n == 0 || m->payload.n > max_payload)
+			rc = fail(err, errlen, RK_EBAD_REQUEST,
+				  "paxos packet of %zu bytes", m->payload.n);
+		break;
+	case RINGKV__PEER__PEER_ENVELOPE__BODY_CAS:
+		m->op = PEER_OP_CAS;
+		rc = cas_from_pb(&m->cas, e->cas, lim, err, errlen);
+		break;
+	case RINGKV__PEER__PEER_ENVELOPE__BODY_CAS_REPLY: {
+		const Ringkv__Peer__CasReply *r = e->cas_reply;
+		m->op = PEER_OP_CAS_REPLY;
+		m->status = -(int)r->status;
+		if (!rk_err_known(m->status))
+			m->status = RK_EPROTOCOL;
+		m->error = r->error && *r->error ? r->error : NULL;
+		m->cas.applied = r->applied;
+		m->cas.exists = r->exists;
+		m->cas.value = (struct rk_bytes){r->value.data, r->value.len};
+		m->cas.ts = (rk_ts){r->hlc, r->node};
+		if (r->value.len > lim->max_value ||
+		    (!r->exists && r->value.len))
+			rc = fail(err, errlen, RK_EBAD_REQUEST,
+				  "CAS reply with a bad value");
+		break;
+	}
 	case RINGKV__PEER__PEER_ENVELOPE__BODY__NOT_SET:
 	default:
 		rc = fail(err, errlen, RK_EUNKNOWN_COMMAND,
@@ -538,6 +637,9 @@ const char *peer_op_name(enum peer_op op)
 	case PEER_OP_REMOVED: return "removed";
 	case PEER_OP_TAKE_OVER: return "take_over";
 	case PEER_OP_ACK: return "ack";
+	case PEER_OP_PAXOS: return "paxos";
+	case PEER_OP_CAS: return "cas";
+	case PEER_OP_CAS_REPLY: return "cas_reply";
 	case PEER_OP_NONE:
 	default: return "none";
 	}

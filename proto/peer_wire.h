@@ -27,6 +27,33 @@ enum peer_op {
 	PEER_OP_REMOVED,           /* the reply: ids */
 	PEER_OP_TAKE_OVER,         /* pull what node_id owned */
 	PEER_OP_ACK,               /* a request done */
+	PEER_OP_PAXOS,             /* a Paxos message (one-way; payload) */
+	PEER_OP_CAS,               /* a CAS forwarded to the primary (cas) */
+	PEER_OP_CAS_REPLY,         /* its answer (status, error, cas) */
+};
+
+/* What a forwarded CAS asks (PEER_OP_CAS.cas.op). */
+enum peer_cas_op {
+	PEER_CAS_CAS = 1,   /* compare-and-set */
+	PEER_CAS_READ = 2,  /* SERIAL read */
+	PEER_CAS_WRITE = 3, /* unconditional write through Paxos */
+};
+
+/* A forwarded compare-and-set and its answer.  Byte strings borrow from
+ * the message. */
+struct peer_cas {
+	/* PEER_OP_CAS */
+	enum peer_cas_op op;
+	struct rk_bytes key;
+	int expect_absent;        /* CAS: the key must have no value ... */
+	struct rk_bytes expected; /* ... else this one */
+	int del;                  /* CAS, WRITE: delete ... */
+	struct rk_bytes value;    /* ... else write this */
+	uint32_t timeout_ms;      /* left of the client's deadline */
+	/* PEER_OP_CAS_REPLY (status and error in peer_msg) */
+	int applied;
+	int exists;               /* value is the key's value */
+	rk_ts ts;                 /* its version; zero: never written */
 };
 
 /* Most ids a REMOVED message may carry. */
@@ -38,9 +65,10 @@ enum peer_op {
 struct peer_msg {
 	uint64_t id;
 	enum peer_op op;
-	int status;              /* ERROR: an RK_E* code */
-	const char *error;       /* ERROR: detail, may be NULL */
-	struct rk_bytes payload; /* GOSSIP_SYNC(_REPLY): the SWIM packet */
+	int status;              /* ERROR, CAS_REPLY: 0 or an RK_E* code */
+	const char *error;       /* ERROR, CAS_REPLY: detail, may be NULL */
+	struct rk_bytes payload; /* GOSSIP_SYNC(_REPLY): the SWIM packet;
+				    PAXOS: the PaxosMessage bytes */
 	uint64_t node_id;        /* TOKENS_GET, TOKENS */
 	uint32_t weight;         /* TOKENS */
 	const uint64_t *tokens;  /* TOKENS: ascending */
@@ -51,6 +79,7 @@ struct peer_msg {
 	const uint64_t *ids;     /* REMOVED */
 	size_t n_ids;
 	int from_leaving;        /* TAKE_OVER (node_id: the leaving node) */
+	struct peer_cas cas;     /* CAS, CAS_REPLY */
 };
 
 struct peer_wire_msg;
@@ -59,9 +88,9 @@ void peer_wire_msg_free(struct peer_wire_msg *m);
 /* Appends one frame carrying m to out.  Returns 0, RK_EINVALID, RK_ENOMEM. */
 int peer_wire_encode(struct rk_buf *out, const struct peer_msg *m);
 
-/* Limits the decoder enforces on replication messages. */
+/* Limits the decoder enforces on replication and CAS messages. */
 struct peer_wire_limits {
-	size_t max_payload;  /* gossip packet bytes */
+	size_t max_payload;  /* gossip and Paxos packet bytes */
 	uint32_t max_key;    /* key bytes (hard cap 64 KiB) */
 	uint32_t max_value;  /* value bytes */
 };

@@ -73,6 +73,66 @@ static struct rk_bytes bytes_of(const ProtobufCBinaryData *d)
 	return (struct rk_bytes){.p = d->data, .n = d->len};
 }
 
+static int check_value(const ProtobufCBinaryData *v, const char *what,
+		       const struct rk_wire_limits *lim, char *err,
+		       size_t errlen)
+{
+	if (v->len > lim->max_value)
+		return fail(err, errlen, RK_EVALUE_TOO_LARGE,
+			    "%s is %zu bytes, limit is %u", what, v->len,
+			    lim->max_value);
+	return 0;
+}
+
+/* A compare-and-set, brought to one form: condition (expect_absent or
+ * expected) and write (cas_delete or value).  Fields a kind does not use
+ * must be empty, so a client that meant something else hears so. */
+static int cas_from(const Ringkv__Cas *c, const struct rk_wire_limits *lim,
+		    struct rk_request *req, char *err, size_t errlen)
+{
+	int rc;
+	req->op = RK_OP_CAS;
+	if ((rc = check_key(&c->key, lim, err, errlen)) ||
+	    (rc = check_value(&c->expected, "expected value", lim, err,
+			      errlen)) ||
+	    (rc = check_value(&c->value, "value", lim, err, errlen)))
+		return rc;
+	req->key = bytes_of(&c->key);
+	req->expected = bytes_of(&c->expected);
+	req->value = bytes_of(&c->value);
+	req->expect_absent = c->expect_absent;
+	req->cas_delete = c->delete_;
+	switch (c->kind) {
+	case RINGKV__CAS__KIND__CAS:
+		req->cas_kind = RK_CAS;
+		if (c->expect_absent && c->expected.len)
+			return fail(err, errlen, RK_EBAD_REQUEST,
+				    "cas: expect_absent with an expected "
+				    "value");
+		if (c->delete_ && c->value.len)
+			return fail(err, errlen, RK_EBAD_REQUEST,
+				    "cas: delete with a value");
+		return 0;
+	case RINGKV__CAS__KIND__PUT_IF_ABSENT:
+		req->cas_kind = RK_CAS_PUT_IF_ABSENT;
+		if (c->expected.len || c->delete_)
+			return fail(err, errlen, RK_EBAD_REQUEST,
+				    "put_if_absent takes a value only");
+		req->expect_absent = 1;
+		return 0;
+	case RINGKV__CAS__KIND__DELETE_IF:
+		req->cas_kind = RK_CAS_DELETE_IF;
+		if (c->expect_absent || c->value.len)
+			return fail(err, errlen, RK_EBAD_REQUEST,
+				    "delete_if takes an expected value only");
+		req->cas_delete = 1;
+		return 0;
+	default:
+		return fail(err, errlen, RK_EBAD_REQUEST,
+			    "unknown compare-and-set kind %d", (int)c->kind);
+	}
+}
+
 /* Fills req from a decoded envelope, validating what handlers read. */
 static int request_from(const Ringkv__Envelope *e,
 			const struct rk_wire_limits *lim,
@@ -182,6 +242,8 @@ static int request_from(const Ringkv__Envelope *e,
 		req->consistency = (enum rk_consistency)d->consistency;
 		return 0;
 	}
+	case RINGKV__ENVELOPE__BODY_CAS:
+		return cas_from(e->cas, lim, req, err, errlen);
 	case RINGKV__ENVELOPE__BODY_CLUSTER_INFO:
 		req->op = RK_OP_CLUSTER_INFO;
 		return 0;
@@ -289,6 +351,7 @@ int rk_wire_encode_response(struct rk_buf *out, const struct rk_response *r)
 	Ringkv__CounterResult cr = RINGKV__COUNTER_RESULT__INIT;
 	Ringkv__CounterReplica *crr = NULL;
 	Ringkv__CounterReplica **crr_ptrs = NULL;
+	Ringkv__CasResult cas = RINGKV__CAS_RESULT__INIT;
 	Ringkv__ReplicaReply *rr = NULL;
 	Ringkv__ReplicaReply **rr_ptrs = NULL;
 	Ringkv__Timestamp *rr_ts = NULL;
@@ -390,6 +453,14 @@ int rk_wire_encode_response(struct rk_buf *out, const struct rk_response *r)
 			cr.n_replies = n;
 			cr.replies = crr_ptrs;
 		}
+		break;
+	case RK_OP_CAS:
+		resp.result_case = RINGKV__RESPONSE__RESULT_CAS;
+		resp.cas = &cas;
+		cas.applied = r->applied != 0;
+		cas.exists = r->exists != 0;
+		cas.value = bin(r->value);
+		cas.timestamp = tsp;
 		break;
 	case RK_OP_CLUSTER_INFO:
 		resp.result_case = RINGKV__RESPONSE__RESULT_CLUSTER_INFO;
@@ -508,6 +579,7 @@ int rk_wire_encode_request(struct rk_buf *out, const struct rk_request *q)
 	Ringkv__CounterAdd cadd = RINGKV__COUNTER_ADD__INIT;
 	Ringkv__CounterGet cget = RINGKV__COUNTER_GET__INIT;
 	Ringkv__CounterDelete cdel = RINGKV__COUNTER_DELETE__INIT;
+	Ringkv__Cas cas = RINGKV__CAS__INIT;
 
 	env.request_id = q->id;
 	switch (q->op) {
@@ -564,6 +636,23 @@ int rk_wire_encode_request(struct rk_buf *out, const struct rk_request *q)
 		env.counter_delete = &cdel;
 		cdel.key = bin(q->key);
 		cdel.consistency = (Ringkv__Consistency)q->consistency;
+		break;
+	case RK_OP_CAS:
+		env.body_case = RINGKV__ENVELOPE__BODY_CAS;
+		env.cas = &cas;
+		cas.key = bin(q->key);
+		cas.kind = (Ringkv__Cas__Kind)q->cas_kind;
+		/* The decoder's one form, back to each kind's fields. */
+		if (q->cas_kind == RK_CAS) {
+			cas.expected = bin(q->expected);
+			cas.expect_absent = q->expect_absent != 0;
+			cas.value = bin(q->value);
+			cas.delete_ = q->cas_delete != 0;
+		} else if (q->cas_kind == RK_CAS_PUT_IF_ABSENT) {
+			cas.value = bin(q->value);
+		} else {
+			cas.expected = bin(q->expected);
+		}
 		break;
 	case RK_OP_CLUSTER_INFO:
 		env.body_case = RINGKV__ENVELOPE__BODY_CLUSTER_INFO;
@@ -672,6 +761,13 @@ int rk_wire_decode_response(const uint8_t *body, size_t len,
 		r->duplicate = p->counter->duplicate;
 		r->owner = p->counter->owner;
 		ts_from(p->counter->timestamp, r);
+		break;
+	case RINGKV__RESPONSE__RESULT_CAS:
+		r->op = RK_OP_CAS;
+		r->applied = p->cas->applied;
+		r->exists = p->cas->exists;
+		r->value = bytes_of(&p->cas->value);
+		ts_from(p->cas->timestamp, r);
 		break;
 	case RINGKV__RESPONSE__RESULT_CLUSTER_INFO:
 		r->op = RK_OP_CLUSTER_INFO;
@@ -792,6 +888,7 @@ const char *rk_op_name(enum rk_op op)
 	case RK_OP_COUNTER_ADD: return "counter_add";
 	case RK_OP_COUNTER_GET: return "counter_get";
 	case RK_OP_COUNTER_DELETE: return "counter_delete";
+	case RK_OP_CAS: return "cas";
 	case RK_OP_NONE:
 	default: return "none";
 	}

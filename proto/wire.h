@@ -36,6 +36,14 @@ enum rk_op {
 	RK_OP_COUNTER_ADD,
 	RK_OP_COUNTER_GET,
 	RK_OP_COUNTER_DELETE,
+	RK_OP_CAS,
+};
+
+/* Compare-and-set kinds; values equal the wire enum (Cas.Kind). */
+enum rk_cas_kind {
+	RK_CAS = 0,
+	RK_CAS_PUT_IF_ABSENT = 1,
+	RK_CAS_DELETE_IF = 2,
 };
 
 /* Hello roles; values equal the wire enum. */
@@ -76,13 +84,21 @@ struct rk_wire_limits {
 struct rk_request {
 	uint64_t id;
 	enum rk_op op;
-	struct rk_bytes key;   /* GET, PUT, DELETE, EXISTS, COUNTER_* */
-	struct rk_bytes value; /* PUT; PING payload */
+	struct rk_bytes key;   /* GET, PUT, DELETE, EXISTS, CAS, COUNTER_* */
+	struct rk_bytes value; /* PUT; PING payload; CAS: the new value */
 	enum rk_consistency consistency;
 	int all_replies;       /* GET, COUNTER_GET */
 	int local;	       /* GET, COUNTER_GET: this node's copy only */
 	int64_t delta;	       /* COUNTER_ADD */
 	struct rk_bytes op_id; /* COUNTER_ADD: RK_OPID_LEN bytes, or empty */
+	/* CAS, as decoded: the condition is "the value equals expected", or
+	 * "there is none" when expect_absent; the write is value, or a
+	 * delete when cas_delete.  PUT_IF_ABSENT decodes with expect_absent
+	 * set, DELETE_IF with cas_delete set. */
+	enum rk_cas_kind cas_kind;
+	struct rk_bytes expected;
+	int expect_absent;
+	int cas_delete;
 	/* HELLO; REMOVE_NODE uses node_id */
 	enum rk_role role;
 	const char *cluster_name; /* borrowed; NUL-terminated */
@@ -136,10 +152,11 @@ struct rk_response {
 	int status;         /* 0 or an RK_E* code */
 	const char *error;  /* detail when status != 0; may be NULL */
 	enum rk_op op;      /* which result is present; NONE for bare status */
-	struct rk_bytes value; /* GET value, PING payload */
-	rk_ts ts;              /* GET, PUT, DELETE, EXISTS */
+	struct rk_bytes value; /* GET value, PING payload, CAS value */
+	rk_ts ts;              /* GET, PUT, DELETE, EXISTS, CAS */
 	int has_ts;
-	int exists;            /* EXISTS */
+	int exists;            /* EXISTS; CAS: the key holds value */
+	int applied;           /* CAS: the condition held, the write made */
 	uint64_t node_id;      /* PING, CLUSTER_INFO self, HELLO */
 	const char *cluster_name; /* CLUSTER_INFO, HELLO */
 	uint32_t protocol_version; /* HELLO */

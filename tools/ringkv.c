@@ -43,6 +43,7 @@ struct cli {
 	const char *max_states; /* lincheck --max-states N */
 	int all;         /* get --all: every replica's answer */
 	int local;       /* get --local: the contacted node's own copy */
+	int absent;      /* cas --absent: expect no value */
 	int timeout_set; /* --timeout given */
 	const char *op_id; /* incr/decr --op-id HEX: retry an earlier add */
 	rkv_options opts;
@@ -1188,104 +1189,199 @@ static int cmd_counter_delete(struct cli *cli, int argc, char **argv)
 	return EXIT_YES;
 }
 
-/* Commands of later releases say so plainly instead of pretending. */
-static int cmd_later(struct cli *cli, int argc, char **argv)
+/* Prints a compare-and-set's outcome; exit 0 when applied, 1 when not
+ * (the current value is printed). */
+static int print_cas(struct cli *cli, const char *op, const char *key,
+		     int applied, const rkv_value *cur)
 {
-	(void)cli;
+	if (cli->json) {
+		printf("{\"ok\":true,\"op\":\"%s\",", op);
+		json_bytes_field(stdout, "key", (const uint8_t *)key,
+				 strlen(key));
+		printf(",\"applied\":%s,\"exists\":%s",
+		       applied ? "true" : "false", cur ? "true" : "false");
+		if (cur) {
+			putchar(',');
+			json_bytes_field(stdout, "value", cur->data, cur->len);
+			putchar(',');
+			json_ts(stdout, cur->ts);
+		}
+		printf("}\n");
+	} else if (applied) {
+		printf("OK\n");
+	} else if (cur) {
+		fwrite(cur->data, 1, cur->len, stdout);
+		if (!cli->raw)
+			putchar('\n');
+	} else {
+		/* Nothing on stdout: an empty line would be the empty value. */
+		fprintf(cli->interactive ? stdout : stderr, "(no value)\n");
+	}
+	return applied ? EXIT_YES : EXIT_NO;
+}
+
+/* cas [--absent] KEY EXPECTED NEW, or cas --absent KEY NEW. */
+static int cmd_cas(struct cli *cli, int argc, char **argv)
+{
+	int absent = cli->absent;
+	/* At the prompt the flag comes as a word. */
+	char *args[3];
+	int n = 0;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--absent"))
+			absent = 1;
+		else if (n < 3)
+			args[n++] = argv[i];
+		else
+			n = 4;
+	}
+	if (n != (absent ? 2 : 3))
+		return fail("usage: ringkv cas KEY EXPECTED NEW | ringkv cas "
+			    "--absent KEY NEW");
+	const char *key = args[0];
+	const char *exp = absent ? NULL : args[1];
+	const char *nv = args[absent ? 1 : 2];
+	if (connect_once(cli))
+		return EXIT_ERR;
+	int applied;
+	rkv_value *cur;
+	int rc = rkv_cas(cli->client, key, strlen(key), exp,
+			 exp ? strlen(exp) : 0, nv, strlen(nv), &applied, &cur);
+	if (rc)
+		return report(cli, rc);
+	int ret = print_cas(cli, "cas", key, applied, cur);
+	rkv_value_free(cur);
+	return ret;
+}
+
+static int cmd_put_if_absent(struct cli *cli, int argc, char **argv)
+{
 	(void)argc;
-	return fail("'%s' is not built in this version of ringkv yet (see "
-		    "README: Status)",
-		    argv[0]);
+	if (connect_once(cli))
+		return EXIT_ERR;
+	int applied;
+	rkv_value *cur;
+	int rc = rkv_put_if_absent(cli->client, argv[1], strlen(argv[1]),
+				   argv[2], strlen(argv[2]), &applied, &cur);
+	if (rc)
+		return report(cli, rc);
+	int ret = print_cas(cli, "put-if-absent", argv[1], applied, cur);
+	rkv_value_free(cur);
+	return ret;
+}
+
+static int cmd_delete_if(struct cli *cli, int argc, char **argv)
+{
+	(void)argc;
+	if (connect_once(cli))
+		return EXIT_ERR;
+	int applied;
+	rkv_value *cur;
+	int rc = rkv_delete_if(cli->client, argv[1], strlen(argv[1]), argv[2],
+			       strlen(argv[2]), &applied, &cur);
+	if (rc)
+		return report(cli, rc);
+	int ret = print_cas(cli, "delete-if", argv[1], applied, cur);
+	rkv_value_free(cur);
+	return ret;
 }
 
 static int cmd_help(struct cli *cli, int argc, char **argv);
 
 static const struct command commands[] = {
-    {"get", "[--all|--local] KEY",
-     "print the value of KEY (exit 1 if absent); --all: every replica's "
-     "answer and the newest; --local: only the contacted node's copy",
-     cmd_get, 1, 3},
-    {"put", "KEY [VALUE|-]",
-     "set KEY; the value comes from stdin when "
-     "omitted or '-'",
-     cmd_put, 1, 2},
-    {"del", "KEY", "delete KEY", cmd_del, 1, 1},
-    {"delete", "KEY", "same as del", cmd_del, 1, 1},
-    {"exists", "KEY", "exit 0 if KEY holds a value, else 1", cmd_exists, 1, 1},
-    {"ping", "", "round trip to the node", cmd_ping, 0, 0},
-    {"info", "", "the cluster as the node sees it", cmd_info, 0, 0},
-    {"members", "", "every member, its state, incarnation and address",
-     cmd_members, 0, 0},
-    {"status", "", "every node: state, load, ownership, pending hints",
-     cmd_status, 0, 0},
-    {"decommission", "",
-     "the node named by -s streams its data away and "
-     "leaves (waits)",
-     cmd_decommission, 0, 0},
-    {"removenode", "ID",
-     "take a dead node off the ring, re-copying its "
-     "data (waits)",
-     cmd_removenode, 1, 1},
-    {"ring", "[--simulate N] [--vnodes V] [--rf R]",
-     "each node's share of the key space (live, or N simulated nodes)",
-     cmd_ring, 0, 0},
-    {"lincheck", "[--max-states N] FILE...",
-     "check recorded histories for linearizability (exit 0 yes, 1 no, "
-     "2 unreadable, 3 undecided)",
-     cmd_lincheck, 1, 100000},
-    {"incr", "KEY [DELTA]",
-     "add DELTA (default 1) to the counter KEY, exactly once; prints "
-     "the value at its owner; --op-id repeats an earlier add",
-     cmd_incr, 1, 2},
-    {"decr", "KEY [DELTA]", "subtract DELTA (default 1), as incr", cmd_decr, 1,
-     2},
-    {"counter", "[--all|--local] KEY",
-     "print the counter's value (exit 1 if absent); --all: every "
-     "replica's value and the merge; --local: the contacted node's",
-     cmd_counter, 1, 3},
-    {"counter-delete", "KEY", "delete the counter KEY (it restarts at 0)",
-     cmd_counter_delete, 1, 1},
-    {"help", "", "this list", cmd_help, 0, 0},
-    /* Not built yet; each names the release that brings it. */
-    {"cas", NULL, NULL, cmd_later, 0, 99},
+	{"get", "[--all|--local] KEY",
+	 "print the value of KEY (exit 1 if absent); --all: every replica's "
+	 "answer and the newest; --local: only the contacted node's copy",
+	 cmd_get, 1, 3},
+	{"put", "KEY [VALUE|-]", "set KEY; the value comes from stdin when "
+				 "omitted or '-'",
+	 cmd_put, 1, 2},
+	{"del", "KEY", "delete KEY", cmd_del, 1, 1},
+	{"delete", "KEY", "same as del", cmd_del, 1, 1},
+	{"exists", "KEY", "exit 0 if KEY holds a value, else 1", cmd_exists,
+	 1, 1},
+	{"ping", "", "round trip to the node", cmd_ping, 0, 0},
+	{"info", "", "the cluster as the node sees it", cmd_info, 0, 0},
+	{"members", "", "every member, its state, incarnation and address",
+	 cmd_members, 0, 0},
+	{"status", "", "every node: state, load, ownership, pending hints",
+	 cmd_status, 0, 0},
+	{"decommission", "", "the node named by -s streams its data away and "
+			     "leaves (waits)",
+	 cmd_decommission, 0, 0},
+	{"removenode", "ID", "take a dead node off the ring, re-copying its "
+			     "data (waits)",
+	 cmd_removenode, 1, 1},
+	{"ring", "[--simulate N] [--vnodes V] [--rf R]",
+	 "each node's share of the key space (live, or N simulated nodes)",
+	 cmd_ring, 0, 0},
+	{"lincheck", "[--max-states N] FILE...",
+	 "check recorded histories for linearizability (exit 0 yes, 1 no, "
+	 "2 unreadable, 3 undecided)",
+	 cmd_lincheck, 1, 100000},
+	{"cas", "[--absent] KEY [EXPECTED] NEW",
+	 "set KEY to NEW if its value is EXPECTED (--absent: if it has "
+	 "none), through Paxos; exit 0 applied, 1 not (prints the current "
+	 "value)",
+	 cmd_cas, 2, 4},
+	{"put-if-absent", "KEY VALUE",
+	 "set KEY if it has no value; exit 0 applied, 1 not (prints it)",
+	 cmd_put_if_absent, 2, 2},
+	{"delete-if", "KEY EXPECTED",
+	 "delete KEY if its value is EXPECTED; exit 0 deleted, 1 not",
+	 cmd_delete_if, 2, 2},
+	{"incr", "KEY [DELTA]",
+	 "add DELTA (default 1) to the counter KEY, exactly once; prints "
+	 "the value at its owner; --op-id repeats an earlier add",
+	 cmd_incr, 1, 2},
+	{"decr", "KEY [DELTA]", "subtract DELTA (default 1), as incr",
+	 cmd_decr, 1, 2},
+	{"counter", "[--all|--local] KEY",
+	 "print the counter's value (exit 1 if absent); --all: every "
+	 "replica's value and the merge; --local: the contacted node's",
+	 cmd_counter, 1, 3},
+	{"counter-delete", "KEY", "delete the counter KEY (it restarts at 0)",
+	 cmd_counter_delete, 1, 1},
+	{"help", "", "this list", cmd_help, 0, 0},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
 static void usage(FILE *out)
 {
-	fprintf(
-	    out,
-	    "Usage: ringkv [OPTIONS] COMMAND [ARGS]\n"
-	    "       ringkv [OPTIONS]            (interactive prompt)\n"
-	    "\n"
-	    "Options (before or after the command; '--' ends them):\n"
-	    "  -s, --seeds HOST:PORT[,...]   nodes to contact (default "
-	    "$RINGKV_SEEDS or %s)\n"
-	    "  -j, --json                    machine-readable output\n"
-	    "      --raw                     get: print the value without "
-	    "a newline\n"
-	    "  -c, --consistency LEVEL       one | quorum | all | serial\n"
-	    "  -t, --timeout MS              request timeout (default 5000;\n"
-	    "                                decommission, removenode: 6 h)\n"
-	    "      --smart on|off            route each key to its replicas\n"
-	    "                                (default on)\n"
-	    "      --all, --local            get, counter: every replica /\n"
-	    "                                one node\n"
-	    "      --op-id HEX               incr, decr: the op id of an\n"
-	    "                                earlier add to repeat (32 hex\n"
-	    "                                digits, as printed by --json)\n"
-	    "  -h, --help                    this help\n"
-	    "  -V, --version                 print the version\n"
-	    "\n"
-	    "Commands:\n",
-	    DEFAULT_SEEDS);
+	fprintf(out,
+		"Usage: ringkv [OPTIONS] COMMAND [ARGS]\n"
+		"       ringkv [OPTIONS]            (interactive prompt)\n"
+		"\n"
+		"Options (before or after the command; '--' ends them):\n"
+		"  -s, --seeds HOST:PORT[,...]   nodes to contact (default "
+		"$RINGKV_SEEDS or %s)\n"
+		"  -j, --json                    machine-readable output\n"
+		"      --raw                     get: print the value without "
+		"a newline\n"
+		"  -c, --consistency LEVEL       one | quorum | all | serial\n"
+		"  -t, --timeout MS              request timeout (default 5000;\n"
+		"                                decommission, removenode: 6 h)\n"
+		"      --smart on|off            route each key to its replicas\n"
+		"                                (default on)\n"
+		"      --all, --local            get, counter: every replica /\n"
+		"                                one node\n"
+		"      --absent                  cas: the key must have no value\n"
+		"      --op-id HEX               incr, decr: the op id of an\n"
+		"                                earlier add to repeat (32 hex\n"
+		"                                digits, as printed by --json)\n"
+		"  -h, --help                    this help\n"
+		"  -V, --version                 print the version\n"
+		"\n"
+		"Commands:\n",
+		DEFAULT_SEEDS);
 	for (size_t i = 0; i < N_COMMANDS; i++)
 		if (commands[i].help)
 			fprintf(out, "  %-12s %-20s %s\n", commands[i].name,
 				commands[i].args, commands[i].help);
 	fprintf(out, "\nExit status: 0 success, 1 not found / does not "
-		     "exist, 2 error.\n");
+		     "exist / condition false, 2 error (for cas: CONTENTION_TIMEOUT\n"
+		     "and TIMEOUT mean the outcome is unknown).\n");
 }
 
 static int cmd_help(struct cli *cli, int argc, char **argv)
@@ -1408,22 +1504,23 @@ static int interactive(struct cli *cli)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"seeds", required_argument, NULL, 's'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"raw", no_argument, NULL, 'r'},
-	    {"consistency", required_argument, NULL, 'c'},
-	    {"timeout", required_argument, NULL, 't'},
-	    {"simulate", required_argument, NULL, 'S'},
-	    {"vnodes", required_argument, NULL, 'v'},
-	    {"rf", required_argument, NULL, 'R'},
-	    {"max-states", required_argument, NULL, 'M'},
-	    {"smart", required_argument, NULL, 'm'},
-	    {"all", no_argument, NULL, 'A'},
-	    {"local", no_argument, NULL, 'L'},
-	    {"op-id", required_argument, NULL, 'O'},
-	    {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},
-	    {NULL, 0, NULL, 0},
+		{"seeds", required_argument, NULL, 's'},
+		{"json", no_argument, NULL, 'j'},
+		{"raw", no_argument, NULL, 'r'},
+		{"consistency", required_argument, NULL, 'c'},
+		{"timeout", required_argument, NULL, 't'},
+		{"simulate", required_argument, NULL, 'S'},
+		{"vnodes", required_argument, NULL, 'v'},
+		{"rf", required_argument, NULL, 'R'},
+		{"max-states", required_argument, NULL, 'M'},
+		{"smart", required_argument, NULL, 'm'},
+		{"all", no_argument, NULL, 'A'},
+		{"local", no_argument, NULL, 'L'},
+		{"absent", no_argument, NULL, 'B'},
+		{"op-id", required_argument, NULL, 'O'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
 	};
 	struct cli cli = {0};
 	rkv_options_init(&cli.opts);
@@ -1485,6 +1582,9 @@ int main(int argc, char **argv)
 			break;
 		case 'O':
 			cli.op_id = optarg;
+			break;
+		case 'B':
+			cli.absent = 1;
 			break;
 		case 'M':
 			cli.max_states = optarg;

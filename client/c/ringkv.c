@@ -157,6 +157,7 @@ struct call {
 	int answered;
 	rkv_value *value;  /* GET result, owned here until handed out */
 	int exists;
+	int applied;       /* CAS result */
 	rkv_timestamp ts;
 	struct rkv_cluster_info *ci; /* CLUSTER_INFO result */
 	struct rkv_ring_info *ri;    /* RING_INFO result */
@@ -640,6 +641,7 @@ static int take_answer(struct call *k, const struct rk_response *r)
 		k->ts.node_id = r->ts.node;
 	}
 	k->exists = r->exists;
+	k->applied = r->applied;
 	k->node_id = r->node_id;
 	k->counter = r->counter;
 	k->duplicate = r->duplicate;
@@ -666,7 +668,8 @@ static int take_answer(struct call *k, const struct rk_response *r)
 	}
 	if (r->status != RKV_OK)
 		return 0;
-	if (k->req.op == RK_OP_GET) {
+	if (k->req.op == RK_OP_GET ||
+	    (k->req.op == RK_OP_CAS && r->op == RK_OP_CAS && r->exists)) {
 		rkv_value *v = malloc(sizeof(*v));
 		uint8_t *d = dup_bytes(r->value.p, r->value.n);
 		if (!v || !d) {
@@ -1307,6 +1310,7 @@ static struct link *route(rkv_client *c, const uint8_t *key, size_t klen,
 static int is_write(const struct call *k)
 {
 	return k->req.op == RK_OP_PUT || k->req.op == RK_OP_DELETE ||
+	       k->req.op == RK_OP_CAS ||
 	       k->req.op == RK_OP_DECOMMISSION ||
 	       k->req.op == RK_OP_REMOVE_NODE ||
 	       k->req.op == RK_OP_COUNTER_DELETE;
@@ -1578,6 +1582,78 @@ int rkv_exists(rkv_client *c, const void *key, size_t klen, int *exists)
 	if (rc == RKV_OK)
 		*exists = k.exists;
 	return rc;
+}
+
+static int cas_op(rkv_client *c, enum rk_cas_kind kind, const void *key,
+		  size_t klen, const void *expected, size_t elen,
+		  const void *val, size_t vlen, const rkv_call_opts *opts,
+		  int *applied, rkv_value **current)
+{
+	if (applied)
+		*applied = 0;
+	if (current)
+		*current = NULL;
+	int rc = check_key(c, key, klen);
+	if (rc)
+		return rc;
+	struct call k = {.req = {.op = RK_OP_CAS,
+				 .key = {key, klen},
+				 .cas_kind = kind,
+				 .expected = {expected, expected ? elen : 0},
+				 .expect_absent = expected == NULL,
+				 .value = {val, val ? vlen : 0},
+				 .cas_delete = val == NULL}};
+	rc = call_one(c, &k, 0, timeout_for(c, opts));
+	if (rc == RKV_OK && applied)
+		*applied = k.applied;
+	if (rc == RKV_OK && current) {
+		*current = k.value;
+		k.value = NULL;
+	}
+	call_free_results(&k);
+	return rc;
+}
+
+int rkv_cas_ex(rkv_client *c, const void *key, size_t klen,
+	       const void *expected, size_t elen, const void *val, size_t vlen,
+	       const rkv_call_opts *opts, int *applied, rkv_value **current)
+{
+	return cas_op(c, RK_CAS, key, klen, expected, elen, val, vlen, opts,
+		      applied, current);
+}
+
+int rkv_cas(rkv_client *c, const void *key, size_t klen, const void *expected,
+	    size_t elen, const void *val, size_t vlen, int *applied,
+	    rkv_value **current)
+{
+	return cas_op(c, RK_CAS, key, klen, expected, elen, val, vlen, NULL,
+		      applied, current);
+}
+
+int rkv_put_if_absent(rkv_client *c, const void *key, size_t klen,
+		      const void *val, size_t vlen, int *applied,
+		      rkv_value **current)
+{
+	if (!val)
+		val = "";
+	return cas_op(c, RK_CAS_PUT_IF_ABSENT, key, klen, NULL, 0, val, vlen,
+		      NULL, applied, current);
+}
+
+int rkv_delete_if(rkv_client *c, const void *key, size_t klen,
+		  const void *expected, size_t elen, int *applied,
+		  rkv_value **current)
+{
+	if (!expected) {
+		if (applied)
+			*applied = 0;
+		if (current)
+			*current = NULL;
+		return set_err(c, RKV_ERR_INVALID,
+			       "delete_if needs an expected value");
+	}
+	return cas_op(c, RK_CAS_DELETE_IF, key, klen, expected, elen, NULL, 0,
+		      NULL, applied, current);
 }
 
 int rkv_ping(rkv_client *c, uint64_t *node_id)

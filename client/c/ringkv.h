@@ -69,10 +69,14 @@ enum {
 	RKV_ERR_CONNECT = -22,
 	RKV_ERR_PROTOCOL = -23,
 	RKV_ERR_SHUTTING_DOWN = -24,
+	RKV_ERR_OVERLOADED = -25,
 };
 
 /* How many replicas must answer.  DEFAULT lets the node decide (QUORUM).
- * SERIAL reads go through Paxos (a later release). */
+ * SERIAL goes through Paxos at the key's primary replica: a get or exists
+ * is a linearizable read (it sees every compare-and-set that finished
+ * before it began), a put or delete an unconditional write ordered with
+ * the key's compare-and-sets. */
 typedef enum rkv_consistency {
 	RKV_DEFAULT = 0,
 	RKV_ONE = 1,
@@ -172,6 +176,47 @@ int rkv_exists(rkv_client *c, const void *key, size_t klen, int *exists);
 int rkv_ping(rkv_client *c, uint64_t *node_id);
 
 void rkv_value_free(rkv_value *v);
+
+/* --- compare-and-set ---
+ * Decided by Paxos among the key's replicas, at its primary replica (the
+ * first of them that is up; a smart client sends it there), and
+ * linearizable per key with the other calls of this section and SERIAL
+ * reads.  Plain puts and deletes of the same key are last-writer-wins
+ * against it (README: "Mixing plain writes and compare-and-set").
+ *
+ * Byte strings: a NULL pointer means "absent" (no value: never written,
+ * or deleted); a non-NULL pointer with length 0 is the empty string.
+ *
+ * Returns RKV_OK with *applied = 1 when the condition held and the write
+ * was made, 0 when it did not hold (nothing was written); *current (may be
+ * NULL) gets the key's value after the operation (the new value when
+ * applied, else the value that failed the condition), or NULL when the
+ * key has none; the caller frees it.  Errors:
+ *   RKV_ERR_CONTENTION_TIMEOUT, RKV_ERR_TIMEOUT, RKV_ERR_CLOSED: the
+ *     outcome is unknown (it may have been applied; read at SERIAL);
+ *   RKV_ERR_UNAVAILABLE (fewer than a majority of the key's replicas
+ *     up), RKV_ERR_OVERLOADED (too many waiting on the key or the node):
+ *     not applied.
+ * Like a write, it is never sent twice once it may have reached a node. */
+
+/* Writes val (NULL: deletes the key) when the key's value equals expected
+ * (NULL: when the key has no value). */
+int rkv_cas(rkv_client *c, const void *key, size_t klen, const void *expected,
+	    size_t elen, const void *val, size_t vlen, int *applied,
+	    rkv_value **current);
+int rkv_cas_ex(rkv_client *c, const void *key, size_t klen,
+	       const void *expected, size_t elen, const void *val, size_t vlen,
+	       const rkv_call_opts *opts, int *applied, rkv_value **current);
+
+/* Writes val when the key has no value. */
+int rkv_put_if_absent(rkv_client *c, const void *key, size_t klen,
+		      const void *val, size_t vlen, int *applied,
+		      rkv_value **current);
+
+/* Deletes the key when its value equals expected (not NULL). */
+int rkv_delete_if(rkv_client *c, const void *key, size_t klen,
+		  const void *expected, size_t elen, int *applied,
+		  rkv_value **current);
 
 /* --- every replica's answer ---
  * rkv_get_all reads key at the call's consistency level and returns what

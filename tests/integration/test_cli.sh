@@ -69,7 +69,33 @@ check "bad seed list" 2 '^$' -- $R -s nonsense ping
 check "unknown command" 2 '^$' -- $R -s "$addr" frobnicate
 check "missing argument" 2 '^$' -- $R -s "$addr" get
 check "key too large" 2 '^$' -- $R -s "$addr" put "$(head -c 1025 /dev/zero | tr '\0' k)" v
-check "not built yet says so" 2 '^$' -- $R -s "$addr" cas a b c
+check "not built yet says so" 2 '^$' -- $R -s "$addr" incr a
+# compare-and-set (one node: its own primary and only replica)
+check "put-if-absent applies" 0 '^OK$' -- $R -s "$addr" put-if-absent lock free
+check "put-if-absent does not" 1 '^free$' -- $R -s "$addr" put-if-absent lock mine
+check "cas applies" 0 '^OK$' -- $R -s "$addr" cas lock free mine
+check "cas fails, prints the value" 1 '^mine$' -- $R -s "$addr" cas lock free yours
+check "cas --absent fails" 1 '^mine$' -- $R -s "$addr" cas --absent lock x
+check "cas --absent after the flag" 1 '^mine$' -- $R -s "$addr" cas lock x --absent
+check "cas json" 1 '^\{"ok":true,"op":"cas","key":"lock","applied":false,"exists":true,"value":"mine","timestamp":' \
+	-- $R -s "$addr" --json cas lock free yours
+check "serial get" 0 '^mine$' -- $R -s "$addr" get --consistency serial lock
+check "plain get sees it" 0 '^mine$' -- $R -s "$addr" get lock
+check "delete-if wrong value" 1 '^mine$' -- $R -s "$addr" delete-if lock free
+check "delete-if" 0 '^OK$' -- $R -s "$addr" delete-if lock mine
+check "serial get of a deleted key" 1 '^$' -- $R -s "$addr" -c serial get lock
+check "cas on no value" 1 '^$' -- $R -s "$addr" cas lock free mine
+check "cas --absent applies" 0 '^OK$' -- $R -s "$addr" cas --absent lock again
+check "cas usage" 2 '^$' -- $R -s "$addr" cas lock only
+check "cas --absent usage" 2 '^$' -- $R -s "$addr" cas --absent lock a b
+check "cas key too large" 2 '^$' -- $R -s "$addr" cas "$(head -c 1025 /dev/zero | tr '\0' k)" a b
+check "serial put and exists" 0 '^yes$' -- bash -c "$R -s $addr -c serial put sp 1 >/dev/null && $R -s $addr -c serial exists sp"
+check "cas at the prompt" 0 '^OK
+OK
+again2
+OK
+z
+\(no value\)$' -- bash -c "printf 'cas lock again again2\nput-if-absent other x\nput-if-absent lock y\ncas --absent third z\ncas third nothing else\ncas nokey a b\nquit\n' | $R -s $addr"
 check "binary value as base64 in json" 0 '"value_base64":"/wA="' -- \
 	bash -c "printf '\xff\x00' | $R -s $addr put bin && $R -s $addr --json get bin"
 check "--help" 0 'Usage: ringkv' -- $R --help

@@ -531,6 +531,12 @@ Test(counters, wrong_type_delete_and_replicas)
 	cr_assert_eq(rkv_get(c, "ctr", 3, &val), RKV_ERR_WRONG_TYPE);
 	cr_assert(strstr(rkv_last_error(c), "counter") != NULL);
 	cr_assert_eq(rkv_put(c, "ctr", 3, "y", 1, NULL), RKV_ERR_WRONG_TYPE);
+	/* Compare-and-set is for registers too. */
+	int applied = 0;
+	rkv_value *cur = NULL;
+	cr_assert_eq(rkv_put_if_absent(c, "ctr", 3, "y", 1, &applied, &cur),
+		     RKV_ERR_WRONG_TYPE, "%s", rkv_last_error(c));
+	rkv_value_free(cur);
 	cr_assert_eq(rkv_delete(c, "ctr", 3, NULL), RKV_ERR_WRONG_TYPE);
 	rkv_call_opts all = {.consistency = RKV_ALL};
 	cr_assert_eq(rkv_counter_get_ex(c, "ctr", 3, &all, &v), RKV_OK);

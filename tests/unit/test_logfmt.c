@@ -94,3 +94,39 @@ Test(logfmt, find_next_skips_damage)
 	cr_assert_eq(rk_logrec_find_next(b.data, b.len, second + 1), -1);
 	rk_buf_destroy(&b);
 }
+
+Test(logfmt, paxos_records_and_the_clock_bound_decode)
+{
+	struct rk_buf b;
+	rk_buf_init(&b);
+	struct rk_logrec in = {.type = RK_REC_PAXOS,
+			       .key = (const uint8_t *)"k",
+			       .klen = 1,
+			       .val = (const uint8_t *)"state",
+			       .vlen = 5};
+	cr_assert_eq(rk_logrec_encode(&b, &in), 0);
+	struct rk_logrec bound = {.type = RK_REC_PAXOS, .ts = {77, 1}};
+	cr_assert_eq(rk_logrec_encode(&b, &bound), 0);
+	struct rk_logrec r;
+	long n = rk_logrec_decode(b.data, b.len, &r);
+	cr_assert_gt(n, 0);
+	cr_assert(r.type == RK_REC_PAXOS && r.klen == 1 && r.vlen == 5);
+	long m = rk_logrec_decode(b.data + n, b.len - (size_t)n, &r);
+	cr_assert_eq((size_t)(n + m), b.len);
+	cr_assert(r.type == RK_REC_PAXOS && r.klen == 0 && r.ts.hlc == 77);
+	rk_buf_destroy(&b);
+
+	/* An empty key is only a Paxos clock bound, and carries no value. */
+	struct rk_logrec bad[] = {
+		{.type = RK_REC_VALUE, .val = (const uint8_t *)"v", .vlen = 1},
+		{.type = RK_REC_TOMBSTONE},
+		{.type = RK_REC_PAXOS, .val = (const uint8_t *)"v", .vlen = 1},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		rk_buf_init(&b);
+		cr_assert_eq(rk_logrec_encode(&b, &bad[i]), 0);
+		cr_assert_eq(rk_logrec_decode(b.data, b.len, &r), RK_ECORRUPT,
+			     "case %zu", i);
+		rk_buf_destroy(&b);
+	}
+}

@@ -592,6 +592,149 @@ Test(oplog, a_damaged_snapshot_stops_the_start)
 	free(d);
 }
 
+/* --- Paxos acceptor state records ---------------------------------- */
+
+struct paxos_seen {
+	char keys[8][16];
+	char states[8][32];
+	int n;
+};
+
+static void paxos_collect(void *ctx, const uint8_t *key, size_t klen,
+			  const uint8_t *state, size_t len)
+{
+	struct paxos_seen *p = ctx;
+	cr_assert_lt(p->n, 8);
+	cr_assert(klen < 16 && len < 32);
+	memcpy(p->keys[p->n], key, klen);
+	p->keys[p->n][klen] = 0;
+	memcpy(p->states[p->n], state, len);
+	p->states[p->n][len] = 0;
+	p->n++;
+}
+
+static const char *paxos_state_of(struct store *s, const char *key)
+{
+	static struct paxos_seen seen;
+	memset(&seen, 0, sizeof(seen));
+	store_paxos_each(s, paxos_collect, &seen);
+	for (int i = 0; i < seen.n; i++)
+		if (!strcmp(seen.keys[i], key))
+			return seen.states[i];
+	return NULL;
+}
+
+static void paxos_put(struct store *s, const char *k, const char *state,
+		      uint64_t *lsn)
+{
+	cr_assert_eq(store_paxos_put(s, k, strlen(k), state, strlen(state),
+				     lsn),
+		     0);
+}
+
+/* Waits until the writer fsync'd lsn. */
+static void wait_synced(struct store *s, uint64_t lsn)
+{
+	store_flush(s);
+	for (int i = 0; store_synced_lsn(s) < lsn; i++) {
+		cr_assert_lt(i, 5000, "lsn %llu never synced (at %llu)",
+			     (unsigned long long)lsn,
+			     (unsigned long long)store_synced_lsn(s));
+		usleep(1000);
+	}
+}
+
+Test(oplog, paxos_states_are_synced_whatever_the_fsync_policy)
+{
+	char *d = tmpdir();
+	struct store_config c = conf(d, RK_FSYNC_NEVER, 1 << 20);
+	struct store *s = open_ok(&c);
+	uint64_t plain = put(s, "plain", "v");
+	store_flush(s);
+	usleep(20000);
+	struct store_stats st;
+	store_get_stats(s, &st);
+	cr_assert_eq(st.log.fsyncs, 0, "fsync=never syncs nothing by itself");
+	cr_assert_lt(store_synced_lsn(s), plain);
+	uint64_t lsn;
+	paxos_put(s, "k", "promised", &lsn);
+	cr_assert_gt(lsn, plain);
+	wait_synced(s, lsn);
+	store_get_stats(s, &st);
+	cr_assert_geq(st.log.fsyncs, 1);
+	cr_assert_geq(store_synced_lsn(s), plain,
+		      "the records before it are synced with it");
+	store_close(s);
+	rm_rf(d);
+	free(d);
+}
+
+Test(oplog, paxos_states_replay_newest_and_survive_compaction)
+{
+	char *d = tmpdir();
+	struct store_config c = conf(d, RK_FSYNC_INTERVAL, 4096);
+	struct store *s = open_ok(&c);
+	uint64_t lsn;
+	paxos_put(s, "k1", "s1", &lsn);
+	paxos_put(s, "k2", "x", &lsn);
+	paxos_put(s, "k3", "y", &lsn);
+	put(s, "data", "d1");
+	paxos_put(s, "k1", "s2", &lsn);
+	cr_assert_eq(store_paxos_put(s, "k3", 2, NULL, 0, &lsn), 0,
+		     "pruned: no state");
+	cr_assert_eq(store_paxos_set_bound(s, 5000ull << 16, &lsn), 0);
+	cr_assert_eq(store_paxos_set_bound(s, 4000ull << 16, &lsn), 0,
+		     "a lower bound never lowers it");
+	cr_assert_eq(store_paxos_bound(s), 5000ull << 16);
+	wait_synced(s, lsn);
+	store_close(s);
+
+	s = open_ok(&c);
+	cr_assert_eq(store_paxos_count(s), 2);
+	cr_assert_str_eq(paxos_state_of(s, "k1"), "s2");
+	cr_assert_str_eq(paxos_state_of(s, "k2"), "x");
+	cr_assert_null(paxos_state_of(s, "k3"));
+	cr_assert_eq(store_paxos_bound(s), 5000ull << 16);
+	/* Enough data to span segments, then a compaction with state
+	 * changes during its walk. */
+	for (int i = 0; i < 200; i++) {
+		char k[16];
+		snprintf(k, sizeof(k), "fill%d", i);
+		put(s, k, "some value to fill the segments up");
+	}
+	cr_assert_eq(store_compact_now(s), 0);
+	paxos_put(s, "k2", "x2", &lsn);
+	cr_assert_eq(store_paxos_put(s, "k1", 2, NULL, 0, &lsn), 0);
+	paxos_put(s, "k4", "z", &lsn);
+	wait_compaction(s);
+	paxos_put(s, "k4", "z2", &lsn);
+	wait_synced(s, lsn);
+	struct store_stats st;
+	store_get_stats(s, &st);
+	cr_assert_eq(st.compactions, 1);
+	store_close(s);
+
+	s = open_ok(&c);
+	cr_assert_null(paxos_state_of(s, "k1"));
+	cr_assert_str_eq(paxos_state_of(s, "k2"), "x2");
+	cr_assert_str_eq(paxos_state_of(s, "k4"), "z2");
+	cr_assert_eq(store_paxos_count(s), 2);
+	cr_assert_eq(store_paxos_bound(s), 5000ull << 16);
+	assert_value(s, "data", "d1");
+	cr_assert_null(store_get(s, "k2", 2), "Paxos state is not data");
+	/* A second compaction, from a snapshot that holds the states. */
+	cr_assert_eq(store_compact_now(s), 0);
+	wait_compaction(s);
+	store_close(s);
+	s = open_ok(&c);
+	cr_assert_str_eq(paxos_state_of(s, "k2"), "x2");
+	cr_assert_str_eq(paxos_state_of(s, "k4"), "z2");
+	cr_assert_eq(store_paxos_bound(s), 5000ull << 16);
+	store_close(s);
+	rm_rf(d);
+	free(d);
+}
+
 /* A coordinator stamps versions it never logs (it is not a replica of the
  * key) and a replica's log can lose its last records in a crash: either
  * way, after a restart the clock must not issue those versions again.  The

@@ -66,3 +66,63 @@ Test(peer_wire, random_bytes_never_crash_the_decoder)
 			cr_assert_null(w);
 	}
 }
+
+Test(peer_wire, paxos_and_cas_round_trip)
+{
+	uint8_t pkt[40];
+	memset(pkt, 3, sizeof(pkt));
+	struct peer_msg in = {.op = PEER_OP_PAXOS, .payload = {pkt, 40}};
+	struct peer_msg out;
+	struct peer_wire_msg *w;
+	cr_assert_eq(roundtrip(&in, 1000, &out, &w), 0);
+	cr_assert_eq(out.op, PEER_OP_PAXOS);
+	cr_assert(out.payload.n == 40 && !memcmp(out.payload.p, pkt, 40));
+	peer_wire_msg_free(w);
+	in.payload.n = 0;
+	cr_assert_eq(roundtrip(&in, 1000, &out, &w), RK_EBAD_REQUEST,
+		     "an empty Paxos packet is refused");
+
+	struct peer_msg f = {.id = 8, .op = PEER_OP_CAS,
+			     .cas = {.op = PEER_CAS_CAS,
+				     .key = {(const uint8_t *)"key", 3},
+				     .expected = {(const uint8_t *)"a", 1},
+				     .value = {(const uint8_t *)"bc", 2},
+				     .timeout_ms = 2000}};
+	cr_assert_eq(roundtrip(&f, 10, &out, &w), 0);
+	cr_assert_eq(out.op, PEER_OP_CAS);
+	cr_assert_eq(out.cas.op, PEER_CAS_CAS);
+	cr_assert(out.cas.key.n == 3 && out.cas.expected.n == 1 &&
+		  out.cas.value.n == 2 && out.cas.timeout_ms == 2000);
+	cr_assert(!out.cas.expect_absent && !out.cas.del);
+	peer_wire_msg_free(w);
+	f.cas.expect_absent = 1;
+	cr_assert_eq(roundtrip(&f, 10, &out, &w), RK_EBAD_REQUEST);
+	f.cas.expect_absent = 0;
+	f.cas.timeout_ms = 0;
+	cr_assert_eq(roundtrip(&f, 10, &out, &w), RK_EBAD_REQUEST);
+	f.cas.timeout_ms = 5;
+	f.cas.op = (enum peer_cas_op)9;
+	cr_assert_eq(roundtrip(&f, 10, &out, &w), RK_EBAD_REQUEST);
+	f.cas.op = PEER_CAS_READ;
+	f.cas.key.n = 0;
+	cr_assert_eq(roundtrip(&f, 10, &out, &w), RK_EBAD_REQUEST);
+
+	struct peer_msg r = {.id = 8, .op = PEER_OP_CAS_REPLY,
+			     .status = 0,
+			     .cas = {.applied = 1, .exists = 1,
+				     .value = {(const uint8_t *)"bc", 2},
+				     .ts = {7, 9}}};
+	cr_assert_eq(roundtrip(&r, 10, &out, &w), 0);
+	cr_assert_eq(out.op, PEER_OP_CAS_REPLY);
+	cr_assert_eq(out.status, 0);
+	cr_assert(out.cas.applied && out.cas.exists && out.cas.value.n == 2);
+	cr_assert(out.cas.ts.hlc == 7 && out.cas.ts.node == 9);
+	peer_wire_msg_free(w);
+	r.status = RK_ECONTENTION_TIMEOUT;
+	r.error = "busy";
+	r.cas = (struct peer_cas){0};
+	cr_assert_eq(roundtrip(&r, 10, &out, &w), 0);
+	cr_assert_eq(out.status, RK_ECONTENTION_TIMEOUT);
+	cr_assert_str_eq(out.error, "busy");
+	peer_wire_msg_free(w);
+}

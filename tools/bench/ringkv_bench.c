@@ -472,12 +472,12 @@ static uint32_t slot_take(struct conn *c)
 	return c->free_slots[--c->nfree];
 }
 
-/* cas and incr have no wire format yet (the compare-and-set and counter
- * issues reserve Envelope fields 22..31 for them).  Until they land, the
- * bench sends an Envelope with only a request id, which every version of
- * the node answers with UNKNOWN_COMMAND; the reply path turns that into
- * "not supported by this server/version yet".  When RK_OP_CAS / RK_OP_INCR
- * exist, encode them with rk_wire_encode_request like get and put. */
+/* incr has no wire format yet (the counter issue reserves Envelope fields
+ * for it).  Until it lands, the bench sends an Envelope with only a request
+ * id, which every version of the node answers with UNKNOWN_COMMAND; the
+ * reply path turns that into "not supported by this server/version yet".
+ * When RK_OP_INCR exists, encode it with rk_wire_encode_request like the
+ * others. */
 static int encode_not_yet(struct rk_buf *out, uint64_t id)
 {
 	uint8_t body[11];
@@ -545,6 +545,16 @@ static int encode_ringkv(struct conn *c, enum bop op, uint64_t id)
 		return rk_wire_encode_request(&c->out, &q);
 	}
 	case BOP_CAS:
+		/* value -> value: applied whenever the key holds the bench's
+		 * value (warm-up writes it), so every cas is a full Paxos
+		 * decision: prepare, propose, commit. */
+		q.op = RK_OP_CAS;
+		q.cas_kind = RK_CAS;
+		q.expected.p = c->w->b->value;
+		q.expected.n = cfg->value_size;
+		q.value = q.expected;
+		q.consistency = RK_CL_DEFAULT;
+		break;
 	default:
 		return encode_not_yet(&c->out, id);
 	}
@@ -706,6 +716,7 @@ struct reply_view {
 	enum rk_op op;      /* result present: GET, PUT (a write), NONE... */
 	size_t value_len;   /* GET */
 	const char *error;  /* detail, or NULL; borrowed from the decoder */
+	int applied;        /* CAS */
 };
 
 static enum rk_op op_of(enum fw_result res)
@@ -727,7 +738,7 @@ static int decode_reply(struct conn *c, const uint8_t *body, uint32_t len,
 	int fast = fw_decode_response(body, len, &fr) == 0;
 	if (fast && c->w->replies++ % VERIFY_EVERY != 0) {
 		*v = (struct reply_view){fr.id, fr.status, op_of(fr.result),
-					 fr.value_len, NULL};
+					 fr.value_len, NULL, 0};
 		return 0;
 	}
 	struct rk_response r;
@@ -737,7 +748,8 @@ static int decode_reply(struct conn *c, const uint8_t *body, uint32_t len,
 			    why);
 		return -1;
 	}
-	*v = (struct reply_view){r.id, r.status, r.op, r.value.n, r.error};
+	*v = (struct reply_view){r.id, r.status, r.op, r.value.n, r.error,
+				 r.applied};
 	if (fast && (fr.id != r.id || fr.status != r.status ||
 		     op_of(fr.result) != r.op || fr.value_len != r.value.n)) {
 		worker_fail(c->w,
@@ -785,9 +797,11 @@ static int on_ringkv_reply(struct conn *c, const uint8_t *body, uint32_t len,
 	}
 	if (r.status == 0) {
 		enum rk_op want = op == BOP_GET	   ? RK_OP_GET
+				  : op == BOP_CAS  ? RK_OP_CAS
 				  : op == BOP_INCR ? RK_OP_COUNTER_GET
 						   : RK_OP_PUT;
-		if ((op == BOP_GET || op == BOP_PUT || op == BOP_INCR) &&
+		if ((op == BOP_GET || op == BOP_PUT || op == BOP_CAS ||
+		     op == BOP_INCR) &&
 		    r.op != want) {
 			worker_fail(c->w,
 				    "protocol error from %s: a %s answered "
@@ -799,7 +813,10 @@ static int on_ringkv_reply(struct conn *c, const uint8_t *body, uint32_t len,
 		}
 		if (op == BOP_GET && r.value_len != c->w->b->cfg.value_size)
 			c->w->st.wrong_size++;
-		complete(c, s, OUT_OK, NULL, 0, now);
+		/* A cas whose condition failed: counted as not_found. */
+		complete(c, s, op == BOP_CAS && !r.applied ? OUT_NOT_FOUND
+							   : OUT_OK,
+			 NULL, 0, now);
 	} else if (r.status == RK_ENOT_FOUND) {
 		complete(c, s, OUT_NOT_FOUND, NULL, 0, now);
 	} else {
@@ -1511,87 +1528,60 @@ static void raise_fd_limit(unsigned want)
 
 static void usage(FILE *out)
 {
-	fprintf(
-	    out,
-	    "Usage: ringkv-bench [OPTIONS]\n"
-	    "\n"
-	    "Load generator for ringkv (and, with --resp, for Redis).  Many "
-	    "connections\n"
-	    "from one process, each keeping a window of pipelined requests; "
-	    "reports\n"
-	    "throughput and latency percentiles from a log-linear histogram.\n"
-	    "\n"
-	    "Target\n"
-	    "  -s, --seeds H:P[,H:P...]  servers; connections are spread over "
-	    "them\n"
-	    "                            (default $RINGKV_SEEDS, then "
-	    "127.0.0.1:7400;\n"
-	    "                            127.0.0.1:6379 with --resp)\n"
-	    "      --resp                speak RESP (Redis) instead of the "
-	    "ringkv protocol\n"
-	    "      --cluster             --resp against a Redis Cluster: read "
-	    "CLUSTER SLOTS\n"
-	    "                            from the first seed and route keys to "
-	    "masters\n"
-	    "      --wait N[:MS]         --resp: follow every SET with WAIT N "
-	    "MS (default\n"
-	    "                            MS 0, wait for ever); latency covers "
-	    "both\n"
-	    "      --smart on|off        route each key to its first live "
-	    "replica, from\n"
-	    "                            the ring of the first seed (default "
-	    "off)\n"
-	    "      --consistency LEVEL   default|one|quorum|all|serial, sent "
-	    "in requests\n"
-	    "\n"
-	    "Load\n"
-	    "  -c, --connections N       connections (default 50)\n"
-	    "  -n, --requests N          total requests to measure (default "
-	    "100000)\n"
-	    "      --duration T          measure for T instead (10s, 500ms, "
-	    "2m)\n"
-	    "  -P, --pipeline N          requests in flight per connection "
-	    "(default 1)\n"
-	    "  -T, --threads N           event-loop threads (default 1)\n"
-	    "      --mix OP=W[,OP=W...]  get, put, cas, incr with weights "
-	    "(default get=9,put=1);\n"
-	    "                            incr adds 1 to counter keys ('#' for "
-	    "the key's\n"
-	    "                            first byte), each add with its own op "
-	    "id\n"
-	    "      --timeout T           abort when no reply comes for T "
-	    "(default 30s)\n"
-	    "\n"
-	    "Data\n"
-	    "  -d, --value-size N        value bytes (default 100)\n"
-	    "  -k, --keys N              key space: keys 0..N-1 (default "
-	    "100000)\n"
-	    "      --key-size N          bytes per key, prefix + zero-padded "
-	    "number (default 16)\n"
-	    "      --key-prefix S        (default \"key:\", as "
-	    "redis-benchmark's keys)\n"
-	    "      --dist D              uniform | zipfian[:THETA] (THETA in "
-	    "(0,1), default %.2f)\n"
-	    "      --warmup / --no-warmup  put every key once before measuring "
-	    "(default:\n"
-	    "                            on when the mix reads, i.e. has get "
-	    "or cas)\n"
-	    "      --warmup-only         fill the key space and exit\n"
-	    "      --seed N              PRNG seed (default: from the time; "
-	    "printed)\n"
-	    "\n"
-	    "Output\n"
-	    "      --json                one JSON object on stdout instead of "
-	    "the table\n"
-	    "  -q, --quiet               no progress notes on stderr\n"
-	    "  -h, --help, -V, --version\n"
-	    "\n"
-	    "Exit status: 0 all requests answered OK or NOT_FOUND; 1 some "
-	    "answered with\n"
-	    "an error status (counted by code in the report); 2 bad usage, "
-	    "connection or\n"
-	    "protocol failure (message on stderr).\n",
-	    ZIPF_DEFAULT_THETA);
+	fprintf(out,
+"Usage: ringkv-bench [OPTIONS]\n"
+"\n"
+"Load generator for ringkv (and, with --resp, for Redis).  Many connections\n"
+"from one process, each keeping a window of pipelined requests; reports\n"
+"throughput and latency percentiles from a log-linear histogram.\n"
+"\n"
+"Target\n"
+"  -s, --seeds H:P[,H:P...]  servers; connections are spread over them\n"
+"                            (default $RINGKV_SEEDS, then 127.0.0.1:7400;\n"
+"                            127.0.0.1:6379 with --resp)\n"
+"      --resp                speak RESP (Redis) instead of the ringkv protocol\n"
+"      --cluster             --resp against a Redis Cluster: read CLUSTER SLOTS\n"
+"                            from the first seed and route keys to masters\n"
+"      --wait N[:MS]         --resp: follow every SET with WAIT N MS (default\n"
+"                            MS 0, wait for ever); latency covers both\n"
+"      --smart on|off        route each key to its first live replica, from\n"
+"                            the ring of the first seed (default off)\n"
+"      --consistency LEVEL   default|one|quorum|all|serial, sent in requests\n"
+"\n"
+"Load\n"
+"  -c, --connections N       connections (default 50)\n"
+"  -n, --requests N          total requests to measure (default 100000)\n"
+"      --duration T          measure for T instead (10s, 500ms, 2m)\n"
+"  -P, --pipeline N          requests in flight per connection (default 1)\n"
+"  -T, --threads N           event-loop threads (default 1)\n"
+"      --mix OP=W[,OP=W...]  get, put, cas, incr with weights (default get=9,put=1);\n"
+"                            cas sets a key from the bench value to itself\n"
+"                            through Paxos (counted not_found when the key\n"
+"                            held another value); incr adds 1 to counter\n"
+"                            keys ('#' for the key's first byte), each add\n"
+"                            with its own op id\n"
+"      --timeout T           abort when no reply comes for T (default 30s)\n"
+"\n"
+"Data\n"
+"  -d, --value-size N        value bytes (default 100)\n"
+"  -k, --keys N              key space: keys 0..N-1 (default 100000)\n"
+"      --key-size N          bytes per key, prefix + zero-padded number (default 16)\n"
+"      --key-prefix S        (default \"key:\", as redis-benchmark's keys)\n"
+"      --dist D              uniform | zipfian[:THETA] (THETA in (0,1), default %.2f)\n"
+"      --warmup / --no-warmup  put every key once before measuring (default:\n"
+"                            on when the mix reads, i.e. has get or cas)\n"
+"      --warmup-only         fill the key space and exit\n"
+"      --seed N              PRNG seed (default: from the time; printed)\n"
+"\n"
+"Output\n"
+"      --json                one JSON object on stdout instead of the table\n"
+"  -q, --quiet               no progress notes on stderr\n"
+"  -h, --help, -V, --version\n"
+"\n"
+"Exit status: 0 all requests answered OK or NOT_FOUND; 1 some answered with\n"
+"an error status (counted by code in the report); 2 bad usage, connection or\n"
+"protocol failure (message on stderr).\n",
+		ZIPF_DEFAULT_THETA);
 }
 
 static uint64_t parse_count(const char *opt, const char *s, uint64_t min,
@@ -2229,9 +2219,8 @@ int main(int argc, char **argv)
 	parse_args(cfg, argc, argv);
 
 	if (cfg->proto == PROTO_RINGKV) {
-		for (int op = BOP_CAS; op <= BOP_INCR; op++)
-			if (cfg->mix[op])
-				probe_op(cfg, (enum bop)op);
+		if (cfg->mix[BOP_INCR])
+			probe_op(cfg, BOP_INCR);
 	}
 	if (cfg->cluster) {
 		b.cl = discover_cluster(cfg);
