@@ -69,7 +69,8 @@ check "bad seed list" 2 '^$' -- $R -s nonsense ping
 check "unknown command" 2 '^$' -- $R -s "$addr" frobnicate
 check "missing argument" 2 '^$' -- $R -s "$addr" get
 check "key too large" 2 '^$' -- $R -s "$addr" put "$(head -c 1025 /dev/zero | tr '\0' k)" v
-check "not built yet says so" 2 '^$' -- $R -s "$addr" incr a
+check "incr" 0 '^1$' -- $R -s "$addr" incr ctr-a
+check "counter" 0 '^1$' -- $R -s "$addr" counter ctr-a
 # compare-and-set (one node: its own primary and only replica)
 check "put-if-absent applies" 0 '^OK$' -- $R -s "$addr" put-if-absent lock free
 check "put-if-absent does not" 1 '^free$' -- $R -s "$addr" put-if-absent lock mine
