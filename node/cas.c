@@ -46,20 +46,12 @@
 
 /* ---- tuning ----------------------------------------------------------- */
 
-/* The persisted clock bound runs this far ahead of the ballots issued: one
- * forced fdatasync per second of clock while CAS traffic flows, and after
- * a restart ballots start at most this far ahead of the old clock. */
-#define CAS_BOUND_AHEAD_MS 1000u
-/* The bound is raised once the clock comes this close to it, so the new
- * bound is on disk long before a ballot could pass the old one. */
-#define CAS_BOUND_MARGIN_MS 500u
 /* A forwarded request waits this much longer than the time it gives the
  * primary: the primary answers TIMEOUT itself, and that answer travels. */
 #define CAS_FORWARD_SLACK_MS 500u
 /* Bytes of a key shown in log lines. */
 #define LOG_KEY_MAX 32u
 
-#define HLC_MS(ms) ((uint64_t)(ms) << RK_HLC_COUNTER_BITS)
 
 /* ---- state ------------------------------------------------------------ */
 
@@ -119,10 +111,6 @@ struct cas {
 	size_t pend_head, pend_len, pend_cap;
 
 	struct loopback *lb_head, *lb_tail;
-
-	uint64_t bound_floor; /* ballots start above this (persisted bound
-				 found at start) */
-	uint64_t bound;	      /* the highest bound recorded (hlc units) */
 
 	struct rk_buf scratch;
 	ev_timer timer; /* at paxos_next_deadline() */
@@ -768,26 +756,14 @@ static uint64_t rt_random(void *ctx)
 	return rk_rng_next(&c->rng);
 }
 
+/* Ballots are the store's versions: store_stamp never issues one twice,
+ * a restart included (its clock ceiling), whatever storage.fsync says. */
 static rk_ts rt_tick(void *ctx)
 {
 	struct cas *c = ctx;
 	rk_ts t;
 	if (store_stamp(c->d.store, wall_ms(), &t))
 		fatal(c, "persisting the clock ceiling", RK_EIO);
-	if (t.hlc <= c->bound_floor) {
-		/* The wall clock is behind what an earlier life may have
-		 * issued: start above it. */
-		store_observe(c->d.store, (rk_ts){c->bound_floor, 0});
-		if (store_stamp(c->d.store, wall_ms(), &t))
-			fatal(c, "persisting the clock ceiling", RK_EIO);
-	}
-	if (t.hlc + HLC_MS(CAS_BOUND_MARGIN_MS) >= c->bound) {
-		uint64_t lsn;
-		c->bound = t.hlc + HLC_MS(CAS_BOUND_AHEAD_MS);
-		int rc = store_paxos_set_bound(c->d.store, c->bound, &lsn);
-		if (rc)
-			fatal(c, "recording the Paxos clock bound", rc);
-	}
 	return t;
 }
 
@@ -959,7 +935,6 @@ int cas_new(const struct cas_deps *d, struct cas **out, char *err,
 	if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
 		seed = mono_ms() ^ d->self_id;
 	rk_rng_seed(&c->rng, seed);
-	c->bound = c->bound_floor = store_paxos_bound(d->store);
 
 	const struct node_config *cfg = d->cfg;
 	struct paxos_config pc;
@@ -1003,10 +978,9 @@ int cas_new(const struct cas_deps *d, struct cas **out, char *err,
 	ev_idle_init(&c->idle, on_idle);
 	c->timer.data = c->check.data = c->idle.data = c;
 	ev_check_start(d->loop, &c->check);
-	LOG_INFO(c,
-		 "compare-and-set ready: %" PRIu64
-		 " acceptor states restored, ballots above %" PRIu64,
-		 c->st.restored, c->bound_floor);
+	LOG_INFO(c, "compare-and-set ready: %" PRIu64
+		    " acceptor states restored",
+		 c->st.restored);
 	*out = c;
 	return 0;
 }

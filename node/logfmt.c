@@ -24,8 +24,7 @@ int rk_logrec_encode(struct rk_buf *out, const struct rk_logrec *r)
 	rk_put_le64(b + 8, r->lsn);
 	rk_put_le64(b + 16, r->ts.hlc);
 	rk_put_le64(b + 24, r->ts.node);
-	if (r->klen) /* the Paxos clock bound has no key (and NULL) */
-		memcpy(b + RK_LOG_BODY_FIXED, r->key, r->klen);
+	memcpy(b + RK_LOG_BODY_FIXED, r->key, r->klen);
 	if (r->vlen)
 		memcpy(b + RK_LOG_BODY_FIXED + r->klen, r->val, r->vlen);
 	uint32_t crc = rk_crc32c(0, p + 4, 4);
@@ -58,7 +57,7 @@ long rk_logrec_decode(const uint8_t *p, size_t avail, struct rk_logrec *r)
 	     type != RK_REC_DROP && type != RK_REC_HINT &&
 	     type != RK_REC_COUNTER && type != RK_REC_COUNTER_OP &&
 	     type != RK_REC_PAXOS) ||
-	    b[1] != 0 || (klen == 0 && (type != RK_REC_PAXOS || vlen != 0)) ||
+	    b[1] != 0 || klen == 0 ||
 	    (uint64_t)RK_LOG_BODY_FIXED + klen + vlen != body ||
 	    ((type == RK_REC_TOMBSTONE || type == RK_REC_DROP) && vlen != 0))
 		return RK_ECORRUPT;

@@ -35,9 +35,9 @@ enum rk_rec_type {
 	RK_REC_COUNTER_OP = 5,
 	/* Only in the op-log: a key's Paxos acceptor state (node/cas.c), the
 	 * value being paxos.proto's AcceptorState bytes, or empty when the
-	 * state was pruned; the last one of a key wins.  With an empty key
-	 * (and value) it records the Paxos clock bound in its timestamp: no
-	 * ballot was issued at or above it.  Never in the table, never
+	 * state was pruned; the last one of a key wins.  Ballots need no
+	 * record of their own: they are the store's versions, which never
+	 * repeat (store_stamp's clock ceiling).  Never in the table, never
 	 * replicated; kept across compaction (store.c). */
 	RK_REC_PAXOS = 6,
 	/* Only in the hints log: a record kept for another node.  Its value

@@ -64,10 +64,9 @@ struct store {
 	int opened;		      /* replay done: a clean close may
 					 say so */
 	/* Paxos acceptor states (RK_REC_PAXOS records: the newest of each
-	 * key) and the Paxos clock bound: replayed, appended with a forced
-	 * fsync, and copied into every snapshot. */
+	 * key): replayed, appended with a forced fsync, and copied into
+	 * every snapshot. */
 	struct rk_table *paxos;
-	uint64_t paxos_bound;
 
 	enum compact_phase phase;
 	uint64_t scan_cursor;
@@ -215,8 +214,11 @@ static int raise_ceiling(struct store *s, uint64_t ceiling)
 	uint8_t b[CLOCK_FILE_LEN];
 	rk_put_le64(b, ceiling);
 	rk_put_le32(b + 8, rk_crc32c(0, b, 8));
+	/* Synced whatever storage.fsync says: Paxos ballots are versions
+	 * too, and a repeated ballot breaks its safety, not just one
+	 * write's durability.  One sync per clock_window of writes. */
 	if (pwrite(s->clock_fd, b, sizeof(b), 0) != (ssize_t)sizeof(b) ||
-	    (s->cfg.fsync != RK_FSYNC_NEVER && fdatasync(s->clock_fd) < 0)) {
+	    fdatasync(s->clock_fd) < 0) {
 		rk_error(s->lg, "store",
 			 "cannot persist the clock ceiling in %s/clock: %s; "
 		       "writes are refused until it can be",
@@ -494,14 +496,8 @@ static int paxos_keep(struct store *s, const void *key, size_t klen,
 static int replay_one(void *ctx, const struct rk_logrec *r)
 {
 	struct store *s = ctx;
-	if (r->type == RK_REC_PAXOS) {
-		if (r->klen == 0) {
-			if (r->ts.hlc > s->paxos_bound)
-				s->paxos_bound = r->ts.hlc;
-			return 0;
-		}
+	if (r->type == RK_REC_PAXOS)
 		return paxos_keep(s, r->key, r->klen, r->val, r->vlen);
-	}
 	if (r->type == RK_REC_DROP) {
 		struct rk_rec *gone = rk_table_remove(s->table, r->key, r->klen);
 		if (gone)
@@ -700,21 +696,6 @@ int store_paxos_put(struct store *s, const void *key, size_t klen,
 			      .vlen = (uint32_t)len};
 	*lsn = oplog_append_sync(s->log, &r);
 	return *lsn ? 0 : RK_ENOMEM;
-}
-
-int store_paxos_set_bound(struct store *s, uint64_t hlc, uint64_t *lsn)
-{
-	if (hlc > s->paxos_bound)
-		s->paxos_bound = hlc;
-	struct rk_logrec r = {.type = RK_REC_PAXOS,
-			      .ts = {s->paxos_bound, s->node_id}};
-	*lsn = oplog_append_sync(s->log, &r);
-	return *lsn ? 0 : RK_ENOMEM;
-}
-
-uint64_t store_paxos_bound(const struct store *s)
-{
-	return s->paxos_bound;
 }
 
 struct paxos_walk {
@@ -1276,16 +1257,10 @@ int store_compact_step(struct store *s, uint64_t now_ms)
 	if (s->scan_cursor == 0) {
 		/* The snapshot replaces the segments before its cutoff, the
 		 * Paxos records among them included: it carries the states
-		 * and the clock bound as they are now.  Replay applies the
-		 * segments after it, whose records for a key, if any, end
-		 * with the state it has now, so the newest still wins. */
+		 * as they are now.  Replay applies the segments after it,
+		 * whose records for a key, if any, end with the state it has
+		 * now, so the newest still wins. */
 		store_paxos_each(s, snap_paxos_one, s);
-		if (!s->step_rc && s->paxos_bound) {
-			struct rk_logrec r = {.type = RK_REC_PAXOS,
-					      .ts = {s->paxos_bound,
-						     s->node_id}};
-			s->step_rc = oplog_snapshot_add(s->log, &r);
-		}
 		if (s->step_rc) {
 			rk_error(s->lg, "store", "compaction aborted: %s",
 				 rk_strerror(s->step_rc));

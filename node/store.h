@@ -164,14 +164,6 @@ void store_observe(struct store *s, rk_ts ts);
 int store_paxos_put(struct store *s, const void *key, size_t klen,
 		    const void *state, size_t len, uint64_t *lsn);
 
-/* Records that no Paxos ballot was or will be issued at or above hlc until
- * a higher bound is recorded (raised ahead of the clock, so ballots never
- * repeat across restarts).  *lsn as above.  Returns 0 or RK_ENOMEM. */
-int store_paxos_set_bound(struct store *s, uint64_t hlc, uint64_t *lsn);
-
-/* The highest bound recorded (0: none). */
-uint64_t store_paxos_bound(const struct store *s);
-
 /* Calls fn for every key that has a state (at start: restore them). */
 typedef void (*store_paxos_fn)(void *ctx, const uint8_t *key, size_t klen,
 			       const uint8_t *state, size_t len);

@@ -682,10 +682,6 @@ Test(oplog, paxos_states_replay_newest_and_survive_compaction)
 	paxos_put(s, "k1", "s2", &lsn);
 	cr_assert_eq(store_paxos_put(s, "k3", 2, NULL, 0, &lsn), 0,
 		     "pruned: no state");
-	cr_assert_eq(store_paxos_set_bound(s, 5000ull << 16, &lsn), 0);
-	cr_assert_eq(store_paxos_set_bound(s, 4000ull << 16, &lsn), 0,
-		     "a lower bound never lowers it");
-	cr_assert_eq(store_paxos_bound(s), 5000ull << 16);
 	wait_synced(s, lsn);
 	store_close(s);
 
@@ -694,7 +690,6 @@ Test(oplog, paxos_states_replay_newest_and_survive_compaction)
 	cr_assert_str_eq(paxos_state_of(s, "k1"), "s2");
 	cr_assert_str_eq(paxos_state_of(s, "k2"), "x");
 	cr_assert_null(paxos_state_of(s, "k3"));
-	cr_assert_eq(store_paxos_bound(s), 5000ull << 16);
 	/* Enough data to span segments, then a compaction with state
 	 * changes during its walk. */
 	for (int i = 0; i < 200; i++) {
@@ -719,7 +714,6 @@ Test(oplog, paxos_states_replay_newest_and_survive_compaction)
 	cr_assert_str_eq(paxos_state_of(s, "k2"), "x2");
 	cr_assert_str_eq(paxos_state_of(s, "k4"), "z2");
 	cr_assert_eq(store_paxos_count(s), 2);
-	cr_assert_eq(store_paxos_bound(s), 5000ull << 16);
 	assert_value(s, "data", "d1");
 	cr_assert_null(store_get(s, "k2", 2), "Paxos state is not data");
 	/* A second compaction, from a snapshot that holds the states. */
@@ -729,7 +723,6 @@ Test(oplog, paxos_states_replay_newest_and_survive_compaction)
 	s = open_ok(&c);
 	cr_assert_str_eq(paxos_state_of(s, "k2"), "x2");
 	cr_assert_str_eq(paxos_state_of(s, "k4"), "z2");
-	cr_assert_eq(store_paxos_bound(s), 5000ull << 16);
 	store_close(s);
 	rm_rf(d);
 	free(d);
