@@ -416,6 +416,28 @@ static void take_status(void *ctx, const struct rk_response *r)
 		 r->stats.ring_status ? r->stats.ring_status : "");
 }
 
+void h_wait_owners(const struct h_node *n, size_t owners, int all_alive,
+		   int timeout_ms)
+{
+	int64_t t0 = h_now_ms();
+	for (;;) {
+		rkv_client *c = h_client(n);
+		rkv_ring_info *ri;
+		cr_assert_eq(rkv_ring_info_get(c, &ri), RKV_OK);
+		size_t got = ri->n_members, alive = 0;
+		for (size_t k = 0; k < got; k++)
+			alive += strcmp(ri->members[k].state, "alive") == 0;
+		rkv_ring_info_free(ri);
+		rkv_close(c);
+		if (got == owners && (!all_alive || alive == owners))
+			return;
+		cr_assert_lt(h_now_ms() - t0, timeout_ms,
+			     "%s sees %zu owners (%zu alive), not %zu", n->addr,
+			     got, alive, owners);
+		usleep(100000);
+	}
+}
+
 int h_ring_status(const struct h_node *n, char *buf, size_t len)
 {
 	struct rk_request q = {.id = 1, .op = RK_OP_NODE_STATS};

@@ -89,6 +89,11 @@ int h_local_get(const struct h_node *n, const char *key, char **val);
 int h_local_has_many(const struct h_node *n, const char *const *keys,
 		     size_t count, unsigned char *found);
 
+/* Waits until the node's ring (RingInfo) lists exactly `owners` members,
+ * all alive when all_alive; fails the test after timeout_ms. */
+void h_wait_owners(const struct h_node *n, size_t owners, int all_alive,
+		   int timeout_ms);
+
 /* The node's ring status ("normal", "joining", ...) into buf. */
 int h_ring_status(const struct h_node *n, char *buf, size_t len);
 

@@ -60,28 +60,6 @@ static void start_node(int i)
 	rkv_close(c);
 }
 
-/* Waits until node i's RingInfo lists `owners` members, all alive. */
-static void wait_owners(int i, size_t owners, int timeout_ms)
-{
-	int64_t t0 = h_now_ms();
-	for (;;) {
-		rkv_client *c = h_client(&nodes[i]);
-		rkv_ring_info *ri;
-		cr_assert_eq(rkv_ring_info_get(c, &ri), RKV_OK);
-		size_t n = ri->n_members, alive = 0;
-		for (size_t k = 0; k < n; k++)
-			alive += strcmp(ri->members[k].state, "alive") == 0;
-		rkv_ring_info_free(ri);
-		rkv_close(c);
-		if (n == owners && alive == owners)
-			return;
-		cr_assert_lt(h_now_ms() - t0, timeout_ms,
-			     "node %d sees %zu owners (%zu alive), not %zu", i,
-			     n, alive, owners);
-		usleep(100000);
-	}
-}
-
 static void start_cluster(int n)
 {
 	n_nodes = n;
@@ -92,7 +70,7 @@ static void start_cluster(int n)
 			 "%s%s", i ? "," : "", nodes[i].addr);
 	}
 	for (int i = 0; i < n; i++)
-		wait_owners(i, (size_t)n, 60000);
+		h_wait_owners(&nodes[i], (size_t)n, 1, 60000);
 }
 
 static void stop_cluster(void)
@@ -785,7 +763,7 @@ Test(cas, twenty_clients_increment_five_keys_while_a_primary_is_killed)
 	/* Until every node sees the restarted one again, then a little
 	 * longer under load. */
 	for (int i = 0; i < n_nodes; i++)
-		wait_owners(i, (size_t)n_nodes, 60000);
+		h_wait_owners(&nodes[i], (size_t)n_nodes, 1, 60000);
 	sleep(4);
 	run_stop(r);
 	long after = applied_after(r, restarted);
@@ -814,7 +792,7 @@ Test(cas, acceptor_state_and_decisions_survive_killing_every_replica)
 		cr_assert_eq(h_node_start(&nodes[i]), 0);
 	int64_t restarted = now_ns() - r->t0;
 	for (int i = 0; i < 3; i++)
-		wait_owners(i, 3, 60000);
+		h_wait_owners(&nodes[i], 3, 1, 60000);
 	sleep(3);
 	run_stop(r);
 	cr_assert_gt(applied_after(r, restarted), 0);

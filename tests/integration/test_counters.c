@@ -48,25 +48,6 @@ static void stop_cluster(void)
 
 TestSuite(counters, .fini = stop_cluster, .timeout = 600);
 
-/* Waits until node i's ring lists n members. */
-static void wait_owners(int i, size_t n, int timeout_ms)
-{
-	int64_t t0 = h_now_ms();
-	for (;;) {
-		rkv_client *c = h_client(&nodes[i]);
-		rkv_ring_info *ri;
-		cr_assert_eq(rkv_ring_info_get(c, &ri), RKV_OK);
-		size_t got = ri->n_members;
-		rkv_ring_info_free(ri);
-		rkv_close(c);
-		if (got == n)
-			return;
-		cr_assert_lt(h_now_ms() - t0, timeout_ms,
-			     "node %d sees %zu owners, not %zu", i, got, n);
-		usleep(100000);
-	}
-}
-
 static void start_cluster(int n, const char *rf, const char *const *extra)
 {
 	n_nodes = n;
@@ -81,7 +62,7 @@ static void start_cluster(int n, const char *rf, const char *const *extra)
 		cr_assert_eq(h_node_start(&nodes[i]), 0, "node %d", i);
 	}
 	for (int i = 0; i < n; i++)
-		wait_owners(i, (size_t)n, 30000);
+		h_wait_owners(&nodes[i], (size_t)n, 0, 30000);
 }
 
 static char *seeds(void)
@@ -405,7 +386,7 @@ Test(counters, counters_move_with_a_join_and_a_decommission)
 		usleep(100000);
 	}
 	for (int i = 0; i < 5; i++)
-		wait_owners(i, 5, 30000);
+		h_wait_owners(&nodes[i], 5, 0, 30000);
 	/* Node 1 hands its ranges over and leaves. */
 	struct rk_request q = {.id = 1, .op = RK_OP_DECOMMISSION};
 	cr_assert_eq(h_request(&nodes[1], &q, 300000, NULL, NULL), 0);
@@ -414,7 +395,7 @@ Test(counters, counters_move_with_a_join_and_a_decommission)
 	h_node_signal(&nodes[1], SIGTERM); /* reaps it */
 	for (int i = 0; i < 5; i++)
 		if (nodes[i].pid)
-			wait_owners(i, 4, 30000);
+			h_wait_owners(&nodes[i], 4, 0, 30000);
 	atomic_store(&l.stop, 1);
 	for (int i = 0; i < 600 && atomic_load(&l.pending); i++)
 		usleep(100000);

@@ -42,32 +42,13 @@ static void start_node(int i)
 	rkv_close(c);
 }
 
-/* Waits until node i's RingInfo lists `owners` members. */
-static void wait_owners(int i, size_t owners, int timeout_ms)
-{
-	int64_t t0 = h_now_ms();
-	for (;;) {
-		rkv_client *c = h_client(&nodes[i]);
-		rkv_ring_info *ri;
-		cr_assert_eq(rkv_ring_info_get(c, &ri), RKV_OK);
-		size_t n = ri->n_members;
-		rkv_ring_info_free(ri);
-		rkv_close(c);
-		if (n == owners)
-			return;
-		cr_assert_lt(h_now_ms() - t0, timeout_ms,
-			     "node %d sees %zu owners, not %zu", i, n, owners);
-		usleep(100000);
-	}
-}
-
 static void start_cluster(int n)
 {
 	n_nodes = n;
 	for (int i = 0; i < n; i++)
 		start_node(i);
 	for (int i = 0; i < n; i++)
-		wait_owners(i, (size_t)n, 30000);
+		h_wait_owners(&nodes[i], (size_t)n, 0, 30000);
 }
 
 static void stop_cluster(void)
@@ -359,7 +340,7 @@ Test(repl, a_node_joins_and_one_is_decommissioned_under_load)
 	}
 	long join_ms = (long)(h_now_ms() - t0);
 	for (int i = 0; i < 6; i++)
-		wait_owners(i, 6, 30000);
+		h_wait_owners(&nodes[i], 6, 0, 30000);
 
 	/* Decommission node 2 while the load goes on. */
 	t0 = h_now_ms();
@@ -376,7 +357,7 @@ Test(repl, a_node_joins_and_one_is_decommissioned_under_load)
 	nodes[2].pid = 0;
 	for (int i = 0; i < 6; i++)
 		if (nodes[i].pid)
-			wait_owners(i, 5, 30000);
+			h_wait_owners(&nodes[i], 5, 0, 30000);
 	long acked = load_stop(&l, th);
 	fprintf(stderr, "repl: join of a 6th node (%d preloaded keys) took %ld "
 			"ms; decommission took %ld ms; %ld writes acknowledged "
@@ -431,7 +412,7 @@ Test(repl, removing_a_dead_node_copies_its_ranges_again)
 	cr_assert_eq(rc, 0, "removenode: %s", rk_strerror(rc));
 	for (int i = 0; i < 5; i++)
 		if (nodes[i].pid)
-			wait_owners(i, 4, 30000);
+			h_wait_owners(&nodes[i], 4, 0, 30000);
 	long ms = check_placement(&l, n, 1, 60000);
 	fprintf(stderr, "repl: removenode re-replicated %d keys; exact "
 			"placement %ld ms later\n", n, ms);
