@@ -369,6 +369,8 @@ static void settle(struct cnode *n)
 		install_counter(n, (const uint8_t *)p->key, (size_t)p->key_len,
 				p->delta, CRDT_DELTA_SIZE, p->ts, &op);
 	}
+	if (!k)
+		return; /* pend may be NULL: memmove must not see it */
 	memmove(n->pend, n->pend + k, (n->npend - k) * sizeof(*n->pend));
 	n->npend -= k;
 }
