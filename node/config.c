@@ -167,9 +167,8 @@ static const struct setting settings[] = {
 	 "client clock that runs fast)"},
 	{"counters", "max_entries", K_COUNT, F(counter_max_entries), 0, "4096",
 	 1, 4096,
-	 "owner entries one counter may hold (normally its replicas, plus one "
-	 "per unclean restart under fsync other than always); an add that "
-	 "would create more is refused"},
+	 "owner entries one counter may hold (one per node that owned adds "
+	 "to it); an add that would create more is refused"},
 
 	{"limits", "max_frame", K_SIZE, F(max_frame), 0, "16MiB", 64,
 	 1ull << 30, "largest frame body accepted; a larger length prefix "

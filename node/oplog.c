@@ -506,8 +506,16 @@ static int replay_segment(struct oplog *log, uint64_t first, int last,
 		atomic_fetch_add(&log->seg_bytes_total, size);
 		atomic_fetch_add(&log->segments, 1);
 		if (last) {
-			/* The writer appends to the newest segment. */
-			if (lseek(fd, 0, SEEK_END) < 0) {
+			/* The writer appends to the newest segment.  What we
+			 * replayed from it may be only in the page cache (a
+			 * kill -9 leaves it there): put it on disk before
+			 * anything this node does rests on it, so that
+			 * synced_lsn starts true. */
+			if (fdatasync(fd) < 0) {
+				rc = errf(err, errlen, RK_EIO,
+					  "cannot sync %s/%s: %s", log->dir,
+					  name, strerror(errno));
+			} else if (lseek(fd, 0, SEEK_END) < 0) {
 				rc = errf(err, errlen, RK_EIO,
 					  "cannot seek %s/%s: %s", log->dir,
 					  name, strerror(errno));

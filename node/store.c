@@ -54,15 +54,12 @@ struct store {
 	uint8_t *cbuf;		      /* its encoding */
 	size_t cbuf_cap;
 	uint8_t dbuf[CRDT_DELTA_SIZE]; /* the delta an add ships */
-	uint64_t counter_id;	       /* our entry id (see "counter id") */
 	/* Our own adds whose log records are not yet durable (see "adds
 	 * wait for their fsync"): in LSN order, and the newest per key. */
 	struct pend *pq; /* ring of pq_cap, pq_len from head */
 	size_t pq_head, pq_len, pq_cap;
 	struct rk_table *pend_latest; /* key -> newest pending delta, its
 					 value followed by its u64 lsn */
-	int opened;		      /* replay done: a clean close may
-					 say so */
 	/* Paxos acceptor states (RK_REC_PAXOS records: the newest of each
 	 * key): replayed, appended with a forced fsync, and copied into
 	 * every snapshot. */
@@ -229,104 +226,6 @@ static int raise_ceiling(struct store *s, uint64_t ceiling)
 	return 0;
 }
 
-/* ------------------------------------------------------------------ */
-/* counter id                                                          */
-
-/* A node's entry in every counter it owns adds for is keyed by its
- * counter id, normally its node id.  An owner must never restart below
- * totals it already shipped, or the max-merge would swallow its next
- * adds.  With fsync=always that cannot happen (nothing ships before it is
- * on disk); with interval or never a crash may lose the end of the log.
- * So the node marks a clean stop (DATA_DIR/CLEAN, written after the last
- * fsync and removed at start), and after a stop without the mark, under
- * a policy other than always, takes a fresh random counter id: the old
- * entry stays in every counter with whatever totals the replicas hold,
- * and new adds grow the new one.  The cost is one more entry per counter
- * per such crash. */
-
-static int write_file_durably(const char *dir, const char *name,
-			      const char *text)
-{
-	char path[PATH_MAX], tmp[PATH_MAX + 8];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	size_t n = strlen(text);
-	if (fd < 0 || write(fd, text, n) != (ssize_t)n || fsync(fd) < 0 ||
-	    rename(tmp, path) < 0) {
-		if (fd >= 0)
-			close(fd);
-		return RK_EIO;
-	}
-	close(fd);
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return RK_EIO;
-	int rc = fsync(dfd) < 0 ? RK_EIO : 0;
-	close(dfd);
-	return rc;
-}
-
-static int load_counter_id(struct store *s, char *err, size_t errlen)
-{
-	const char *dir = s->data_dir;
-	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/CLEAN", dir);
-	int clean = access(path, F_OK) == 0;
-	if (clean) {
-		if (unlink(path) < 0)
-			return errf(err, errlen, RK_EIO, "cannot remove %s: %s",
-				    path, strerror(errno));
-		int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd < 0 || fsync(dfd) < 0) {
-			if (dfd >= 0)
-				close(dfd);
-			return errf(err, errlen, RK_EIO, "cannot sync %s", dir);
-		}
-		close(dfd);
-	}
-	snprintf(path, sizeof(path), "%s/counter_id", dir);
-	FILE *f = fopen(path, "r");
-	uint64_t id = 0;
-	if (f) {
-		char line[64] = {0};
-		char *end = NULL;
-		if (fgets(line, sizeof(line), f))
-			id = strtoull(line, &end, 16);
-		fclose(f);
-		if (!id)
-			return errf(err, errlen, RK_ECORRUPT,
-				    "%s: not a counter id (16 hex digits)",
-				    path);
-	}
-	int fresh = !id || (!clean && s->cfg.fsync != RK_FSYNC_ALWAYS);
-	if (!fresh) {
-		s->counter_id = id;
-		return 0;
-	}
-	if (!id) {
-		id = s->node_id; /* first start: the node id */
-	} else {
-		uint64_t old = id;
-		do
-			if (getrandom(&id, sizeof(id), 0) != sizeof(id))
-				return errf(err, errlen, RK_EIO,
-					    "getrandom: %s", strerror(errno));
-		while (id == 0 || id == old);
-		rk_warn(s->lg, "store",
-			"the last stop was not clean and fsync is not "
-			"'always': counter adds owned here continue under a "
-			"fresh entry id %016" PRIx64,
-			id);
-	}
-	char text[32];
-	snprintf(text, sizeof(text), "%016" PRIx64 "\n", id);
-	if (write_file_durably(dir, "counter_id", text))
-		return errf(err, errlen, RK_EIO, "cannot write %s: %s", path,
-			    strerror(errno));
-	s->counter_id = id;
-	return 0;
-}
 
 /* ------------------------------------------------------------------ */
 /* applying records                                                    */
@@ -581,8 +480,7 @@ int store_open(const struct store_config *cfg, const struct rk_logger *lg,
 	if ((rc = oplog_open(&oc, lg, &s->log, err, errlen)) ||
 	    (rc = lock_dir(cfg->data_dir, &s->lock_fd, err, errlen)) ||
 	    (rc = load_node_id(cfg->data_dir, &s->node_id, err, errlen)) ||
-	    (rc = open_clock(s, err, errlen)) ||
-	    (rc = load_counter_id(s, err, errlen)))
+	    (rc = open_clock(s, err, errlen)))
 		goto fail;
 	rk_hlc_init(&s->clock, s->node_id);
 	rk_hlc_observe(&s->clock, s->ceiling);
@@ -593,7 +491,6 @@ int store_open(const struct store_config *cfg, const struct rk_logger *lg,
 		goto fail;
 	s->stats.replay_ms = mono_ms() - t0;
 	crdt_dedup_expire(s->dedup, now_ms);
-	s->opened = 1;
 	*out = s;
 	return 0;
 fail:
@@ -611,11 +508,6 @@ void store_close(struct store *s)
 	if (!s)
 		return;
 	oplog_close(s->log);
-	/* Everything is on disk now (oplog_close exits the process when
-	 * it cannot be): the next start may keep the counter id. */
-	if (s->opened && write_file_durably(s->data_dir, "CLEAN", "clean\n"))
-		rk_warn(s->lg, "store", "cannot mark a clean stop in %s",
-			s->data_dir);
 	rk_table_free(s->table);
 	rk_table_free(s->pend_latest);
 	for (size_t i = 0; i < s->pq_len; i++)
@@ -644,9 +536,10 @@ const struct rk_rec *store_get(struct store *s, const void *key, size_t klen)
 	return rk_table_get(s->table, key, klen);
 }
 
-static int log_write(struct store *s, uint8_t type, const void *key,
-		     size_t klen, const void *val, size_t vlen, rk_ts ts,
-		     uint64_t *lsn)
+/* Appends a record; sync forces an fdatasync of it whatever the policy. */
+static int log_append(struct store *s, uint8_t type, const void *key,
+		      size_t klen, const void *val, size_t vlen, rk_ts ts,
+		      int sync, uint64_t *lsn)
 {
 	struct rk_logrec r = {
 		.type = type,
@@ -656,11 +549,19 @@ static int log_write(struct store *s, uint8_t type, const void *key,
 		.val = val,
 		.vlen = (uint32_t)vlen,
 	};
-	uint64_t l = oplog_append(s->log, &r);
+	uint64_t l = sync ? oplog_append_sync(s->log, &r)
+			  : oplog_append(s->log, &r);
 	if (!l)
 		return RK_ENOMEM;
 	*lsn = l;
 	return 0;
+}
+
+static int log_write(struct store *s, uint8_t type, const void *key,
+		     size_t klen, const void *val, size_t vlen, rk_ts ts,
+		     uint64_t *lsn)
+{
+	return log_append(s, type, key, klen, val, vlen, ts, 0, lsn);
 }
 
 int store_stamp(struct store *s, uint64_t now_ms, rk_ts *out)
@@ -815,13 +716,27 @@ static int apply_counter(struct store *s, const void *key, size_t klen,
 
 /* == Adds wait for their fsync ==
  *
- * An owner's add is logged at once but shown in the table -- and so to
- * reads, read repairs, streams and digests -- only once its log record is
- * durable.  Otherwise a read could copy the add to another replica, the
- * owner could crash before its fsync and lose both the add and the op id
- * from its window, catch up the other replica's copy, and then apply a
- * retry of the same op id a second time.  Until then the add waits here;
- * the owner's next adds to the same key build on it. */
+ * An owner's add is logged at once, with a forced fdatasync whatever
+ * storage.fsync says (as Paxos acceptor states are), and nothing of it
+ * leaves this node until that fdatasync is done: it is shown in the table
+ * -- and so to reads, read repairs, streams and digests -- only then
+ * (store_settle), the shipped delta and the acknowledgement wait for it
+ * (store_durable_lsn stays below it), and so does catch-up, which serves
+ * our log only up to store_durable_lsn.  Until then the add waits here;
+ * the owner's next adds to the same key build on it.
+ *
+ * Why on disk and not merely logged: every later decision about the add
+ * rests on the owner's copy.  If a copy left first (a shipped delta, a
+ * read repair) and the owner then lost the add in a crash, the owner
+ * would forget the op id and apply a retry of it a second time, and its
+ * entry, restarted below totals the other replicas hold, would have its
+ * next adds swallowed by the max-merge.  With the fdatasync first, an
+ * owner never restarts below anything it shipped, and its node id can
+ * stay its entry id in every counter for the life of its data directory.
+ * The price is one fdatasync per group of adds (group commit: adds
+ * arriving while one runs share the next); registers under
+ * fsync=interval are not slowed, except a register write logged behind an
+ * add waits for that add's fdatasync before its acknowledgement. */
 
 static int pending_push(struct store *s, const void *key, size_t klen, rk_ts ts,
 			uint64_t lsn)
@@ -859,8 +774,8 @@ static int pending_push(struct store *s, const void *key, size_t klen, rk_ts ts,
 
 void store_settle(struct store *s)
 {
-	uint64_t durable = oplog_durable_lsn(s->log);
-	while (s->pq_len && s->pq[s->pq_head].lsn <= durable) {
+	uint64_t synced = oplog_synced_lsn(s->log);
+	while (s->pq_len && s->pq[s->pq_head].lsn <= synced) {
 		struct pend p = s->pq[s->pq_head];
 		s->pq_head = (s->pq_head + 1) % s->pq_cap;
 		s->pq_len--;
@@ -929,8 +844,8 @@ int store_counter_add(struct store *s, const void *key, size_t klen,
 		s->stats.counter_duplicates++;
 		struct crdt_delta d = {.gen = crdt_generation(s->scratch),
 				       .op = *op};
-		d.e.node = s->counter_id;
-		if (counter && crdt_entry_get(s->scratch, s->counter_id,
+		d.e.node = s->node_id;
+		if (counter && crdt_entry_get(s->scratch, s->node_id,
 					      &d.e.incr, &d.e.decr) == 0) {
 			crdt_delta_encode(&d, s->dbuf);
 			*delta_out = s->dbuf;
@@ -962,7 +877,7 @@ int store_counter_add(struct store *s, const void *key, size_t klen,
 	uint64_t incr, decr;
 	uint32_t limit = s->cfg.counter_max_entries ? s->cfg.counter_max_entries
 						    : CRDT_ENTRIES_HARD_MAX;
-	if (crdt_entry_get(s->scratch, s->counter_id, &incr, &decr) &&
+	if (crdt_entry_get(s->scratch, s->node_id, &incr, &decr) &&
 	    crdt_entry_count(s->scratch) >= limit) {
 		snprintf(why, whylen,
 			 "the counter already has %u entries "
@@ -976,7 +891,7 @@ int store_counter_add(struct store *s, const void *key, size_t klen,
 		return rc;
 	}
 	struct crdt_delta d;
-	rc = crdt_add(s->scratch, s->counter_id, delta, op, &d);
+	rc = crdt_add(s->scratch, s->node_id, delta, op, &d);
 	if (rc == RK_EINVALID) {
 		snprintf(why, whylen, "this node's total would pass 2^64");
 		return RK_EVALUE_TOO_LARGE;
@@ -984,15 +899,14 @@ int store_counter_add(struct store *s, const void *key, size_t klen,
 	if (rc)
 		return rc;
 	crdt_delta_encode(&d, s->dbuf);
-	if ((rc = log_write(s, RK_REC_COUNTER_OP, key, klen, s->dbuf,
-			    CRDT_DELTA_SIZE, *ts, lsn)) ||
+	if ((rc = log_append(s, RK_REC_COUNTER_OP, key, klen, s->dbuf,
+			     CRDT_DELTA_SIZE, *ts, 1, lsn)) ||
 	    (rc = crdt_dedup_insert(s->dedup, op)) < 0 ||
 	    (rc = pending_push(s, key, klen, *ts, *lsn)))
 		return rc;
 	s->stats.counter_adds++;
 	crdt_value(s->scratch, value);
 	*delta_out = s->dbuf;
-	store_settle(s); /* at once unless fsync=always */
 	return 0;
 }
 
@@ -1023,7 +937,12 @@ void store_flush(struct store *s)
 
 uint64_t store_durable_lsn(struct store *s)
 {
-	return oplog_durable_lsn(s->log);
+	uint64_t durable = oplog_durable_lsn(s->log);
+	/* Our adds are durable only once on disk ("Adds wait for their
+	 * fsync"), and nothing after the first waiting one may leave. */
+	if (s->pq_len && s->pq[s->pq_head].lsn <= durable)
+		durable = s->pq[s->pq_head].lsn - 1;
+	return durable;
 }
 
 int store_waits_for_fsync(const struct store *s)
@@ -1287,7 +1206,6 @@ void store_get_stats(struct store *s, struct store_stats *st)
 	st->counters = s->counters;
 	st->keys = rk_table_count(s->table) - s->tombstones;
 	crdt_dedup_get_stats(s->dedup, &st->dedup);
-	st->counter_id = s->counter_id;
 	st->bytes = rk_table_bytes(s->table);
 	oplog_get_stats(s->log, &st->log);
 }

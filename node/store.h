@@ -51,7 +51,6 @@ struct store_stats {
 	uint64_t counter_duplicates; /* op ids answered from the window */
 	uint64_t counter_refused;    /* op ids the window refused */
 	struct crdt_dedup_stats dedup;
-	uint64_t counter_id;  /* this node's entry id in counters */
 	uint64_t bytes;       /* memory of records */
 	uint64_t compactions;
 	uint64_t purged_tombstones;

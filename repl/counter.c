@@ -108,21 +108,19 @@
  *     "outside the dedup window"), never applied twice.
  * Across restarts the window is rebuilt from the op-log (each add's
  * record carries its op id; snapshots carry the window), and nothing of
- * an add leaves its owner before its log record is durable: not the
- * shipped delta, not the acknowledgement, and not a copy of it either --
- * the owner's table shows the add only after its fsync (so reads and
- * read repairs do not spread it) and catch-up serves only the durable
- * part of a log.  (The simulator found both leaks: a copy that outlived
- * an owner's crash made the owner's later adds look covered, and a retry
- * of the lost add was then answered "duplicate" without being counted.)
- * With that and storage.fsync=always the whole promise survives kill -9
- * and power loss.  With fsync=interval or never, "durable" means
- * "logged", so a crash may lose the last adds an owner logged (as it
- * loses any write), maybe after they left: a retry of such an add may
- * then be counted twice, and an owner that restarts below totals it had
- * shipped would have its next adds swallowed by the max; such a node
- * starts a fresh entry after an unclean stop (see node/store.c, "counter
- * id"), which cures the second and not the first.
+ * an add leaves its owner before its log record is on disk -- fdatasync'd
+ * whatever storage.fsync says: not the shipped delta, not the
+ * acknowledgement, and not a copy of it either -- the owner's table shows
+ * the add only after its fdatasync (so reads and read repairs do not
+ * spread it) and catch-up serves only the settled part of a log (see
+ * node/store.c, "Adds wait for their fsync").  (The simulator found both
+ * leaks: a copy that outlived an owner's crash made the owner's later
+ * adds look covered, and a retry of the lost add was then answered
+ * "duplicate" without being counted.)  So the whole promise survives
+ * kill -9 and power loss under every fsync policy; what storage.fsync
+ * still decides for counters is only how soon replicas' copies of
+ * shipped deltas reach their disks, and a replica that loses one gets
+ * it back from the owner (read repair, anti-entropy).
  */
 #include "counter.h"
 

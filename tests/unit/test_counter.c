@@ -139,13 +139,14 @@ static char *tmpdir(void)
 
 static struct rk_logger quiet;
 
-static struct store *open_store(const char *dir, enum rk_fsync f, uint64_t now)
+static struct store *open_store_every(const char *dir, enum rk_fsync f,
+				      uint64_t interval_ms, uint64_t now)
 {
 	rk_logger_init(&quiet, "test", RK_LOG_ERROR);
 	struct store_config c = {
 	    .data_dir = dir,
 	    .fsync = f,
-	    .fsync_interval_ms = 10,
+	    .fsync_interval_ms = interval_ms,
 	    .segment_bytes = 1 << 20,
 	    .zstd_level = 1,
 	    .compact_min_bytes = UINT64_MAX,
@@ -165,6 +166,11 @@ static struct store *open_store(const char *dir, enum rk_fsync f, uint64_t now)
 	return s;
 }
 
+static struct store *open_store(const char *dir, enum rk_fsync f, uint64_t now)
+{
+	return open_store_every(dir, f, 10, now);
+}
+
 /* Waits until everything logged is durable, then shows our adds. */
 static void sync_all(struct store *s)
 {
@@ -172,9 +178,9 @@ static void sync_all(struct store *s)
 	for (int i = 0; store_durable_lsn(s) < want; i++) {
 		store_flush(s);
 		usleep(1000);
+		store_settle(s);
 		cr_assert_lt(i, 10000, "never durable");
 	}
-	store_settle(s);
 }
 
 static int add(struct store *s, const char *key, int64_t delta,
@@ -285,6 +291,7 @@ Test(counter_store, window_refuses_what_it_cannot_judge)
 	crdt_opid_make(&op, NOW - 5000 + 1099, 100 + 1099);
 	cr_assert_eq(add(s, "c", 1, &op, NOW, NULL), 1);
 	int found;
+	sync_all(s);
 	cr_assert_eq(value_of(s, "c", &found), 1100);
 	store_close(s);
 	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
@@ -339,6 +346,7 @@ Test(counter_store, wrong_type_join_and_delete)
 	cr_assert_eq(st.counters, 0);
 	cr_assert_eq(add(s, "v", 4, &op, NOW, NULL), 0,
 		     "an add after the delete starts from zero");
+	sync_all(s);
 	cr_assert_eq(value_of(s, "v", &found), 4);
 	store_close(s);
 	/* Replay agrees. */
@@ -351,36 +359,58 @@ Test(counter_store, wrong_type_join_and_delete)
 	free(dir);
 }
 
-Test(counter_store, fresh_counter_id_after_an_unclean_stop)
+/* store.c, "Adds wait for their fsync": under fsync=interval (and never)
+ * an owner's add is fdatasync'd before anything of it leaves, and a
+ * register logged behind it waits for that too. */
+Test(counter_store, an_add_is_on_disk_before_it_leaves_whatever_the_policy)
 {
-	char *dir = tmpdir();
-	struct store *s = open_store(dir, RK_FSYNC_INTERVAL, NOW);
-	struct store_stats st;
-	store_get_stats(s, &st);
-	uint64_t first = st.counter_id;
-	cr_assert_eq(first, store_node_id(s), "the node id at first start");
-	store_close(s);
-	s = open_store(dir, RK_FSYNC_INTERVAL, NOW);
-	store_get_stats(s, &st);
-	cr_assert_eq(st.counter_id, first, "kept after a clean stop");
-	store_close(s);
-	/* A crash leaves no CLEAN mark. */
-	char path[600];
-	snprintf(path, sizeof(path), "%s/CLEAN", dir);
-	cr_assert_eq(unlink(path), 0);
-	s = open_store(dir, RK_FSYNC_INTERVAL, NOW);
-	store_get_stats(s, &st);
-	cr_assert_neq(st.counter_id, first, "a fresh entry after a crash");
-	uint64_t second = st.counter_id;
-	store_close(s);
-	cr_assert_eq(unlink(path), 0);
-	s = open_store(dir, RK_FSYNC_ALWAYS, NOW);
-	store_get_stats(s, &st);
-	cr_assert_eq(st.counter_id, second,
-		     "kept under fsync=always: nothing shipped was lost");
-	store_close(s);
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	free(dir);
+	static const enum rk_fsync policies[] = {RK_FSYNC_INTERVAL,
+						 RK_FSYNC_NEVER};
+	for (size_t p = 0; p < 2; p++) {
+		char *dir = tmpdir();
+		/* An hour between the policy's own fsyncs. */
+		struct store *s =
+		    open_store_every(dir, policies[p], 3600000, NOW);
+		uint64_t before = store_durable_lsn(s);
+		struct crdt_opid op;
+		crdt_opid_make(&op, NOW, 0x5151);
+		const uint8_t *d;
+		rk_ts ts;
+		uint64_t add_lsn, reg_lsn;
+		int64_t v;
+		char why[256];
+		cr_assert_eq(store_counter_add(s, "c", 1, 5, &op, NOW, &d, &ts,
+					       &add_lsn, &v, why, sizeof(why)),
+			     0);
+		cr_assert_eq(store_write(s, RK_REC_VALUE, "r", 1, "x", 1, NOW,
+					 &ts, &reg_lsn),
+			     0);
+		cr_assert_gt(reg_lsn, add_lsn);
+		cr_assert_lt(store_durable_lsn(s), add_lsn,
+			     "policy %zu: the add may not leave before its "
+			     "fdatasync", p);
+		cr_assert_geq(store_durable_lsn(s), before);
+		int found;
+		store_settle(s);
+		value_of(s, "c", &found);
+		cr_assert_not(found, "not shown before its fdatasync");
+		store_flush(s);
+		for (int i = 0; store_synced_lsn(s) < add_lsn; i++) {
+			usleep(1000);
+			cr_assert_lt(i, 10000,
+				     "policy %zu: the add was not fdatasync'd "
+				     "though the policy's next fsync is an "
+				     "hour away", p);
+		}
+		store_settle(s);
+		cr_assert_geq(store_durable_lsn(s), reg_lsn,
+			      "the register behind it is released too");
+		cr_assert_eq(value_of(s, "c", &found), 5);
+		cr_assert(found, "shown once on disk");
+		store_close(s);
+		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		free(dir);
+	}
 }
 
 /* ------------------------------------------------------------------ */
