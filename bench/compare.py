@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""ringkv side by side with Redis (issue 8), on this machine's loopback.
+"""ringkv side by side with Redis and etcd (issue 8), on this machine's
+loopback.
 
 Every row is a pair: the same workload (connections, pipeline depth, value
 size, key space) against ringkv (A) and against the other server (B), run
@@ -8,8 +9,9 @@ burst of load from elsewhere on the machine hits both sides alike.  The
 table shows medians over the rounds and the ratio ringkv/other.
 
 Both sides are driven by the same client, ringkv-bench (its --resp mode for
-Redis), so the client's own costs are the same; redis-benchmark's numbers
-for the same settings are shown too, as a reference.
+Redis, its --etcd mode for etcd's v3 HTTP/JSON gateway), so the client's
+own costs are the same; redis-benchmark's numbers for the same settings are
+shown too, as a reference.
 
 Server CPU per operation is the user+system CPU time the server processes
 spent during a run (utime+stime from /proc/PID/stat, all threads), divided
@@ -178,7 +180,7 @@ class Server:
 
     def __init__(self, name, kind, procs, addrs):
         self.name = name
-        self.kind = kind      # "ringkv" or "redis"
+        self.kind = kind      # "ringkv", "redis" or "etcd"
         self.procs = procs
         self.addrs = addrs    # host:port strings
 
@@ -345,6 +347,47 @@ def start_redis_cluster(env, masters=3, replicas=1):
                   procs, [f"{host}:{p}" for p in ports])
 
 
+def start_etcd_cluster(env, n=3):
+    """An n-member etcd cluster on loopback, as its docs set one up
+    (static bootstrap), each member's WAL fsync'd as etcd always does."""
+    host = env.host
+    cports = [23791 + i for i in range(n)]
+    pports = [23801 + i for i in range(n)]
+    initial = ",".join(f"e{i}=http://{host}:{pp}" for i, pp in enumerate(pports))
+    procs = []
+    for i in range(n):
+        name = f"etcd-{i}"
+        curl, purl = f"http://{host}:{cports[i]}", f"http://{host}:{pports[i]}"
+        argv = ["etcd", "--name", f"e{i}",
+                "--data-dir", os.path.join(env.tmp, f"{name}-data"),
+                "--listen-client-urls", curl, "--advertise-client-urls", curl,
+                "--listen-peer-urls", purl,
+                "--initial-advertise-peer-urls", purl,
+                "--initial-cluster", initial, "--initial-cluster-state", "new",
+                "--initial-cluster-token", "ringkv-compare",
+                "--logger", "zap", "--log-level", "warn"]
+        procs.append(PROCS.start(name, argv,
+                                 os.path.join(env.tmp, f"{name}.log"),
+                                 env.server_cpu))
+    for p, port in zip(procs, cports):
+        wait_port(host, port, p, "etcd member")
+    endpoints = ",".join(f"http://{host}:{p}" for p in cports)
+    deadline = time.time() + 60
+    while True:
+        r = subprocess.run(["etcdctl", "--endpoints", endpoints,
+                            "endpoint", "health"], capture_output=True,
+                           text=True, env=dict(os.environ, ETCDCTL_API="3"),
+                           timeout=30)
+        if r.returncode == 0:
+            break
+        if time.time() > deadline:
+            raise SystemExit("compare: the etcd cluster was not healthy in "
+                             "60 s:\n" + r.stdout + r.stderr)
+        time.sleep(0.25)
+    return Server(f"etcd x{n}", "etcd", procs,
+                  [f"{host}:{p}" for p in cports])
+
+
 # ---------------------------------------------------------------------------
 # clients
 
@@ -353,12 +396,15 @@ class RunError(Exception):
     pass
 
 
-def run_bench(env, server, extra, resp=False, timeout=600):
-    """One ringkv-bench run against server.  Returns a sample dict."""
+def run_bench(env, server, extra, timeout=600):
+    """One ringkv-bench run against server, in the protocol of its kind.
+    Returns a sample dict."""
     argv = [env.bench, "-s", ",".join(server.addrs), "--json", "-q",
             "--keys", str(env.args.keys), "-d", str(env.args.value_size)]
-    if resp:
+    if server.kind == "redis":
         argv.append("--resp")
+    elif server.kind == "etcd":
+        argv.append("--etcd")
     argv += extra
     t0 = server.cpu_ticks()
     r = subprocess.run(env.client(argv), capture_output=True, text=True,
@@ -386,13 +432,13 @@ def run_bench(env, server, extra, resp=False, timeout=600):
     }
 
 
-def fill(env, server, keys, resp=False, cluster=False):
+def fill(env, server, keys, cluster=False):
     extra = ["--warmup-only", "-c", str(env.args.connections), "-P", "16",
              "--keys", str(keys)]
     if cluster:
         extra.append("--cluster")
     t = time.time()
-    d = run_bench(env, server, extra, resp=resp)
+    d = run_bench(env, server, extra)
     log(f"  filled {server.name}: {d['warmup']['keys']} keys in "
         f"{time.time() - t:.1f} s")
 
@@ -544,12 +590,12 @@ def stage_single(env, rows_out):
     rk = start_ringkvd(env, "ringkvd", 7400, fsync="interval")
     rd = start_redis(env, "redis", 6379, persistence="none")
     rda = start_redis(env, "redis-aof", 6380, persistence="aof-everysec")
-    for s, resp in ((rk, False), (rd, True), (rda, True)):
-        fill(env, s, a.keys, resp=resp)
+    for s in (rk, rd, rda):
+        fill(env, s, a.keys)
 
-    def bench(server, mix, pipeline, resp):
+    def bench(server, mix, pipeline):
         return lambda: run_bench(env, server, ["-c", c, "-P", str(pipeline),
-                                               "--mix", mix] + dur, resp=resp)
+                                               "--mix", mix] + dur)
 
     def ref(server, test, pipeline):
         n = int(a.duration * (40000 if pipeline == 1 else 200000))
@@ -558,28 +604,28 @@ def stage_single(env, rows_out):
     rk_dur = "op-log, fsync every 100 ms (fsync=interval, the default)"
     rows = [
         Row("1a", f"GET, c={c}, P=1", "ringkv", "Redis",
-            bench(rk, "get", 1, False), bench(rd, "get", 1, True),
+            bench(rk, "get", 1), bench(rd, "get", 1),
             ref(rd, "get", 1), a_durability=rk_dur,
             b_durability="none (no RDB, no AOF)"),
         Row("1b", f"PUT / SET, c={c}, P=1", "ringkv", "Redis",
-            bench(rk, "put", 1, False), bench(rd, "put", 1, True),
+            bench(rk, "put", 1), bench(rd, "put", 1),
             ref(rd, "set", 1), a_durability=rk_dur,
             b_durability="none (no RDB, no AOF)"),
         Row("1c", f"GET, c={c}, P=16", "ringkv", "Redis",
-            bench(rk, "get", 16, False), bench(rd, "get", 16, True),
+            bench(rk, "get", 16), bench(rd, "get", 16),
             ref(rd, "get", 16), a_durability=rk_dur,
             b_durability="none (no RDB, no AOF)"),
         Row("1d", f"PUT / SET, c={c}, P=16", "ringkv", "Redis",
-            bench(rk, "put", 16, False), bench(rd, "put", 16, True),
+            bench(rk, "put", 16), bench(rd, "put", 16),
             ref(rd, "set", 16), a_durability=rk_dur,
             b_durability="none (no RDB, no AOF)"),
         Row("1e", f"PUT / SET, c={c}, P=1, both durable", "ringkv",
-            "Redis AOF", bench(rk, "put", 1, False), bench(rda, "put", 1, True),
+            "Redis AOF", bench(rk, "put", 1), bench(rda, "put", 1),
             ref(rda, "set", 1), a_durability=rk_dur,
             b_durability="AOF, appendfsync everysec"),
         Row("1f", f"PUT / SET, c={c}, P=16, both durable", "ringkv",
-            "Redis AOF", bench(rk, "put", 16, False),
-            bench(rda, "put", 16, True), ref(rda, "set", 16),
+            "Redis AOF", bench(rk, "put", 16),
+            bench(rda, "put", 16), ref(rda, "set", 16),
             a_durability=rk_dur, b_durability="AOF, appendfsync everysec"),
     ]
     # redis-benchmark is a reference, not half of a pair: --quick runs it
@@ -597,7 +643,7 @@ def stage_cluster(env, rows_out):
     log("stage 2: Redis Cluster (3 masters + 3 replicas) vs ringkv 3 nodes RF=3")
     rk, why = start_ringkv_cluster(env, 3, 3)
     rc = start_redis_cluster(env)
-    fill(env, rc, a.keys, resp=True, cluster=True)
+    fill(env, rc, a.keys, cluster=True)
     if rk:
         fill(env, rk, a.keys)
 
@@ -612,7 +658,7 @@ def stage_cluster(env, rows_out):
         extra = ["-c", c, "-P", "1", "--mix", mix, "--cluster"] + dur
         if wait:
             extra += ["--wait", "1:0"]
-        return lambda: run_bench(env, rc, extra, resp=True)
+        return lambda: run_bench(env, rc, extra)
 
     rows = [
         Row("2a", f"PUT QUORUM vs SET + WAIT 1 0, c={c}, P=1",
@@ -632,13 +678,45 @@ def stage_cluster(env, rows_out):
 
 
 def stage_etcd(env, rows_out):
-    why = ("skipped: no etcd load generator yet (ringkv's own CAS figures: "
-           "bench/cas)")
-    log(f"stage 3: etcd — {why}")
-    rows_out.append(Row("3a", "CAS vs etcd txn compare-and-swap", "ringkv",
-                        "etcd", None, None, skip_a=why, skip_b=why))
-    rows_out.append(Row("3b", "SERIAL GET vs etcd linearizable get",
-                        "ringkv", "etcd", None, None, skip_a=why, skip_b=why))
+    a = env.args
+    c = str(a.connections)
+    dur = ["--duration", f"{a.duration}s", "--no-warmup"]
+    log("stage 3: etcd 3 members vs ringkv 3 nodes RF=3 (CAS, linearizable "
+        "reads)")
+    rk, why = start_ringkv_cluster(env, 3, 3)
+    et = start_etcd_cluster(env)
+    fill(env, et, a.keys)
+    if rk:
+        fill(env, rk, a.keys)
+
+    # Smart routing sends each key to its primary, where its Paxos
+    # proposals are queued (libringkv does the same).
+    def rk_bench(mix, cl):
+        return lambda: run_bench(env, rk, ["-c", c, "-P", "1", "--mix", mix,
+                                           "--consistency", cl,
+                                           "--smart", "on"] + dur)
+
+    def et_bench(mix):
+        return lambda: run_bench(env, et, ["-c", c, "-P", "1", "--mix", mix]
+                                 + dur)
+
+    rows = [
+        Row("3a", f"CAS vs etcd txn (compare value, put), c={c}, P=1",
+            "ringkv x3 RF=3", "etcd x3",
+            rk_bench("cas", "serial") if rk else None, et_bench("cas"),
+            skip_a=why,
+            a_durability="Paxos acceptor state fdatasync'd on a quorum",
+            b_durability="Raft WAL fsync'd on a quorum"),
+        Row("3b", f"GET SERIAL vs etcd linearizable range, c={c}, P=1",
+            "ringkv x3 RF=3", "etcd x3",
+            rk_bench("get", "serial") if rk else None, et_bench("get"),
+            skip_a=why),
+    ]
+    run_rows(rows, a.rounds)
+    rows_out += rows
+    et.stop()
+    if rk:
+        rk.stop()
 
 
 def stage_memory(env):
@@ -659,7 +737,7 @@ def stage_memory(env):
             used0 = redis_used_memory(host, port)
         argv = ["--warmup-only", "-c", str(a.connections), "-P", "16",
                 "--keys", str(n), "--key-size", "16", "-d", "100"]
-        d = run_bench(env, s, argv, resp=(kind == "redis"))
+        d = run_bench(env, s, argv)
         time.sleep(2.0)  # let ringkvd's log writer drain its buffers
         after = s.rss()
         if kind == "redis":
@@ -717,7 +795,8 @@ def version(argv):
 def main():
     p = argparse.ArgumentParser(
         prog="bench/compare",
-        description="ringkv side by side with Redis on loopback (issue 8).")
+        description="ringkv side by side with Redis and etcd on loopback "
+                    "(issue 8).")
     p.add_argument("--build", default=os.path.join(ROOT, "build"),
                    help="ringkv build directory (default build/)")
     p.add_argument("--rounds", type=int, default=3,
@@ -735,8 +814,9 @@ def main():
     p.add_argument("--no-pin", action="store_true",
                    help="do not pin servers to CPU 0 and clients to CPU 1")
     p.add_argument("--skip-cluster", action="store_true")
+    p.add_argument("--skip-etcd", action="store_true")
     p.add_argument("--skip-memory", action="store_true")
-    p.add_argument("--only", choices=["single", "cluster", "memory"],
+    p.add_argument("--only", choices=["single", "cluster", "etcd", "memory"],
                    help="run one stage")
     p.add_argument("--json", metavar="FILE",
                    help="also write every sample to FILE")
@@ -748,10 +828,12 @@ def main():
         args.memory_keys = min(args.memory_keys, 200000)
     if args.rounds < 1:
         p.error("--rounds must be at least 1")
-    for tool in ("redis-server", "redis-cli", "redis-benchmark"):
+    for tool in ("redis-server", "redis-cli", "redis-benchmark", "etcd",
+                 "etcdctl"):
         if not shutil.which(tool):
             raise SystemExit(f"compare: {tool} not found; run bench/compare "
-                             "(it installs redis-server and redis-tools)")
+                             "(it installs redis-server, redis-tools, "
+                             "etcd-server and etcd-client)")
 
     atexit.register(cleanup)
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -772,17 +854,18 @@ def main():
         stage_single(env, rows)
     if args.only in (None, "cluster") and not args.skip_cluster:
         stage_cluster(env, rows)
-    if args.only is None:
+    if args.only in (None, "etcd") and not args.skip_etcd:
         stage_etcd(env, rows)
     if args.only in (None, "memory") and not args.skip_memory:
         memory = stage_memory(env)
     load1 = os.getloadavg()
 
     print()
-    print(f"ringkv vs Redis, {started:%Y-%m-%d %H:%M}; {m['cpu']}, "
+    print(f"ringkv vs Redis and etcd, {started:%Y-%m-%d %H:%M}; {m['cpu']}, "
           f"{m['cores']} cores, {m['os']}, kernel {m['kernel']}")
     print(f"{version([env.ringkvd, '--version'])}; "
-          f"{version(['redis-server', '--version'])}")
+          f"{version(['redis-server', '--version'])}; "
+          f"{version(['etcd', '--version'])}")
     print(f"{args.connections} connections, {args.value_size}-byte values, "
           f"{args.keys:,} keys of 16 bytes (uniform), medians of "
           f"{args.rounds} rounds of {args.duration:g} s, A B alternating "

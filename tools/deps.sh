@@ -10,6 +10,7 @@ pkgs=(
 	libzstd-dev                                 # compressed snapshots
 	libcriterion-dev                            # unit tests
 	procps iproute2                             # tests: ps, ip netns
+	etcd-server                                 # tests: ringkv-bench --etcd
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -19,6 +19,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "base64.h"
 #include "err.h"
 #include "lincheck_cli.h"
 #include "ring.h"
@@ -116,21 +117,14 @@ static void json_str(FILE *out, const uint8_t *p, size_t n)
 
 static void base64(FILE *out, const uint8_t *p, size_t n)
 {
-	static const char tb[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	fputc('"', out);
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16;
-		if (i + 1 < n)
-			v |= (uint32_t)p[i + 1] << 8;
-		if (i + 2 < n)
-			v |= p[i + 2];
-		fputc(tb[(v >> 18) & 63], out);
-		fputc(tb[(v >> 12) & 63], out);
-		fputc(i + 1 < n ? tb[(v >> 6) & 63] : '=', out);
-		fputc(i + 2 < n ? tb[v & 63] : '=', out);
+	char *b = malloc(RK_BASE64_LEN(n) + 1);
+	if (!b) {
+		fputs("null", out);
+		return;
 	}
-	fputc('"', out);
+	size_t len = rk_base64_encode(b, p, n);
+	fprintf(out, "\"%.*s\"", (int)len, b);
+	free(b);
 }
 
 /* "name":"text" or, for bytes that are not UTF-8, "name_base64":"..." */

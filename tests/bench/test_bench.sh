@@ -122,6 +122,45 @@ check_exit2 "key does not fit" -s "$addr" --keys 1000000 --key-size 8
 check_exit2 "bad zipf theta" -s "$addr" --dist zipfian:1.5
 check_exit2 "resp options on ringkv" -s "$addr" --wait 1
 check_exit2 "RESP against a ringkv node is a protocol error" --resp -s "$addr" -n 10 --no-warmup --mix put
+check_exit2 "etcd has no counters" --etcd -s "$addr" --mix incr=1
+check_exit2 "etcd takes no consistency" --etcd -s "$addr" --consistency one
+check_exit2 "HTTP against a ringkv node fails" --etcd -s "$addr" -n 10 --no-warmup --mix put
+
+# --etcd against a real etcd (tools/deps.sh installs etcd-server): puts,
+# linearizable gets of the warmed-up keys, and txn compare-and-swaps that
+# all succeed (value -> value).
+if command -v etcd >/dev/null 2>&1; then
+	eport=$((23000 + RANDOM % 500))
+	etcd --name bench --data-dir "$dir/etcd" \
+		--listen-client-urls "http://$host:$eport" \
+		--advertise-client-urls "http://$host:$eport" \
+		--listen-peer-urls "http://$host:$((eport + 500))" \
+		--initial-advertise-peer-urls "http://$host:$((eport + 500))" \
+		--initial-cluster "bench=http://$host:$((eport + 500))" \
+		--logger zap --log-level error >"$dir/etcd.log" 2>&1 &
+	epid=$!
+	trap 'kill $pid $epid 2>/dev/null; wait $pid $epid 2>/dev/null; rm -rf "$dir"' EXIT
+	out=""
+	for _ in $(seq 100); do
+		out=$("$B" --etcd -s "$host:$eport" -n 600 -c 4 -P 2 -k 100 \
+			--mix get=1,put=1,cas=1 --json -q 2>"$dir/err") && break
+		sleep 0.1
+	done
+	if [[ "$out" == *'"protocol":"etcd"'* ]] &&
+		[[ "$out" == *'"requests":600,'* ]] && [[ "$out" == *'"errors":0,'* ]] &&
+		[[ "$out" =~ \"cas\":\{[^}]*\}[^}]*\"ok\":([0-9]+),\"not_found\":0, ]] &&
+		[ "${BASH_REMATCH[1]}" -gt 0 ] &&
+		[[ "$out" =~ \"get\":\{[^}]*\}[^}]*\"ok\":([0-9]+),\"not_found\":0, ]] &&
+		[ "${BASH_REMATCH[1]}" -gt 0 ]; then
+		ok "--etcd: get, put and cas against a real etcd"
+	else
+		bad "--etcd: '$out', '$(cat "$dir/err")', etcd log: $(tail -3 "$dir/etcd.log")"
+	fi
+	kill $epid 2>/dev/null
+	wait $epid 2>/dev/null
+else
+	echo "skip --etcd against a real etcd: etcd is not installed"
+fi
 
 # bench/compare itself needs Redis and minutes; here only that it parses
 # and its help runs.

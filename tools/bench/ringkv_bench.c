@@ -1,5 +1,6 @@
-/* ringkv-bench: a load generator for ringkv (and, with --resp, for Redis),
- * in the spirit of redis-benchmark and memtier_benchmark.
+/* ringkv-bench: a load generator for ringkv (and, with --resp, for Redis;
+ * with --etcd, for etcd), in the spirit of redis-benchmark and
+ * memtier_benchmark.
  *
  * Shape of a run.  Each thread owns one libev loop and a share of the
  * connections.  A connection keeps up to `pipeline` requests in flight
@@ -19,8 +20,11 @@
  * ringkv replies may come back out of order (a write waiting for fsync does
  * not hold back a read), so each request id carries its slot number in the
  * low bits and a per-connection generation above them; a reply whose id is
- * not outstanding is a protocol error and aborts the run.  RESP replies come
- * in order, so the RESP mode matches them against a FIFO of slots.
+ * not outstanding is a protocol error and aborts the run.  RESP and etcd's
+ * HTTP replies come in order, so those modes match them against a FIFO of
+ * slots.  etcd is driven through its v3 HTTP/JSON gateway (etcd.h says
+ * why): get is a linearizable range, put a put, cas a txn comparing the
+ * value.
  *
  * Warm-up writes every key of the key space once, split between threads
  * and connections, before the clock starts, so that reads find values.
@@ -77,6 +81,7 @@
 #include "frame.h"
 #include "hash.h"
 #include "hdr.h"
+#include "etcd.h"
 #include "resp.h"
 #include "ring.h"
 #include "rng.h"
@@ -112,7 +117,7 @@ enum bop { BOP_GET, BOP_PUT, BOP_CAS, BOP_INCR, BOP_COUNT };
 static const char *const bop_names[BOP_COUNT] = {"get", "put", "cas", "incr"};
 
 enum dist { DIST_UNIFORM, DIST_ZIPF };
-enum proto { PROTO_RINGKV, PROTO_RESP };
+enum proto { PROTO_RINGKV, PROTO_RESP, PROTO_ETCD };
 enum phase { PH_WARMUP, PH_RUN };
 
 /* A server address, resolved once. */
@@ -204,7 +209,7 @@ struct conn {
 	struct slot *slots;  /* pipeline of them */
 	uint32_t *free_slots; /* stack of free slot numbers */
 	uint32_t nfree;
-	uint32_t *fifo;      /* RESP: slot numbers in send order */
+	uint32_t *fifo;      /* RESP, etcd: slot numbers in send order */
 	uint32_t fifo_head, fifo_len;
 	uint64_t gen;
 };
@@ -595,6 +600,25 @@ static int encode_resp(struct conn *c, enum bop op)
 	return resp_encode(&c->out, 3, argv, lens);
 }
 
+static int encode_etcd(struct conn *c, enum bop op)
+{
+	const struct config *cfg = &c->w->b->cfg;
+	const char *host = c->ep->text, *key = c->w->key;
+	const uint8_t *v = c->w->b->value;
+	switch (op) {
+	case BOP_GET:
+		return etcd_encode_range(&c->out, host, key, cfg->key_size);
+	case BOP_PUT:
+		return etcd_encode_put(&c->out, host, key, cfg->key_size, v,
+				       cfg->value_size);
+	case BOP_CAS: /* value -> value, as for ringkv */
+		return etcd_encode_cas(&c->out, host, key, cfg->key_size, v,
+				       cfg->value_size, v, cfg->value_size);
+	default:
+		return RK_EINVALID;
+	}
+}
+
 /* Queues one request if the phase wants one.  Returns 1 when queued, 0
  * when there is nothing to send, -1 after a fatal error. */
 static int issue(struct conn *c, uint64_t t0)
@@ -634,7 +658,8 @@ static int issue(struct conn *c, uint64_t t0)
 			(op == BOP_PUT && cfg->wait_replicas >= 0) ? 2 : 1;
 		c->fifo[(c->fifo_head + c->fifo_len) % cfg->pipeline] = s;
 		c->fifo_len++;
-		rc = encode_resp(c, op);
+		rc = cfg->proto == PROTO_RESP ? encode_resp(c, op)
+					      : encode_etcd(c, op);
 	}
 	if (rc) {
 		worker_fail(w, "out of memory encoding a request");
@@ -907,6 +932,37 @@ bad:
 	return -1;
 }
 
+/* Handles one etcd HTTP reply.  Returns 0, or -1 after a fatal error. */
+static int on_etcd_reply(struct conn *c, const struct etcd_reply *r,
+			 uint64_t now)
+{
+	const struct config *cfg = &c->w->b->cfg;
+	if (c->fifo_len == 0) {
+		worker_fail(c->w, "protocol error from %s: a reply nobody "
+				  "asked for", c->ep->text);
+		return -1;
+	}
+	uint32_t s = c->fifo[c->fifo_head];
+	enum bop op = (enum bop)c->slots[s].op;
+	c->fifo_head = (c->fifo_head + 1) % cfg->pipeline;
+	c->fifo_len--;
+	if (r->status != 200) {
+		char err[16];
+		int n = snprintf(err, sizeof(err), "HTTP_%d", r->status);
+		complete(c, s, OUT_ERROR, err, (size_t)n, now);
+	} else if (op == BOP_GET) {
+		complete(c, s, etcd_range_found(r) ? OUT_OK : OUT_NOT_FOUND,
+			 NULL, 0, now);
+	} else if (op == BOP_CAS) {
+		/* A txn whose compare failed: counted as not_found. */
+		complete(c, s, etcd_txn_succeeded(r) ? OUT_OK : OUT_NOT_FOUND,
+			 NULL, 0, now);
+	} else {
+		complete(c, s, OUT_OK, NULL, 0, now);
+	}
+	return c->w->failed ? -1 : 0;
+}
+
 /* Handles every whole reply in c->in.  Returns 0 or -1 (fatal). */
 static int conn_parse(struct conn *c, uint64_t now)
 {
@@ -929,6 +985,22 @@ static int conn_parse(struct conn *c, uint64_t now)
 			if (on_ringkv_reply(c, f.body, f.body_len, now))
 				return -1;
 			rk_buf_consume(&c->in, f.frame_len);
+		} else if (cfg->proto == PROTO_ETCD) {
+			struct etcd_reply r;
+			long used = etcd_parse_reply((const char *)p, n, &r);
+			if (used == 0)
+				break;
+			if (used < 0) {
+				worker_fail(c->w,
+					    "protocol error from %s: not an "
+					    "HTTP/1.1 reply with a "
+					    "Content-Length",
+					    c->ep->text);
+				return -1;
+			}
+			if (on_etcd_reply(c, &r, now))
+				return -1;
+			rk_buf_consume(&c->in, (size_t)used);
 		} else {
 			struct resp_reply r;
 			long used = resp_parse((const char *)p, n, &r);
@@ -1531,15 +1603,20 @@ static void usage(FILE *out)
 	fprintf(out,
 "Usage: ringkv-bench [OPTIONS]\n"
 "\n"
-"Load generator for ringkv (and, with --resp, for Redis).  Many connections\n"
+"Load generator for ringkv (and, with --resp, for Redis; with --etcd, for\n"
+"etcd).  Many connections\n"
 "from one process, each keeping a window of pipelined requests; reports\n"
 "throughput and latency percentiles from a log-linear histogram.\n"
 "\n"
 "Target\n"
 "  -s, --seeds H:P[,H:P...]  servers; connections are spread over them\n"
 "                            (default $RINGKV_SEEDS, then 127.0.0.1:7400;\n"
-"                            127.0.0.1:6379 with --resp)\n"
+"                            127.0.0.1:6379 with --resp, 127.0.0.1:2379\n"
+"                            with --etcd)\n"
 "      --resp                speak RESP (Redis) instead of the ringkv protocol\n"
+"      --etcd                drive etcd through its v3 HTTP/JSON gateway: get\n"
+"                            is a linearizable range, put a put, cas a txn\n"
+"                            comparing the value\n"
 "      --cluster             --resp against a Redis Cluster: read CLUSTER SLOTS\n"
 "                            from the first seed and route keys to masters\n"
 "      --wait N[:MS]         --resp: follow every SET with WAIT N MS (default\n"
@@ -1687,7 +1764,7 @@ static void parse_args(struct config *cfg, int argc, char **argv)
 	enum {
 		O_DURATION = 256, O_KEYSIZE, O_PREFIX, O_DIST, O_MIX, O_CL,
 		O_SMART, O_WARMUP, O_NOWARMUP, O_WARMONLY, O_SEED, O_JSON,
-		O_RESP, O_CLUSTER, O_WAIT, O_TIMEOUT,
+		O_RESP, O_ETCD, O_CLUSTER, O_WAIT, O_TIMEOUT,
 	};
 	static const struct option opts[] = {
 		{"seeds", required_argument, NULL, 's'},
@@ -1712,6 +1789,7 @@ static void parse_args(struct config *cfg, int argc, char **argv)
 		{"json", no_argument, NULL, O_JSON},
 		{"quiet", no_argument, NULL, 'q'},
 		{"resp", no_argument, NULL, O_RESP},
+		{"etcd", no_argument, NULL, O_ETCD},
 		{"cluster", no_argument, NULL, O_CLUSTER},
 		{"wait", required_argument, NULL, O_WAIT},
 		{"timeout", required_argument, NULL, O_TIMEOUT},
@@ -1835,6 +1913,7 @@ static void parse_args(struct config *cfg, int argc, char **argv)
 		case O_JSON: cfg->json = 1; break;
 		case 'q': cfg->quiet = 1; break;
 		case O_RESP: cfg->proto = PROTO_RESP; break;
+		case O_ETCD: cfg->proto = PROTO_ETCD; break;
 		case O_CLUSTER: cfg->cluster = 1; break;
 		case O_WAIT: {
 			char *colon = strchr(optarg, ':');
@@ -1865,8 +1944,9 @@ static void parse_args(struct config *cfg, int argc, char **argv)
 	if (!seeds && cfg->proto == PROTO_RINGKV)
 		seeds = getenv("RINGKV_SEEDS");
 	if (!seeds || !*seeds)
-		seeds = cfg->proto == PROTO_RESP ? "127.0.0.1:6379"
-						 : "127.0.0.1:7400";
+		seeds = cfg->proto == PROTO_RESP   ? "127.0.0.1:6379"
+			: cfg->proto == PROTO_ETCD ? "127.0.0.1:2379"
+						   : "127.0.0.1:7400";
 	parse_seeds(cfg, seeds);
 
 	cfg->prefix_len = strlen(cfg->key_prefix);
@@ -1892,6 +1972,15 @@ static void parse_args(struct config *cfg, int argc, char **argv)
 		if (cfg->consistency)
 			die("--consistency is a ringkv option; with --resp "
 			    "use --wait");
+	} else if (cfg->proto == PROTO_ETCD) {
+		if (cfg->mix[BOP_INCR])
+			die("--etcd drives get, put and cas (etcd has no "
+			    "counters)");
+		if (cfg->consistency || cfg->smart || cfg->cluster ||
+		    cfg->wait_replicas >= 0)
+			die("--consistency, --smart, --cluster and --wait are "
+			    "not --etcd options: etcd's gets are linearizable, "
+			    "and every member takes every key");
 	} else {
 		if (cfg->cluster)
 			die("--cluster is for Redis Cluster (--resp); ringkv "
@@ -1944,6 +2033,8 @@ static void describe(const struct bench *b, FILE *out)
 	const char *proto = "ringkv protocol";
 	if (cfg->proto == PROTO_RESP)
 		proto = cfg->cluster ? "RESP (Redis Cluster)" : "RESP (Redis)";
+	else if (cfg->proto == PROTO_ETCD)
+		proto = "etcd v3 HTTP/JSON gateway";
 	fprintf(out, "ringkv-bench %s: %s, %zu %s", RINGKV_VERSION, proto,
 		b->cl ? b->cl->nmasters : cfg->nseeds,
 		b->cl ? (b->cl->ring ? "nodes" : "masters")
@@ -2068,7 +2159,10 @@ static void print_json(const struct bench *b, const struct summary *s)
 	const struct config *cfg = &b->cfg;
 	printf("{\"tool\":\"ringkv-bench\",\"version\":\"%s\",\"protocol\":"
 	       "\"%s\",\"cluster\":%s,\"servers\":[",
-	       RINGKV_VERSION, cfg->proto == PROTO_RESP ? "resp" : "ringkv",
+	       RINGKV_VERSION,
+	       cfg->proto == PROTO_RESP	  ? "resp"
+	       : cfg->proto == PROTO_ETCD ? "etcd"
+					  : "ringkv",
 	       b->cl ? "true" : "false");
 	size_t ns = b->cl ? b->cl->nmasters : cfg->nseeds;
 	for (size_t i = 0; i < ns; i++) {
