@@ -67,6 +67,11 @@ static const struct setting settings[] = {
 	 "a write waits this long for its replicas' acknowledgements"},
 	{"replication", "read_timeout", K_DURATION, F(read_timeout_ms), 0, "2s",
 	 10, 600000, "a read waits this long for its replicas' answers"},
+	{"replication", "read_speculate", K_DURATION, F(read_speculate_ms), 0,
+	 "20ms", 0, 600000,
+	 "a read asks R replicas (ONE: 1, QUORUM: a majority) and asks the "
+	 "others when one fails or after this long without R answers; 0 "
+	 "asks every replica at once"},
 	{"replication", "hint_window", K_DURATION, F(hint_window_ms), 0, "3h",
 	 1000, UINT64_MAX,
 	 "hints for a replica that was down are kept this long"},

@@ -33,6 +33,7 @@ struct node_config {
 	/* [replication] */
 	uint64_t write_timeout_ms;
 	uint64_t read_timeout_ms;
+	uint64_t read_speculate_ms;
 	uint64_t hint_window_ms;
 	uint64_t hint_rate;
 	uint64_t cleanup_delay_ms;

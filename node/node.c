@@ -1026,6 +1026,7 @@ static int start_repl(struct node *n, char *err, size_t errlen)
 	rc.rf = (uint32_t)n->cfg->rf;
 	rc.write_timeout_ms = (uint32_t)n->cfg->write_timeout_ms;
 	rc.read_timeout_ms = (uint32_t)n->cfg->read_timeout_ms;
+	rc.read_speculate_ms = (uint32_t)n->cfg->read_speculate_ms;
 	rc.hint_window_ms = n->cfg->hint_window_ms;
 	rc.hint_rate = (uint32_t)n->cfg->hint_rate;
 	struct repl_runtime rt = {

@@ -21,6 +21,15 @@
  *    was down, or did not acknowledge in time, gets a hint: the record,
  *    kept by the coordinator and handed off when gossip says the replica
  *    is back, at a bounded rate, for a bounded window.
+ *  - A read asks R replicas, not all RF (itself first when it is one),
+ *    and asks the others only when one of those fails, or has not
+ *    answered after replication.read_speculate (Cassandra's speculative
+ *    retry, at a fixed delay rather than a latency percentile).  Dynamo
+ *    asks all N and waits for R: that costs every read N - R messages
+ *    each way whose answers are thrown away, about a third of a QUORUM
+ *    read's work at RF 3.  What it bought -- repairing the replicas
+ *    outside the R on every read -- is left to hints, catch-up and
+ *    anti-entropy.  An all-replies read (get --all) still asks everyone.
  *  - Blocking read repair at QUORUM and ALL: replicas among the R that
  *    answered with an older record are repaired before the client hears
  *    back, so a later QUORUM read never goes back in time (monotonic
@@ -71,6 +80,7 @@
  * enough for an fsync on a busy disk, short enough to fail over. */
 #define DEFAULT_WRITE_TIMEOUT_MS 2000u
 #define DEFAULT_READ_TIMEOUT_MS 2000u
+#define DEFAULT_READ_SPECULATE_MS 20u
 /* Hints older than Cassandra's default window are dropped: by then the
  * node is better served by catch-up. */
 #define DEFAULT_HINT_WINDOW_MS (3ull * 3600 * 1000)
@@ -113,6 +123,8 @@ enum rstate {
 	R_DOWN,	       /* not asked: down when the operation began */
 	R_REPAIRING,   /* read: a repair was sent, waiting for its ack */
 	R_REFUSED,     /* write: refused the key's type (WRONG_TYPE) */
+	R_SPARE,       /* read: up, not asked (yet): asked when one of the
+			  asked fails, or at the speculation time */
 };
 
 /* A read answer from one replica (copied). */
@@ -147,6 +159,8 @@ struct op {
 	struct repl_record rec;       /* write: the record; read: the key */
 	uint8_t *buf;                 /* owns rec's bytes */
 	int repairing;                /* read: blocking repair phase */
+	uint64_t speculate_at;        /* read: when the spares are asked
+					 (a heap entry; 0: none) */
 	/* OP_HINT */
 	struct hint *hint;
 	uint64_t target;
@@ -1344,11 +1358,49 @@ static void read_reply(struct repl *r, struct op *o)
 	reply(r, o, &res);
 }
 
+/* Asks replica i of a read: a message, or our own store at once. */
+static void read_ask(struct repl *r, struct op *o, uint32_t i)
+{
+	o->st[i] = R_PENDING;
+	if (o->nodes[i] != r->cfg.self_id) {
+		struct repl_msg m = {.type = REPL_READ, .rid = o->rid,
+				     .rec = o->rec};
+		send(r, o->nodes[i], &m);
+		return;
+	}
+	struct repl_record got;
+	r->stats.replica_reads++;
+	int rc = r->rt.store->get(r->rt.ctx, o->rec.key, o->rec.klen, &got);
+	o->st[i] = R_OK;
+	o->ans[i].status = rc == 0 ? 0 : RK_ENOT_FOUND;
+	if (rc == 0 && rec_copy(&o->ans[i].rec, &o->ans[i].buf, &got))
+		o->st[i] = R_FAILED;
+}
+
+/* Asks up to want of a read's spares; returns how many were asked. */
+static uint32_t read_ask_spares(struct repl *r, struct op *o, uint32_t want)
+{
+	uint32_t asked = 0;
+	for (uint32_t i = 0; i < o->n && asked < want; i++)
+		if (o->st[i] == R_SPARE) {
+			r->stats.read_spares++;
+			read_ask(r, o, i);
+			asked++;
+		}
+	return asked;
+}
+
 /* Decides what a read does next after an answer or a failure. */
 static void read_check(struct repl *r, struct op *o)
 {
 	uint32_t ok = count_state(o, R_OK) + count_state(o, R_REPAIRING);
 	uint32_t pending = count_state(o, R_PENDING);
+	if (!o->replied && !o->repairing && ok + pending < o->needed) {
+		/* One of the asked failed: a spare takes its place. */
+		read_ask_spares(r, o, o->needed - ok - pending);
+		ok = count_state(o, R_OK) + count_state(o, R_REPAIRING);
+		pending = count_state(o, R_PENDING);
+	}
 	if (!o->replied && !o->repairing && ok + pending < o->needed) {
 		char why[160];
 		snprintf(why, sizeof(why),
@@ -1428,22 +1480,28 @@ static void read_start(struct repl *r, uint64_t client, const uint8_t *key,
 		op_free(r, o);
 		return;
 	}
-	struct repl_msg m = {.type = REPL_READ, .rid = o->rid, .rec = o->rec};
-	for (uint32_t i = 0; i < o->n; i++) {
-		if (o->st[i] != R_PENDING)
-			continue;
-		if (o->nodes[i] != r->cfg.self_id) {
-			send(r, o->nodes[i], &m);
-			continue;
+	/* R replicas are asked, ourselves first when we are one (a read
+	 * that costs no message); the other live ones wait as spares. */
+	if (!all_replies && r->cfg.read_speculate_ms) {
+		uint32_t ask = 0;
+		int self = slot_of(o, r->cfg.self_id);
+		if (self >= 0 && o->st[self] == R_PENDING)
+			ask = 1;
+		for (uint32_t i = 0; i < o->n; i++)
+			if ((int)i != self && o->st[i] == R_PENDING) {
+				if (ask < o->needed)
+					ask++;
+				else
+					o->st[i] = R_SPARE;
+			}
+		if (count_state(o, R_SPARE)) {
+			o->speculate_at = now(r) + r->cfg.read_speculate_ms;
+			heap_push(r, o->speculate_at, o->rid);
 		}
-		struct repl_record got;
-		r->stats.replica_reads++;
-		int rc = r->rt.store->get(r->rt.ctx, key, klen, &got);
-		o->st[i] = R_OK;
-		o->ans[i].status = rc == 0 ? 0 : RK_ENOT_FOUND;
-		if (rc == 0 && rec_copy(&o->ans[i].rec, &o->ans[i].buf, &got))
-			o->st[i] = R_FAILED;
 	}
+	for (uint32_t i = 0; i < o->n; i++)
+		if (o->st[i] == R_PENDING)
+			read_ask(r, o, i);
 	read_check(r, o);
 }
 
@@ -2243,8 +2301,15 @@ void repl_tick(struct repl *r)
 	while (r->heap_len && r->heap[0].at <= t) {
 		struct dl d = heap_pop(r);
 		struct op *o = op_find(r, d.rid);
-		if (o && o->deadline == d.at)
+		if (o && o->deadline == d.at) {
 			op_expired(r, o);
+		} else if (o && o->speculate_at == d.at) {
+			/* A read whose asked replicas are slow: ask the rest
+			 * (whichever R answer first decide). */
+			o->speculate_at = 0;
+			if (!o->replied && read_ask_spares(r, o, o->n))
+				read_check(r, o);
+		}
 	}
 	hints_deliver(r);
 	for (struct sync *s = r->syncs, *next; s; s = next) {
@@ -2439,6 +2504,7 @@ void repl_config_defaults(struct repl_config *cfg)
 	cfg->rf = 3;
 	cfg->write_timeout_ms = DEFAULT_WRITE_TIMEOUT_MS;
 	cfg->read_timeout_ms = DEFAULT_READ_TIMEOUT_MS;
+	cfg->read_speculate_ms = DEFAULT_READ_SPECULATE_MS;
 	cfg->hint_window_ms = DEFAULT_HINT_WINDOW_MS;
 	cfg->hint_rate = DEFAULT_HINT_RATE;
 	cfg->hint_max_bytes = DEFAULT_HINT_MAX_BYTES;

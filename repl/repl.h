@@ -47,6 +47,8 @@ struct repl_config {
 	uint32_t rf;                  /* replication factor */
 	uint32_t write_timeout_ms;    /* a write waits this long for acks */
 	uint32_t read_timeout_ms;     /* a read waits this long for replies */
+	uint32_t read_speculate_ms;   /* a read asks R replicas, the others
+					 after this long; 0: all at once */
 	uint64_t hint_window_ms;      /* hints older than this are dropped */
 	uint32_t hint_rate;           /* hints replayed per second per node */
 	uint64_t hint_max_bytes;      /* per target; beyond it, catch-up */
@@ -169,6 +171,7 @@ struct repl_stats {
 	uint64_t hints_pending;          /* now */
 	uint64_t catchups, catchup_records, streams, stream_records;
 	uint64_t replica_writes, replica_reads;
+	uint64_t read_spares;            /* replicas asked beyond the first R */
 	uint64_t counter_adds;	     /* coordinated */
 	uint64_t counter_owned;	     /* applied here as owner */
 	uint64_t counter_duplicates; /* retries answered from the window */

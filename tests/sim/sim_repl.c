@@ -3,6 +3,9 @@
  *
  *   - no acknowledged QUORUM write is lost;
  *   - every read returns a value some client wrote (or nothing);
+ *   - a QUORUM read returns every QUORUM write acknowledged before it
+ *     began, or something newer (reads ask only R replicas: quorums must
+ *     still intersect);
  *   - after heal, every replica holds the same (value, timestamp) for
  *     every key.
  *
@@ -56,6 +59,7 @@ struct hist {
 	int maybe;           /* a failed write that may have applied */
 	rk_ts ts;            /* write stamp, or read record's */
 	int done;
+	uint64_t t0, t1;     /* simulated ms: issued, answered */
 };
 
 struct test {
@@ -148,9 +152,10 @@ static void rt_send(void *ctx, uint64_t to, const struct repl_msg *m)
 
 static void rt_reply(void *ctx, uint64_t client, const struct repl_result *r)
 {
-	(void)ctx;
+	struct rnode *rn = ctx;
 	struct hist *h = &T.h[client - 1];
 	h->done = 1;
+	h->t1 = sim_now(rn->sim);
 	h->status = r->status;
 	h->maybe = r->maybe_applied;
 	if (h->op == H_WRITE) {
@@ -557,6 +562,7 @@ static void client_op(struct sim *sim, int node, enum hop op, int key,
 	memset(h, 0, sizeof(*h));
 	h->op = op;
 	h->key = key;
+	h->t0 = sim_now(sim);
 	char k[32];
 	key_name(key, k, sizeof(k));
 	if (op == H_WRITE) {
@@ -699,6 +705,29 @@ static void check(struct sim *sim, int keys)
 		if (!ok)
 			fail("a read of key-%d returned '%s', never written",
 			     h->key, h->value);
+	}
+	/* Quorums intersect: a read sees every write acknowledged before it
+	 * began (or a newer one). */
+	for (size_t i = 0; i < T.nh && !T.failures; i++) {
+		struct hist *rd = &T.h[i];
+		if (rd->op != H_READ || !rd->done ||
+		    (rd->status != 0 && rd->status != RK_ENOT_FOUND))
+			continue;
+		for (size_t j = 0; j < T.nh; j++) {
+			struct hist *wr = &T.h[j];
+			if (wr->op != H_WRITE || wr->key != rd->key ||
+			    !wr->done || wr->status != 0 || wr->t1 >= rd->t0)
+				continue;
+			if (rk_ts_cmp(rd->ts, wr->ts) < 0) {
+				fail("a QUORUM read of key-%d at %" PRIu64
+				     " ms returned %s, older than '%s' "
+				     "acknowledged at %" PRIu64 " ms",
+				     rd->key, rd->t0,
+				     rd->status ? "nothing" : rd->value,
+				     wr->value, wr->t1);
+				break;
+			}
+		}
 	}
 	for (int k = 0; k < keys; k++) {
 		char key[32];
