@@ -226,7 +226,6 @@ static int raise_ceiling(struct store *s, uint64_t ceiling)
 	return 0;
 }
 
-
 /* ------------------------------------------------------------------ */
 /* applying records                                                    */
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what ringkv needs to build and test, from Debian's packages.
+# Installs what ringkv needs to build and test, from Debian's packages;
+# --test adds what only the test suite needs.
 set -euo pipefail
 pkgs=(
 	gcc libc6-dev meson ninja-build pkg-config  # the build
@@ -10,8 +11,11 @@ pkgs=(
 	libzstd-dev                                 # compressed snapshots
 	libcriterion-dev                            # unit tests
 	procps iproute2                             # tests: ps, ip netns
-	etcd-server                                 # tests: ringkv-bench --etcd
 )
+# --test: the test suite's own needs.
+if [ "${1:-}" = "--test" ]; then
+	pkgs+=(etcd-server)                         # ringkv-bench --etcd
+fi
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

@@ -7,7 +7,7 @@
 # Usage: tools/test.sh [meson test arguments, e.g. --suite unit]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/deps.sh
+tools/deps.sh --test
 
 build() { # dir, extra meson options...
 	local dir=$1
