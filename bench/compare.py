@@ -242,19 +242,37 @@ def start_ringkv_cluster(env, n, rf, fsync="interval"):
         return None, "skipped: ringkv replication/CAS not built yet"
     host = env.host
     ports = [7410 + i for i in range(n)]
-    seeds = ",".join(f"{host}:{p}" for p in ports)
     procs = []
+    # One at a time: a node chooses its ring tokens against the ring it
+    # sees, so two nodes joining at once would choose the same ones (the
+    # node does not guard against that yet), and one would own nothing.
     for i, port in enumerate(ports):
         name = f"ringkvd-c{i}"
         argv = [env.ringkvd, "--listen", f"{host}:{port}",
                 "--data-dir", os.path.join(env.tmp, f"{name}-data"),
-                "--fsync", fsync, "--log-level", "warn", "--seeds", seeds,
+                "--fsync", fsync, "--log-level", "warn",
+                "--seeds", f"{host}:{ports[0]}",
                 "--set", f"{RINGKV_RF_SETTING}={rf}"]
         p = PROCS.start(name, argv, os.path.join(env.tmp, f"{name}.log"),
                         env.server_cpu)
         procs.append(p)
-    for p, port in zip(procs, ports):
         wait_port(host, port, p, "ringkvd cluster node")
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            r = subprocess.run([env.ringkv, "-s", f"{host}:{ports[0]}",
+                                "--json", "ring"], capture_output=True,
+                               text=True)
+            try:
+                owners = [m for m in json.loads(r.stdout)["nodes"]
+                          if m.get("vnodes", 0) > 0]
+            except (ValueError, KeyError, TypeError):
+                owners = []
+            if len(owners) == i + 1:
+                break
+            time.sleep(0.1)
+        else:
+            return None, (f"skipped: ringkvd {i + 1} did not become a ring "
+                          "owner in 30 s")
     # Wait until the first node sees every member alive.
     deadline = time.time() + 30
     while time.time() < deadline:

@@ -30,14 +30,19 @@ for i in $(seq 1 "$nodes"); do
 		2> "ringkv-data/n$i.log" &
 	pids+=($!)
 	# Start nodes one at a time: each chooses its ring tokens against the
-	# ring it finds, and pulls its ranges before the next one comes.
+	# ring it finds (two joining at once would choose the same ones), and
+	# pulls its ranges before the next one comes.
 	for _ in $(seq 100); do
 		if ./build/tools/ringkv -s "127.0.0.1:740$i" ping >/dev/null 2>&1; then
 			break
 		fi
 		sleep 0.1
 	done
-	sleep 1
+	for _ in $(seq 300); do
+		[ "$(./build/tools/ringkv -s 127.0.0.1:7401 --json ring 2>/dev/null |
+			grep -o '"vnodes":[1-9][0-9]*' | wc -l)" -ge "$i" ] && break
+		sleep 0.1
+	done
 done
 
 all=$(seq -s, -f "127.0.0.1:740%g" 1 "$nodes")
