@@ -654,6 +654,20 @@ def stage_single(env, rows_out):
         s.stop()
 
 
+def cluster_bench(env, rk):
+    """A maker of runs against the ringkv cluster rk: (mix, consistency)
+    -> one run at c connections, P=1, smart routing on."""
+    a = env.args
+    dur = ["--duration", f"{a.duration}s", "--no-warmup"]
+
+    def make(mix, cl):
+        return lambda: run_bench(env, rk, ["-c", str(a.connections), "-P",
+                                           "1", "--mix", mix,
+                                           "--consistency", cl,
+                                           "--smart", "on"] + dur)
+    return make
+
+
 def stage_cluster(env, rows_out):
     a = env.args
     c = str(a.connections)
@@ -667,10 +681,7 @@ def stage_cluster(env, rows_out):
 
     # ringkv routes each key to a replica (libringkv's default), as
     # --cluster sends each Redis key to its master.
-    def rk_bench(mix, cl):
-        return lambda: run_bench(env, rk, ["-c", c, "-P", "1", "--mix", mix,
-                                           "--consistency", cl,
-                                           "--smart", "on"] + dur)
+    rk_bench = cluster_bench(env, rk)
 
     def rc_bench(mix, wait):
         extra = ["-c", c, "-P", "1", "--mix", mix, "--cluster"] + dur
@@ -709,10 +720,7 @@ def stage_etcd(env, rows_out):
 
     # Smart routing sends each key to its primary, where its Paxos
     # proposals are queued (libringkv does the same).
-    def rk_bench(mix, cl):
-        return lambda: run_bench(env, rk, ["-c", c, "-P", "1", "--mix", mix,
-                                           "--consistency", cl,
-                                           "--smart", "on"] + dur)
+    rk_bench = cluster_bench(env, rk)
 
     def et_bench(mix):
         return lambda: run_bench(env, et, ["-c", c, "-P", "1", "--mix", mix]

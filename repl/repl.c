@@ -1383,7 +1383,6 @@ static uint32_t read_ask_spares(struct repl *r, struct op *o, uint32_t want)
 	uint32_t asked = 0;
 	for (uint32_t i = 0; i < o->n && asked < want; i++)
 		if (o->st[i] == R_SPARE) {
-			r->stats.read_spares++;
 			read_ask(r, o, i);
 			asked++;
 		}

@@ -171,7 +171,6 @@ struct repl_stats {
 	uint64_t hints_pending;          /* now */
 	uint64_t catchups, catchup_records, streams, stream_records;
 	uint64_t replica_writes, replica_reads;
-	uint64_t read_spares;            /* replicas asked beyond the first R */
 	uint64_t counter_adds;	     /* coordinated */
 	uint64_t counter_owned;	     /* applied here as owner */
 	uint64_t counter_duplicates; /* retries answered from the window */

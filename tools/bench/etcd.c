@@ -181,13 +181,7 @@ long etcd_parse_reply(const char *p, size_t n, struct etcd_reply *r)
 
 static int body_has(const struct etcd_reply *r, const char *needle)
 {
-	size_t k = strlen(needle);
-	if (r->body_len < k)
-		return 0;
-	for (size_t i = 0; i + k <= r->body_len; i++)
-		if (r->body[i] == needle[0] && !memcmp(r->body + i, needle, k))
-			return 1;
-	return 0;
+	return memmem(r->body, r->body_len, needle, strlen(needle)) != NULL;
 }
 
 int etcd_range_found(const struct etcd_reply *r)

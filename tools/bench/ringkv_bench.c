@@ -853,6 +853,26 @@ out:
 	return c->w->failed ? -1 : rc;
 }
 
+/* The slot the next in-order reply (RESP, etcd) answers, in *s.  Returns
+ * 0, or -1 after failing the run when nothing was asked. */
+static int fifo_next(struct conn *c, uint32_t *s)
+{
+	if (c->fifo_len == 0) {
+		worker_fail(c->w, "protocol error from %s: a reply nobody "
+				  "asked for", c->ep->text);
+		return -1;
+	}
+	*s = c->fifo[c->fifo_head];
+	return 0;
+}
+
+/* That slot has all its replies. */
+static void fifo_pop(struct conn *c)
+{
+	c->fifo_head = (c->fifo_head + 1) % c->w->b->cfg.pipeline;
+	c->fifo_len--;
+}
+
 /* The first word of a Redis error ("ERR", "MOVED", "WRONGTYPE"). */
 static size_t resp_err_word(const char *s, size_t n)
 {
@@ -867,19 +887,14 @@ static int on_resp_reply(struct conn *c, const struct resp_reply *r,
 			 uint64_t now)
 {
 	const struct config *cfg = &c->w->b->cfg;
-	if (c->fifo_len == 0) {
-		worker_fail(c->w, "protocol error from %s: a reply nobody "
-				  "asked for", c->ep->text);
+	uint32_t s;
+	if (fifo_next(c, &s))
 		return -1;
-	}
-	uint32_t s = c->fifo[c->fifo_head];
 	struct slot *sl = &c->slots[s];
 	enum bop op = (enum bop)sl->op;
 	int last = --sl->replies == 0;
-	if (last) {
-		c->fifo_head = (c->fifo_head + 1) % cfg->pipeline;
-		c->fifo_len--;
-	}
+	if (last)
+		fifo_pop(c);
 	if (r->type == '-') {
 		size_t n = resp_err_word(r->str, r->len);
 		if (!last) { /* the SET of SET + WAIT: keep it for the WAIT */
@@ -936,16 +951,11 @@ bad:
 static int on_etcd_reply(struct conn *c, const struct etcd_reply *r,
 			 uint64_t now)
 {
-	const struct config *cfg = &c->w->b->cfg;
-	if (c->fifo_len == 0) {
-		worker_fail(c->w, "protocol error from %s: a reply nobody "
-				  "asked for", c->ep->text);
+	uint32_t s;
+	if (fifo_next(c, &s))
 		return -1;
-	}
-	uint32_t s = c->fifo[c->fifo_head];
 	enum bop op = (enum bop)c->slots[s].op;
-	c->fifo_head = (c->fifo_head + 1) % cfg->pipeline;
-	c->fifo_len--;
+	fifo_pop(c);
 	if (r->status != 200) {
 		char err[16];
 		int n = snprintf(err, sizeof(err), "HTTP_%d", r->status);
@@ -985,34 +995,25 @@ static int conn_parse(struct conn *c, uint64_t now)
 			if (on_ringkv_reply(c, f.body, f.body_len, now))
 				return -1;
 			rk_buf_consume(&c->in, f.frame_len);
-		} else if (cfg->proto == PROTO_ETCD) {
-			struct etcd_reply r;
-			long used = etcd_parse_reply((const char *)p, n, &r);
-			if (used == 0)
-				break;
-			if (used < 0) {
-				worker_fail(c->w,
-					    "protocol error from %s: not an "
-					    "HTTP/1.1 reply with a "
-					    "Content-Length",
-					    c->ep->text);
-				return -1;
-			}
-			if (on_etcd_reply(c, &r, now))
-				return -1;
-			rk_buf_consume(&c->in, (size_t)used);
 		} else {
-			struct resp_reply r;
-			long used = resp_parse((const char *)p, n, &r);
+			/* In-order replies: RESP or etcd's HTTP. */
+			int etcd = cfg->proto == PROTO_ETCD;
+			struct etcd_reply er;
+			struct resp_reply rr;
+			long used = etcd ? etcd_parse_reply((const char *)p, n, &er)
+					 : resp_parse((const char *)p, n, &rr);
 			if (used == 0)
 				break;
 			if (used < 0) {
-				worker_fail(c->w,
-					    "protocol error from %s: not RESP",
-					    c->ep->text);
+				worker_fail(c->w, "protocol error from %s: not %s",
+					    c->ep->text,
+					    etcd ? "an HTTP/1.1 reply with a "
+						   "Content-Length"
+						 : "RESP");
 				return -1;
 			}
-			if (on_resp_reply(c, &r, now))
+			if (etcd ? on_etcd_reply(c, &er, now)
+				 : on_resp_reply(c, &rr, now))
 				return -1;
 			rk_buf_consume(&c->in, (size_t)used);
 		}
