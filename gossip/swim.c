@@ -48,7 +48,13 @@
  *    refutations late.
  *  - Buddy system.  A PING to a member we suspect carries that suspicion
  *    first in its piggy-back, so the suspect learns of it from the one
- *    member most likely to reach it, and refutes at once.
+ *    member most likely to reach it, and refutes at once.  We do the same
+ *    on every packet addressed to a member we suspect (ACKs of its pings,
+ *    GOSSIP pushes), not only on our PINGs: a suspecter cut off when it
+ *    suspected spends the suspicion's transmissions into the void, and
+ *    with a high local health its own probes come several periods apart,
+ *    so after the heal the suspect's next PING to it is the earliest
+ *    chance to tell it.
  *
  * WHERE WE DIFFER, AND WHY.
  *  - Graceful leave: a LEFT state, not a dead record sent by the leaver.
@@ -1363,7 +1369,7 @@ static void gossip_tick(struct swim *s, uint64_t now)
 	k = pick_random(s, PICK_GOSSIP, 0, to, k);
 	for (size_t i = 0; i < k && bc_pending(s); i++)
 		send_simple(s, to[i]->gossip_addr, SWIM_MSG_GOSSIP, 0, 0, NULL,
-			    NULL);
+			    to[i]);
 }
 
 /* memberlist's push-pull scale: slower above 32 members. */
@@ -1497,7 +1503,7 @@ static void on_ping_req(struct swim *s, const struct swim_msg *msg,
 {
 	if (msg->target_id == s->self->id) {
 		send_simple(s, msg->from_addr, SWIM_MSG_ACK, msg->seq, 0, NULL,
-			    NULL);
+			    lookup(s, msg->from_id));
 		return;
 	}
 	if (s->n_relays == MAX_RELAYS) {
@@ -1616,7 +1622,7 @@ int swim_recv_udp(struct swim *s, const char *from, const uint8_t *bytes,
 			break;
 		}
 		send_simple(s, msg.from_addr, SWIM_MSG_ACK, msg.seq, 0, NULL,
-			    NULL);
+			    lookup(s, msg.from_id));
 		break;
 	case SWIM_MSG_ACK:
 		on_ack(s, &msg);
