@@ -243,9 +243,9 @@ def start_ringkv_cluster(env, n, rf, fsync="interval"):
     host = env.host
     ports = [7410 + i for i in range(n)]
     procs = []
-    # One at a time: a node chooses its ring tokens against the ring it
-    # sees, so two nodes joining at once would choose the same ones (the
-    # node does not guard against that yet), and one would own nothing.
+    # One at a time, each an owner before the next starts: nodes started
+    # together would also take turns choosing their tokens (after
+    # cluster.join_delay), but this way the setup is the same every run.
     for i, port in enumerate(ports):
         name = f"ringkvd-c{i}"
         argv = [env.ringkvd, "--listen", f"{host}:{port}",

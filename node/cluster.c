@@ -58,6 +58,9 @@ struct cluster {
 	size_t n_removed, cap_removed;
 	int fetching_removed;          /* a REMOVED_GET is out */
 	int joined;                    /* gossip join done */
+	ev_tstamp joined_at;           /* when (ev_now) */
+	ev_tstamp waiting_since;       /* behind a lower id to choose
+					  tokens; 0 = not waiting */
 	ev_timer tick;
 	cluster_meta_fn meta_fn;
 	cluster_ring_fn ring_fn;
@@ -498,15 +501,75 @@ static void announce(struct cluster *c)
 		c->meta_fn(c->cb_ctx, meta, sizeof(meta));
 }
 
-/* Chooses our tokens against the ring as it is now. */
+/* Whether it is our turn to choose tokens (see "serialize the choice" in
+ * cluster.h): the join delay is over and no alive member with a lower id
+ * is still without tokens, or we have waited for it long enough. */
+static int our_turn(struct cluster *c)
+{
+	ev_tstamp now = ev_now(c->loop);
+	if (now < c->joined_at + (double)c->cfg->join_delay_ms / 1000.0)
+		return 0;
+	const struct member *first = NULL;
+	for (size_t i = 1; i < c->n; i++) {
+		const struct member *m = &c->m[i];
+		if (m->id < c->self_id && m->liveness == CLUSTER_ALIVE &&
+		    m->status == CLUSTER_NO_TOKENS &&
+		    !cluster_is_removed(c, m->id) &&
+		    (!first || m->id < first->id))
+			first = m;
+	}
+	if (!first) {
+		c->waiting_since = 0;
+		return 1;
+	}
+	if (c->waiting_since == 0) {
+		c->waiting_since = now;
+		rk_info(c->lg, "cluster",
+			"%016" PRIx64 " is new too and has the lower id: "
+			"waiting for it to choose its ring tokens first",
+			first->id);
+		return 0;
+	}
+	if (now - c->waiting_since <
+	    (double)c->cfg->settle_timeout_ms / 1000.0)
+		return 0;
+	rk_warn(c->lg, "cluster",
+		"%016" PRIx64 " has not chosen its ring tokens within "
+		"replication.settle_timeout; choosing ours anyway",
+		first->id);
+	return 1;
+}
+
+/* Tokens a and b (each ascending) have in common. */
+static size_t shared_tokens(const uint64_t *a, size_t na, const uint64_t *b,
+			    size_t nb)
+{
+	size_t i = 0, j = 0, k = 0;
+	while (i < na && j < nb) {
+		if (a[i] < b[j]) {
+			i++;
+		} else if (b[j] < a[i]) {
+			j++;
+		} else {
+			k++;
+			i++;
+			j++;
+		}
+	}
+	return k;
+}
+
+/* Chooses our tokens against the ring as it will be once the joins under
+ * way are done. */
 static int choose_tokens(struct cluster *c)
 {
 	struct member *s = &c->m[0];
+	const struct ring *base = c->pending ? c->pending : c->ring;
 	uint64_t *t = malloc(RING_TOKENS_MAX * sizeof(uint64_t));
 	if (!t)
 		return RK_ENOMEM;
 	size_t n;
-	int rc = ring_allocate_tokens(c->ring, c->self_id, s->weight,
+	int rc = ring_allocate_tokens(base, c->self_id, s->weight,
 				      (uint32_t)c->cfg->vnodes, c->cfg->rf, t,
 				      RING_TOKENS_MAX, &n);
 	if (rc) {
@@ -516,8 +579,8 @@ static int choose_tokens(struct cluster *c)
 	s->tokens = t;
 	s->n_tokens = n;
 	/* Alone, there is nothing to pull: we own everything at once. */
-	s->status = ring_member_count(c->ring) ? CLUSTER_JOINING
-					       : CLUSTER_NORMAL;
+	s->status = ring_member_count(base) ? CLUSTER_JOINING
+					    : CLUSTER_NORMAL;
 	if ((rc = self_tokens_save(c)) != 0 || (rc = status_save(c)) != 0) {
 		s->tokens = NULL;
 		s->n_tokens = 0;
@@ -527,7 +590,7 @@ static int choose_tokens(struct cluster *c)
 	}
 	rk_info(c->lg, "cluster",
 		"chose %zu ring tokens against a ring of %zu members", n,
-		ring_member_count(c->ring));
+		ring_member_count(base));
 	rebuild_ring(c);
 	announce(c);
 	return 0;
@@ -558,6 +621,17 @@ static void on_tokens(void *ctx, int status, const struct peer_msg *reply)
 	m->weight = reply->weight ? reply->weight : 1;
 	rk_info(c->lg, "cluster", "learned %zu tokens of %016" PRIx64,
 		m->n_tokens, m->id);
+	size_t same = c->m[0].tokens ? shared_tokens(c->m[0].tokens,
+						     c->m[0].n_tokens, t,
+						     m->n_tokens)
+				     : 0;
+	if (same)
+		rk_warn(c->lg, "cluster",
+			"%zu of our ring tokens are also %016" PRIx64
+			"'s: we chose them at the same time (raise "
+			"cluster.join_delay); one of us owns less than its "
+			"share until it is decommissioned and joins again",
+			same, m->id);
 	members_save(c);
 	rebuild_ring(c);
 }
@@ -652,7 +726,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 		}
 	}
 	/* Our own tokens, once we know the ring we are joining. */
-	if (!c->m[0].tokens && c->joined && missing == 0) {
+	if (!c->m[0].tokens && c->joined && missing == 0 && our_turn(c)) {
 		int rc = choose_tokens(c);
 		if (rc)
 			rk_error(c->lg, "cluster", "choosing tokens: %s",
@@ -810,6 +884,8 @@ void cluster_on_member(struct cluster *c, uint64_t id,
 
 void cluster_on_joined(struct cluster *c)
 {
+	if (!c->joined)
+		c->joined_at = ev_now(c->loop);
 	c->joined = 1;
 }
 

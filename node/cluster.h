@@ -18,8 +18,19 @@
  *
  * A node starting for the first time without seeds chooses its tokens at
  * once.  With seeds it first joins, learns the current ring, then chooses
- * tokens against it (ring_allocate_tokens) so the ring stays balanced:
- * start new nodes one at a time, as with Cassandra.
+ * tokens against it (ring_allocate_tokens) so the ring stays balanced.
+ * The allocator splits the most loaded ranges at their midpoints, which
+ * do not depend on the joiner, so two nodes choosing against the same ring
+ * choose the same tokens and one of them owns nothing.  Cassandra asks
+ * operators to start nodes one at a time (and refuses overlapping
+ * bootstraps); we serialize the choice itself, so nodes may be started
+ * together: a new node waits cluster.join_delay after its gossip join, so
+ * that nodes started with it hear of it, then lets every alive member with
+ * a lower id that has no tokens yet choose first, and allocates against
+ * the pending ring, which holds the tokens of every member still joining.
+ * A member that stays without tokens (a failing disk, say) is waited for
+ * at most replication.settle_timeout.  Two nodes that still chose alike
+ * (they did not hear of each other within the delay) are logged.
  *
  * Loop thread only.
  */

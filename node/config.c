@@ -61,6 +61,12 @@ static const struct setting settings[] = {
 	{"cluster", "seeds", K_STR, F(seeds), S(seeds), "", 0, 0,
 	 "host:port,... of nodes to join through (this node's own address "
 	 "may be in the list); empty: start a new cluster"},
+	{"cluster", "join_delay", K_DURATION, F(join_delay_ms), 0, "2s", 0,
+	 600000,
+	 "a new node waits this long after joining gossip before it chooses "
+	 "its ring tokens, so that nodes started together hear of each "
+	 "other; then the waiting node with the lowest id goes first (at "
+	 "most replication.settle_timeout behind another)"},
 
 	{"replication", "write_timeout", K_DURATION, F(write_timeout_ms), 0,
 	 "2s", 10, 600000,

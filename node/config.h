@@ -29,6 +29,7 @@ struct node_config {
 	char cluster_name[64];
 	uint64_t rf;             /* replication factor */
 	char seeds[4096];        /* comma-separated host:port list */
+	uint64_t join_delay_ms;  /* before a new node chooses its tokens */
 
 	/* [replication] */
 	uint64_t write_timeout_ms;

@@ -68,7 +68,8 @@
  * everything) we balance primary ranges, which spreads the first nodes
  * evenly for the joins that follow.  Two nodes that join at the same time
  * against the same ring may pick the same tokens; the ring resolves such a
- * collision deterministically (ring.h), but joins should be serialized.
+ * collision deterministically (ring.h), but joins should be serialized
+ * (the node does: node/cluster.h).
  *
  * The allocator is deterministic (same ring and node id, same tokens; no
  * floating-point contraction under -std=c11), but nothing depends on two

@@ -29,9 +29,9 @@ for i in $(seq 1 "$nodes"); do
 		--data-dir "ringkv-data/n$i" --seeds "$seeds" \
 		2> "ringkv-data/n$i.log" &
 	pids+=($!)
-	# Start nodes one at a time: each chooses its ring tokens against the
-	# ring it finds (two joining at once would choose the same ones), and
-	# pulls its ranges before the next one comes.
+	# Start nodes one at a time, each an owner before the next comes, so
+	# the printout below is true when it appears (nodes started together
+	# would take turns choosing their tokens after cluster.join_delay).
 	for _ in $(seq 100); do
 		if ./build/tools/ringkv -s "127.0.0.1:740$i" ping >/dev/null 2>&1; then
 			break
