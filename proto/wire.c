@@ -9,6 +9,7 @@
 #include "err.h"
 #include "frame.h"
 #include "ringkv.pb-c.h"
+#include "wire_fast.h"
 
 struct rk_wire_msg {
 	Ringkv__Envelope *env;
@@ -296,6 +297,12 @@ int rk_wire_decode_request(const uint8_t *body, size_t len,
 	*owner = NULL;
 	if (len == 0)
 		return fail(err, errlen, RK_EBAD_REQUEST, "zero-length frame");
+	struct wire_fast_req f;
+	if (wire_fast_read_request(body, len, &f)) {
+		/* Borrows from body; nothing to own (wire_fast.c). */
+		req->id = f.env.request_id;
+		return request_from(&f.env, lim, req, err, errlen);
+	}
 	Ringkv__Envelope *e = ringkv__envelope__unpack(NULL, len, body);
 	if (!e)
 		return fail(err, errlen, RK_EBAD_REQUEST,
@@ -335,7 +342,8 @@ static ProtobufCBinaryData bin(struct rk_bytes b)
 	return (ProtobufCBinaryData){.len = b.n, .data = (uint8_t *)b.p};
 }
 
-int rk_wire_encode_response(struct rk_buf *out, const struct rk_response *r)
+/* Every response protobuf-c's way (wire_fast.c writes the hot ones). */
+static int pack_response(struct rk_buf *out, const struct rk_response *r)
 {
 	Ringkv__Envelope env = RINGKV__ENVELOPE__INIT;
 	Ringkv__Response resp = RINGKV__RESPONSE__INIT;
@@ -560,6 +568,12 @@ int rk_wire_encode_response(struct rk_buf *out, const struct rk_response *r)
 	free(rr_ptrs);
 	free(rr_ts);
 	return rc;
+}
+
+int rk_wire_encode_response(struct rk_buf *out, const struct rk_response *r)
+{
+	int rc = wire_fast_write_response(out, r);
+	return rc == 1 ? 0 : rc < 0 ? rc : pack_response(out, r);
 }
 
 int rk_wire_encode_request(struct rk_buf *out, const struct rk_request *q)

@@ -182,7 +182,9 @@ struct rk_wire_msg;
 void rk_wire_msg_free(struct rk_wire_msg *m);
 
 /* Decodes one request frame body.  On success returns 0, fills *req and
- * sets *owner (free it with rk_wire_msg_free after handling).  On failure
+ * sets *owner (free it with rk_wire_msg_free after handling; NULL when
+ * nothing needed allocating).  req may borrow from body as well as from
+ * *owner: keep both until it is handled.  On failure
  * returns RK_EBAD_REQUEST, RK_EUNKNOWN_COMMAND, RK_EEMPTY_KEY,
  * RK_EKEY_TOO_LARGE, RK_EVALUE_TOO_LARGE or RK_ENOMEM, sets req->id when the
  * envelope itself was readable (else 0), writes a reason into err, and

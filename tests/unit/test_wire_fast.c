@@ -1,0 +1,287 @@
+/* The hand-written Get/Put codec against protobuf-c: it must read exactly
+ * what protobuf-c reads, decline what it does not handle, and write
+ * exactly the bytes protobuf-c writes. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "err.h"
+#include "frame.h"
+#include "ringkv.pb-c.h"
+#include "rng.h"
+#include "wire.h"
+#include "wire_fast.h"
+
+static struct rk_rng rng;
+
+static uint64_t rnd(uint64_t n)
+{
+	return rk_rng_below(&rng, n);
+}
+
+/* 0, small, or any 64-bit value. */
+static uint64_t rnd_u64(void)
+{
+	switch (rnd(3)) {
+	case 0:
+		return 0;
+	case 1:
+		return rnd(300);
+	default:
+		return rk_rng_next(&rng);
+	}
+}
+
+static void rnd_bytes(uint8_t *buf, size_t cap, ProtobufCBinaryData *out)
+{
+	size_t n = rnd(3) == 0 ? 0 : (size_t)rnd(cap);
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (uint8_t)rnd(256);
+	out->data = buf;
+	out->len = n;
+}
+
+static int bin_eq(ProtobufCBinaryData a, ProtobufCBinaryData b)
+{
+	return a.len == b.len && (a.len == 0 || !memcmp(a.data, b.data, a.len));
+}
+
+/* f (the fast reader's result) equals what protobuf-c unpacked. */
+static void assert_same(const struct wire_fast_req *f,
+			const Ringkv__Envelope *e)
+{
+	cr_assert_eq(f->env.request_id, e->request_id);
+	cr_assert_eq(f->env.body_case, e->body_case);
+	if (e->body_case == RINGKV__ENVELOPE__BODY_GET) {
+		cr_assert(bin_eq(f->env.get->key, e->get->key));
+		cr_assert_eq(f->env.get->consistency, e->get->consistency);
+		cr_assert_eq(!!f->env.get->all_replies, !!e->get->all_replies);
+		cr_assert_eq(!!f->env.get->local, !!e->get->local);
+	} else {
+		cr_assert_eq(e->body_case, RINGKV__ENVELOPE__BODY_PUT);
+		cr_assert(bin_eq(f->env.put->key, e->put->key));
+		cr_assert(bin_eq(f->env.put->value, e->put->value));
+		cr_assert_eq(f->env.put->consistency, e->put->consistency);
+	}
+}
+
+/* A random Get or Put envelope, packed by protobuf-c into out. */
+static size_t random_request(uint8_t *out, size_t cap)
+{
+	static uint8_t key[40], val[300];
+	Ringkv__Envelope env = RINGKV__ENVELOPE__INIT;
+	Ringkv__Get get = RINGKV__GET__INIT;
+	Ringkv__Put put = RINGKV__PUT__INIT;
+	env.request_id = rnd_u64();
+	if (rnd(2)) {
+		env.body_case = RINGKV__ENVELOPE__BODY_GET;
+		env.get = &get;
+		rnd_bytes(key, sizeof(key), &get.key);
+		get.consistency = (Ringkv__Consistency)rnd(5);
+		get.all_replies = rnd(2);
+		get.local = rnd(2);
+	} else {
+		env.body_case = RINGKV__ENVELOPE__BODY_PUT;
+		env.put = &put;
+		rnd_bytes(key, sizeof(key), &put.key);
+		rnd_bytes(val, sizeof(val), &put.value);
+		put.consistency = (Ringkv__Consistency)rnd(5);
+	}
+	size_t n = ringkv__envelope__get_packed_size(&env);
+	cr_assert_leq(n, cap);
+	ringkv__envelope__pack(&env, out);
+	return n;
+}
+
+Test(wire_fast, reads_every_get_and_put_protobuf_c_writes)
+{
+	rk_rng_seed(&rng, 1);
+	uint8_t buf[512];
+	for (int i = 0; i < 20000; i++) {
+		size_t n = random_request(buf, sizeof(buf));
+		struct wire_fast_req f;
+		cr_assert_eq(wire_fast_read_request(buf, n, &f), 1,
+			     "declined a plain request (%zu bytes)", n);
+		Ringkv__Envelope *e = ringkv__envelope__unpack(NULL, n, buf);
+		cr_assert_not_null(e);
+		assert_same(&f, e);
+		ringkv__envelope__free_unpacked(e, NULL);
+	}
+}
+
+/* Mutated messages: whatever the fast reader accepts, protobuf-c reads
+ * the same way. */
+Test(wire_fast, accepts_nothing_protobuf_c_reads_differently)
+{
+	rk_rng_seed(&rng, 2);
+	uint8_t buf[600];
+	int accepted = 0, declined = 0;
+	for (int i = 0; i < 100000; i++) {
+		size_t n = random_request(buf, 512);
+		int muts = 1 + (int)rnd(3);
+		for (int m = 0; m < muts; m++) {
+			size_t at = n ? (size_t)rnd(n) : 0;
+			switch (rnd(4)) {
+			case 0: /* flip a byte */
+				if (n)
+					buf[at] = (uint8_t)rnd(256);
+				break;
+			case 1: /* truncate */
+				n = at;
+				break;
+			case 2: /* insert a byte */
+				if (n < sizeof(buf) - 1) {
+					memmove(buf + at + 1, buf + at, n - at);
+					buf[at] = (uint8_t)rnd(256);
+					n++;
+				}
+				break;
+			default: /* append a copy of a prefix (repeats) */
+				if (n + at <= sizeof(buf)) {
+					memcpy(buf + n, buf, at);
+					n += at;
+				}
+				break;
+			}
+		}
+		struct wire_fast_req f;
+		if (!wire_fast_read_request(buf, n, &f)) {
+			declined++;
+			continue;
+		}
+		accepted++;
+		Ringkv__Envelope *e = ringkv__envelope__unpack(NULL, n, buf);
+		cr_assert_not_null(e, "fast reader took what protobuf-c refuses");
+		assert_same(&f, e);
+		ringkv__envelope__free_unpacked(e, NULL);
+	}
+	/* Both branches were exercised. */
+	cr_assert_gt(accepted, 1000);
+	cr_assert_gt(declined, 1000);
+}
+
+Test(wire_fast, declines_what_it_leaves_to_protobuf_c)
+{
+	static const struct {
+		const char *why;
+		uint8_t b[16];
+		size_t n;
+	} cases[] = {
+	    {"no body", {0x08, 0x01}, 2},
+	    {"ping body", {0x82, 0x01, 0x00}, 3},
+	    {"two bodies", {0x8a, 0x01, 0x00, 0x92, 0x01, 0x00}, 6},
+	    {"request id twice", {0x08, 0x01, 0x08, 0x02, 0x8a, 0x01, 0x00}, 7},
+	    {"key twice", {0x8a, 0x01, 0x06, 0x0a, 0x01, 'a', 0x0a, 0x01, 'b'}, 9},
+	    {"unknown get field", {0x8a, 0x01, 0x02, 0x28, 0x01}, 5},
+	    {"unknown envelope field", {0x10, 0x01, 0x8a, 0x01, 0x00}, 5},
+	    {"consistency 5", {0x8a, 0x01, 0x02, 0x10, 0x05}, 5},
+	    {"bool 2", {0x8a, 0x01, 0x02, 0x18, 0x02}, 5},
+	    {"key as varint", {0x8a, 0x01, 0x02, 0x08, 0x01}, 5},
+	    {"length past the end", {0x8a, 0x01, 0x05, 0x0a, 0x01}, 5},
+	    {"varint cut", {0x08, 0x80}, 2},
+	    {"11-byte varint",
+	     {0x08, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+	      0x01},
+	     12},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct wire_fast_req f;
+		cr_assert_eq(wire_fast_read_request(cases[i].b, cases[i].n, &f),
+			     0, "%s was taken", cases[i].why);
+	}
+	/* A non-minimal varint is still plain protobuf: read alike. */
+	static const uint8_t loose[] = {0x08, 0x85, 0x00, 0x8a, 0x01, 0x00};
+	struct wire_fast_req f;
+	cr_assert_eq(wire_fast_read_request(loose, sizeof(loose), &f), 1);
+	cr_assert_eq(f.env.request_id, 5);
+}
+
+/* Unpacked by protobuf-c and packed again, the fast writer's bytes come
+ * back unchanged (protobuf-c's packing is canonical), and they say what r
+ * says. */
+static void check_response(const struct rk_response *r)
+{
+	struct rk_buf b;
+	rk_buf_init(&b);
+	cr_assert_eq(wire_fast_write_response(&b, r), 1);
+	struct rk_frame fr;
+	cr_assert_eq(rk_frame_parse(b.data, b.len, 1 << 20, &fr), 1);
+	cr_assert_eq(fr.body_len + RK_FRAME_HDR, b.len);
+	Ringkv__Envelope *e =
+	    ringkv__envelope__unpack(NULL, fr.body_len, fr.body);
+	cr_assert_not_null(e);
+	uint8_t again[1024];
+	size_t n = ringkv__envelope__get_packed_size(e);
+	cr_assert_eq(n, fr.body_len);
+	ringkv__envelope__pack(e, again);
+	cr_assert_arr_eq(again, fr.body, n);
+
+	cr_assert_eq(e->request_id, r->id);
+	cr_assert_eq(e->body_case, RINGKV__ENVELOPE__BODY_RESPONSE);
+	const Ringkv__Response *resp = e->response;
+	cr_assert_eq((int)resp->status, -r->status);
+	cr_assert_str_eq(resp->error, r->error ? r->error : "");
+	const Ringkv__Timestamp *ts;
+	if (r->op == RK_OP_GET) {
+		cr_assert_eq(resp->result_case, RINGKV__RESPONSE__RESULT_GET);
+		cr_assert_eq(resp->get->value.len, r->value.n);
+		if (r->value.n)
+			cr_assert_arr_eq(resp->get->value.data, r->value.p,
+					 r->value.n);
+		cr_assert_eq(resp->get->n_replies, 0);
+		ts = resp->get->timestamp;
+	} else {
+		cr_assert_eq(resp->result_case, RINGKV__RESPONSE__RESULT_WRITE);
+		ts = resp->write->timestamp;
+	}
+	cr_assert_eq(ts != NULL, r->has_ts != 0);
+	if (ts) {
+		cr_assert_eq(ts->hlc, r->ts.hlc);
+		cr_assert_eq(ts->node_id, r->ts.node);
+	}
+	ringkv__envelope__free_unpacked(e, NULL);
+	rk_buf_destroy(&b);
+}
+
+Test(wire_fast, writes_protobuf_c_s_bytes)
+{
+	rk_rng_seed(&rng, 3);
+	static const int statuses[] = {0,	    RK_ENOT_FOUND, RK_ETIMEOUT,
+				       RK_EUNAVAILABLE, RK_EWRONG_TYPE,
+				       RK_EOVERLOADED};
+	static const enum rk_op ops[] = {RK_OP_GET, RK_OP_PUT, RK_OP_DELETE};
+	static const char *const errors[] = {NULL, "", "2 of 3 replicas are up"};
+	uint8_t val[600];
+	for (int i = 0; i < 20000; i++) {
+		struct rk_response r = {0};
+		r.id = rnd_u64();
+		r.op = ops[rnd(3)];
+		r.status = statuses[rnd(6)];
+		r.error = errors[rnd(3)];
+		r.has_ts = (int)rnd(2);
+		r.ts.hlc = rnd_u64();
+		r.ts.node = rnd_u64();
+		if (r.op == RK_OP_GET) {
+			size_t n = rnd(4) == 0 ? 0 : (size_t)rnd(sizeof(val));
+			for (size_t k = 0; k < n; k++)
+				val[k] = (uint8_t)rnd(256);
+			r.value = (struct rk_bytes){val, n};
+		}
+		check_response(&r);
+	}
+}
+
+Test(wire_fast, leaves_other_responses_to_protobuf_c)
+{
+	struct rk_buf b;
+	rk_buf_init(&b);
+	struct rk_replica_reply rr = {.node_id = 1};
+	struct rk_response r = {.op = RK_OP_GET, .replies = &rr,
+				.n_replies = 1};
+	cr_assert_eq(wire_fast_write_response(&b, &r), 0);
+	r = (struct rk_response){.op = RK_OP_CAS};
+	cr_assert_eq(wire_fast_write_response(&b, &r), 0);
+	r = (struct rk_response){.op = RK_OP_NONE, .status = RK_EBAD_REQUEST};
+	cr_assert_eq(wire_fast_write_response(&b, &r), 0);
+	cr_assert_eq(b.len, 0, "wrote nothing");
+	rk_buf_destroy(&b);
+}
