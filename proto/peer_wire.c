@@ -9,6 +9,7 @@
 #include "err.h"
 #include "frame.h"
 #include "peer.pb-c.h"
+#include "wire_fast.h"
 
 struct peer_wire_msg {
 	Ringkv__Peer__PeerEnvelope *env;
@@ -106,7 +107,8 @@ static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
 	return code;
 }
 
-int peer_wire_encode(struct rk_buf *out, const struct peer_msg *m)
+/* Every peer message protobuf-c's way (wire_fast.c writes the hot ones). */
+static int pack_peer(struct rk_buf *out, const struct peer_msg *m)
 {
 	Ringkv__Peer__PeerEnvelope env = RINGKV__PEER__PEER_ENVELOPE__INIT;
 	Ringkv__Peer__PeerError pe = RINGKV__PEER__PEER_ERROR__INIT;
@@ -261,6 +263,12 @@ int peer_wire_encode(struct rk_buf *out, const struct peer_msg *m)
 	}
 	free(mem);
 	return rc;
+}
+
+int peer_wire_encode(struct rk_buf *out, const struct peer_msg *m)
+{
+	int rc = wire_fast_write_peer(out, m);
+	return rc == 1 ? 0 : rc < 0 ? rc : pack_peer(out, m);
 }
 
 /* Validates a record and points r at its bytes. */
@@ -460,6 +468,15 @@ int peer_wire_decode(const uint8_t *body, size_t len,
 	*owner = NULL;
 	if (len == 0)
 		return fail(err, errlen, RK_EBAD_REQUEST, "zero-length frame");
+	struct wire_fast_peer f;
+	if (wire_fast_read_peer(body, len, &f)) {
+		/* Borrows from body; without ranges or records, repl_from_pb
+		 * allocates nothing into w (wire_fast.c). */
+		struct peer_wire_msg none = {0};
+		m->id = f.env.request_id;
+		m->op = PEER_OP_REPL;
+		return repl_from_pb(&m->repl, &f.repl, lim, &none, err, errlen);
+	}
 	Ringkv__Peer__PeerEnvelope *e =
 		ringkv__peer__peer_envelope__unpack(NULL, len, body);
 	if (!e)

@@ -95,9 +95,11 @@ struct peer_wire_limits {
 	uint32_t max_value;  /* value bytes */
 };
 
-/* Decodes one frame body.  Returns 0 with *m and *owner filled, or
- * RK_EBAD_REQUEST / RK_EUNKNOWN_COMMAND / RK_ENOMEM with a reason in err
- * and m->id set when the envelope itself was readable. */
+/* Decodes one frame body.  Returns 0 with *m and *owner filled (*owner
+ * NULL when nothing needed allocating; m may borrow from body as well as
+ * from *owner, so keep both until m is handled), or RK_EBAD_REQUEST /
+ * RK_EUNKNOWN_COMMAND / RK_ENOMEM with a reason in err and m->id set when
+ * the envelope itself was readable. */
 int peer_wire_decode(const uint8_t *body, size_t len,
 		     const struct peer_wire_limits *lim, struct peer_msg *m,
 		     struct peer_wire_msg **owner, char *err, size_t errlen);

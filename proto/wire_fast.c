@@ -25,6 +25,7 @@
  */
 #include "wire_fast.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "err.h"
@@ -70,228 +71,389 @@ static int rd_len(struct rd *r, ProtobufCBinaryData *out)
 	return 0;
 }
 
-/* A varint no larger than max (enums, bools). */
+/* A varint no larger than max (enums, bools, uint32). */
 static int rd_small(struct rd *r, uint64_t max, uint64_t *v)
 {
 	return rd_varint(r, v) || *v > max ? -1 : 0;
 }
 
-/* Get: key = 1, consistency = 2, all_replies = 3, local = 4. */
-static int read_get(ProtobufCBinaryData body, Ringkv__Get *g)
+/* What a field holds, hence its wire type and its range. */
+enum kind {
+	K_U64,	 /* uint64 */
+	K_U32,	 /* uint32 (protobuf-c would truncate a larger varint) */
+	K_BOOL,	 /* 0 or 1 (protobuf-c takes any non-zero as true) */
+	K_CL,	 /* ringkv.Consistency, DEFAULT .. SERIAL */
+	K_BYTES, /* bytes, borrowed */
+	K_MSG,	 /* an embedded message: its bytes go to the caller */
+};
+
+/* One field of a message: its number, kind and place in the protobuf-c
+ * struct. */
+struct field {
+	uint8_t num; /* below 32 */
+	uint8_t kind;
+	uint16_t off;
+};
+
+/* Reads a message of the plain form into the protobuf-c struct at base:
+ * every field one of fs, at most once, with its wire type and in range.
+ * The bytes of the K_MSG field (at most one per message) go to *sub.
+ * Returns 0, or -1 to decline. */
+static int read_msg(ProtobufCBinaryData body, const struct field *fs,
+		    size_t nf, void *base, ProtobufCBinaryData *sub)
 {
 	struct rd r = {body.data, body.data + body.len};
-	unsigned seen = 0;
+	uint32_t seen = 0;
 	while (r.p < r.end) {
 		uint64_t tag, v;
-		if (rd_varint(&r, &tag) || tag > TAG(4, WT_LEN))
+		if (rd_varint(&r, &tag))
 			return -1;
-		unsigned bit = 1u << (tag >> 3);
-		if (seen & bit)
+		const struct field *f = NULL;
+		for (size_t i = 0; i < nf && !f; i++)
+			if (fs[i].num == tag >> 3)
+				f = &fs[i];
+		int lenwise = f && (f->kind == K_BYTES || f->kind == K_MSG);
+		if (!f || (tag & 7) != (lenwise ? WT_LEN : WT_VARINT) ||
+		    (seen >> f->num & 1))
 			return -1;
-		seen |= bit;
-		switch ((uint32_t)tag) {
-		case TAG(1, WT_LEN):
-			if (rd_len(&r, &g->key))
+		seen |= 1u << f->num;
+		uint8_t *at = (uint8_t *)base + f->off;
+		switch ((enum kind)f->kind) {
+		case K_U64:
+			if (rd_varint(&r, (uint64_t *)(void *)at))
 				return -1;
 			break;
-		case TAG(2, WT_VARINT):
+		case K_U32:
+			if (rd_small(&r, UINT32_MAX, &v))
+				return -1;
+			*(uint32_t *)(void *)at = (uint32_t)v;
+			break;
+		case K_BOOL:
+			if (rd_small(&r, 1, &v))
+				return -1;
+			*(protobuf_c_boolean *)(void *)at = (protobuf_c_boolean)v;
+			break;
+		case K_CL:
 			if (rd_small(&r, RINGKV__CONSISTENCY__SERIAL, &v))
 				return -1;
-			g->consistency = (Ringkv__Consistency)v;
+			*(Ringkv__Consistency *)(void *)at = (Ringkv__Consistency)v;
 			break;
-		case TAG(3, WT_VARINT):
-			if (rd_small(&r, 1, &v))
+		case K_BYTES:
+			if (rd_len(&r, (ProtobufCBinaryData *)(void *)at))
 				return -1;
-			g->all_replies = (protobuf_c_boolean)v;
 			break;
-		case TAG(4, WT_VARINT):
-			if (rd_small(&r, 1, &v))
+		case K_MSG:
+			if (!sub || rd_len(&r, sub))
 				return -1;
-			g->local = (protobuf_c_boolean)v;
 			break;
-		default:
-			return -1;
 		}
 	}
 	return 0;
 }
 
-/* Put: key = 1, value = 2, consistency = 3. */
-static int read_put(ProtobufCBinaryData body, Ringkv__Put *p)
+#define FIELD(num, kind, type, member) \
+	{(num), (kind), (uint16_t)offsetof(type, member)}
+#define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
+
+static const struct field get_fields[] = {
+    FIELD(1, K_BYTES, Ringkv__Get, key),
+    FIELD(2, K_CL, Ringkv__Get, consistency),
+    FIELD(3, K_BOOL, Ringkv__Get, all_replies),
+    FIELD(4, K_BOOL, Ringkv__Get, local),
+};
+
+static const struct field put_fields[] = {
+    FIELD(1, K_BYTES, Ringkv__Put, key),
+    FIELD(2, K_BYTES, Ringkv__Put, value),
+    FIELD(3, K_CL, Ringkv__Put, consistency),
+};
+
+/* ReplMessage without its repeated ranges (9) and records (10). */
+static const struct field repl_fields[] = {
+    FIELD(1, K_U32, Ringkv__Peer__ReplMessage, type),
+    FIELD(2, K_U64, Ringkv__Peer__ReplMessage, rid),
+    FIELD(3, K_U32, Ringkv__Peer__ReplMessage, flags),
+    FIELD(4, K_U32, Ringkv__Peer__ReplMessage, status),
+    FIELD(5, K_BOOL, Ringkv__Peer__ReplMessage, found),
+    FIELD(6, K_MSG, Ringkv__Peer__ReplMessage, record),
+    FIELD(7, K_U64, Ringkv__Peer__ReplMessage, from_lsn),
+    FIELD(8, K_U32, Ringkv__Peer__ReplMessage, max_bytes),
+    FIELD(11, K_U64, Ringkv__Peer__ReplMessage, next_lsn),
+    FIELD(12, K_U64, Ringkv__Peer__ReplMessage, end_lsn),
+    FIELD(13, K_BOOL, Ringkv__Peer__ReplMessage, truncated),
+    FIELD(14, K_U64, Ringkv__Peer__ReplMessage, cursor),
+    FIELD(15, K_BOOL, Ringkv__Peer__ReplMessage, done),
+};
+
+static const struct field record_fields[] = {
+    FIELD(1, K_U32, Ringkv__Peer__Record, type),
+    FIELD(2, K_BYTES, Ringkv__Peer__Record, key),
+    FIELD(3, K_BYTES, Ringkv__Peer__Record, value),
+    FIELD(4, K_U64, Ringkv__Peer__Record, hlc),
+    FIELD(5, K_U64, Ringkv__Peer__Record, node),
+    FIELD(6, K_BOOL, Ringkv__Peer__Record, has_value),
+};
+
+/* An envelope: request_id = 1 (a varint), then exactly one body, one of
+ * the length-delimited fields bodies[] (numbers of any size); its number
+ * into *which and its bytes into *body.  Returns 0, or -1 to decline. */
+static int read_envelope(const uint8_t *p, size_t len, uint64_t *request_id,
+			 const uint32_t *bodies, size_t nb, uint32_t *which,
+			 ProtobufCBinaryData *body)
 {
-	struct rd r = {body.data, body.data + body.len};
-	unsigned seen = 0;
+	struct rd r = {p, p + len};
+	int have_id = 0;
+	*which = 0;
 	while (r.p < r.end) {
-		uint64_t tag, v;
-		if (rd_varint(&r, &tag) || tag > TAG(3, WT_VARINT))
+		uint64_t tag;
+		if (rd_varint(&r, &tag))
 			return -1;
-		unsigned bit = 1u << (tag >> 3);
-		if (seen & bit)
-			return -1;
-		seen |= bit;
-		switch ((uint32_t)tag) {
-		case TAG(1, WT_LEN):
-			if (rd_len(&r, &p->key))
+		if (tag == TAG(1, WT_VARINT)) {
+			if (have_id || rd_varint(&r, request_id))
 				return -1;
-			break;
-		case TAG(2, WT_LEN):
-			if (rd_len(&r, &p->value))
-				return -1;
-			break;
-		case TAG(3, WT_VARINT):
-			if (rd_small(&r, RINGKV__CONSISTENCY__SERIAL, &v))
-				return -1;
-			p->consistency = (Ringkv__Consistency)v;
-			break;
-		default:
-			return -1;
+			have_id = 1;
+			continue;
 		}
+		size_t i = 0;
+		while (i < nb && tag != TAG(bodies[i], WT_LEN))
+			i++;
+		if (i == nb || *which || rd_len(&r, body))
+			return -1;
+		*which = bodies[i];
 	}
-	return 0;
+	return *which ? 0 : -1;
 }
 
 int wire_fast_read_request(const uint8_t *body, size_t len,
 			   struct wire_fast_req *f)
 {
+	static const uint32_t bodies[] = {RINGKV__ENVELOPE__BODY_GET,
+					  RINGKV__ENVELOPE__BODY_PUT};
 	ringkv__envelope__init(&f->env);
 	ringkv__get__init(&f->get);
 	ringkv__put__init(&f->put);
-	struct rd r = {body, body + len};
-	int have_id = 0;
+	uint32_t which;
 	ProtobufCBinaryData b;
-	while (r.p < r.end) {
-		uint64_t tag;
-		if (rd_varint(&r, &tag))
+	if (read_envelope(body, len, &f->env.request_id, bodies, 2, &which,
+			  &b))
+		return 0;
+	if (which == RINGKV__ENVELOPE__BODY_GET) {
+		if (read_msg(b, get_fields, NFIELDS(get_fields), &f->get, NULL))
 			return 0;
-		switch (tag) {
-		case TAG(1, WT_VARINT):
-			if (have_id || rd_varint(&r, &f->env.request_id))
-				return 0;
-			have_id = 1;
-			break;
-		case TAG(RINGKV__ENVELOPE__BODY_GET, WT_LEN):
-			if (f->env.body_case || rd_len(&r, &b) ||
-			    read_get(b, &f->get))
-				return 0;
-			f->env.body_case = RINGKV__ENVELOPE__BODY_GET;
-			f->env.get = &f->get;
-			break;
-		case TAG(RINGKV__ENVELOPE__BODY_PUT, WT_LEN):
-			if (f->env.body_case || rd_len(&r, &b) ||
-			    read_put(b, &f->put))
-				return 0;
-			f->env.body_case = RINGKV__ENVELOPE__BODY_PUT;
-			f->env.put = &f->put;
-			break;
-		default:
+		f->env.get = &f->get;
+	} else {
+		if (read_msg(b, put_fields, NFIELDS(put_fields), &f->put, NULL))
 			return 0;
-		}
+		f->env.put = &f->put;
 	}
-	return f->env.body_case != RINGKV__ENVELOPE__BODY__NOT_SET;
+	f->env.body_case = (Ringkv__Envelope__BodyCase)which;
+	return 1;
+}
+
+int wire_fast_read_peer(const uint8_t *body, size_t len,
+			struct wire_fast_peer *f)
+{
+	static const uint32_t bodies[] = {
+	    RINGKV__PEER__PEER_ENVELOPE__BODY_REPL};
+	ringkv__peer__peer_envelope__init(&f->env);
+	ringkv__peer__repl_message__init(&f->repl);
+	ringkv__peer__record__init(&f->record);
+	uint32_t which;
+	ProtobufCBinaryData b, rec = {0, NULL};
+	if (read_envelope(body, len, &f->env.request_id, bodies, 1, &which,
+			  &b) ||
+	    read_msg(b, repl_fields, NFIELDS(repl_fields), &f->repl, &rec))
+		return 0;
+	if (rec.data) {
+		if (read_msg(rec, record_fields, NFIELDS(record_fields),
+			     &f->record, NULL))
+			return 0;
+		f->repl.record = &f->record;
+	}
+	f->env.body_case = RINGKV__PEER__PEER_ENVELOPE__BODY_REPL;
+	f->env.repl = &f->repl;
+	return 1;
 }
 
 /* ---- writing ------------------------------------------------------- */
 
-static size_t varint_size(uint64_t v)
+/* Writes, or with p NULL only counts, bytes: every message is emitted
+ * twice, once to learn its size (which its parent writes first) and once
+ * for real. */
+struct wr {
+	uint8_t *p;
+	size_t n;
+};
+
+static void w_varint(struct wr *w, uint64_t v)
 {
-	size_t n = 1;
-	while (v >= 0x80) {
+	do {
+		if (w->p)
+			*w->p++ = (uint8_t)(v >= 0x80 ? (v | 0x80) : v);
+		w->n++;
 		v >>= 7;
-		n++;
-	}
-	return n;
+	} while (v);
 }
 
-static uint8_t *put_varint(uint8_t *p, uint64_t v)
-{
-	while (v >= 0x80) {
-		*p++ = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	*p++ = (uint8_t)v;
-	return p;
-}
-
-/* Bytes of a varint field (tag below 128) when v is not the default. */
-static size_t varint_field_size(uint64_t v)
-{
-	return v ? 1 + varint_size(v) : 0;
-}
-
-static uint8_t *put_varint_field(uint8_t *p, uint32_t tag, uint64_t v)
+/* A varint field, left out when 0 (proto3). */
+static void w_uint(struct wr *w, uint32_t num, uint64_t v)
 {
 	if (!v)
-		return p;
-	*p++ = (uint8_t)tag;
-	return put_varint(p, v);
+		return;
+	w_varint(w, TAG(num, WT_VARINT));
+	w_varint(w, v);
 }
 
-/* Bytes of a length-delimited field with a one-byte tag. */
-static size_t len_field_size(size_t n)
+static void w_len(struct wr *w, uint32_t num, const void *data, size_t n)
 {
-	return 1 + varint_size(n) + n;
+	w_varint(w, TAG(num, WT_LEN));
+	w_varint(w, n);
+	if (w->p && n) {
+		memcpy(w->p, data, n);
+		w->p += n;
+	}
+	w->n += n;
 }
 
-static uint8_t *put_len_field(uint8_t *p, uint32_t tag, const void *data,
-			      size_t n)
+/* A bytes or string field, left out when empty (proto3). */
+static void w_bytes(struct wr *w, uint32_t num, const void *data, size_t n)
 {
-	*p++ = (uint8_t)tag;
-	p = put_varint(p, n);
 	if (n)
-		memcpy(p, data, n);
-	return p + n;
+		w_len(w, num, data, n);
+}
+
+/* An embedded message: its size first, then its bytes. */
+typedef void (*emit_fn)(struct wr *w, const void *arg);
+
+static void w_msg(struct wr *w, uint32_t num, emit_fn emit, const void *arg)
+{
+	struct wr count = {NULL, 0};
+	emit(&count, arg);
+	w_varint(w, TAG(num, WT_LEN));
+	w_varint(w, count.n);
+	emit(w, arg);
+}
+
+/* Appends one frame holding what emit writes.  Returns 1 or RK_ENOMEM. */
+static int w_frame(struct rk_buf *out, emit_fn emit, const void *arg)
+{
+	struct wr count = {NULL, 0};
+	emit(&count, arg);
+	if (count.n > UINT32_MAX ||
+	    rk_buf_reserve(out, RK_FRAME_HDR + count.n))
+		return RK_ENOMEM;
+	uint8_t *p = out->data + out->len;
+	rk_frame_header(p, (uint32_t)count.n);
+	struct wr w = {p + RK_FRAME_HDR, 0};
+	emit(&w, arg);
+	out->len += RK_FRAME_HDR + count.n;
+	return 1;
+}
+
+/* Timestamp: hlc = 1, node_id = 2. */
+static void emit_ts(struct wr *w, const void *arg)
+{
+	const rk_ts *ts = arg;
+	w_uint(w, 1, ts->hlc);
+	w_uint(w, 2, ts->node);
+}
+
+/* GetResult (value = 1, timestamp = 2) or WriteResult (timestamp = 1). */
+static void emit_result(struct wr *w, const void *arg)
+{
+	const struct rk_response *r = arg;
+	if (r->op == RK_OP_GET)
+		w_bytes(w, 1, r->value.p, r->value.n);
+	if (r->has_ts)
+		w_msg(w, r->op == RK_OP_GET ? 2 : 1, emit_ts, &r->ts);
+}
+
+/* Response: status = 1, error = 2, get = 17 / write = 18 (a oneof's
+ * message is written even when empty). */
+static void emit_response(struct wr *w, const void *arg)
+{
+	const struct rk_response *r = arg;
+	w_uint(w, 1, (uint64_t)-r->status);
+	if (r->error)
+		w_bytes(w, 2, r->error, strlen(r->error));
+	w_msg(w,
+	      r->op == RK_OP_GET ? RINGKV__RESPONSE__RESULT_GET
+				 : RINGKV__RESPONSE__RESULT_WRITE,
+	      emit_result, r);
+}
+
+/* Envelope: request_id = 1, response = 64. */
+static void emit_envelope(struct wr *w, const void *arg)
+{
+	const struct rk_response *r = arg;
+	w_uint(w, 1, r->id);
+	w_msg(w, RINGKV__ENVELOPE__BODY_RESPONSE, emit_response, r);
 }
 
 int wire_fast_write_response(struct rk_buf *out, const struct rk_response *r)
 {
-	uint32_t body_tag;
-	if (r->op == RK_OP_GET && r->n_replies == 0)
-		body_tag = TAG(RINGKV__RESPONSE__RESULT_GET, WT_LEN);
-	else if (r->op == RK_OP_PUT || r->op == RK_OP_DELETE)
-		body_tag = TAG(RINGKV__RESPONSE__RESULT_WRITE, WT_LEN);
-	else
+	if (!((r->op == RK_OP_GET && r->n_replies == 0) ||
+	      r->op == RK_OP_PUT || r->op == RK_OP_DELETE))
 		return 0;
 	if (r->status > 0 || r->status < -127)
 		return 0; /* not a code the Status enum holds */
-	uint64_t status = (uint64_t)-r->status;
-	size_t err_n = r->error ? strlen(r->error) : 0;
+	return w_frame(out, emit_envelope, r);
+}
 
-	/* Sizes, innermost first.  Timestamp: hlc = 1, node_id = 2. */
-	size_t ts = varint_field_size(r->ts.hlc) + varint_field_size(r->ts.node);
-	size_t result = r->has_ts ? len_field_size(ts) : 0;
-	if (r->op == RK_OP_GET && r->value.n)
-		result += len_field_size(r->value.n); /* GetResult.value = 1 */
-	size_t resp = varint_field_size(status) +
-		      (err_n ? len_field_size(err_n) : 0) + 2 +
-		      varint_size(result) + result;
-	/* Envelope: request_id = 1, response = 64 (a two-byte tag). */
-	size_t env = varint_field_size(r->id) + 2 + varint_size(resp) + resp;
-	if (env > UINT32_MAX)
-		return RK_ENOMEM;
-	if (rk_buf_reserve(out, RK_FRAME_HDR + env))
-		return RK_ENOMEM;
+/* Record: type = 1, key = 2, value = 3, hlc = 4, node = 5, has_value = 6
+ * (as rec_to_pb in peer_wire.c fills it). */
+static void emit_record(struct wr *w, const void *arg)
+{
+	const struct repl_record *rec = arg;
+	w_uint(w, 1, rec->type);
+	w_bytes(w, 2, rec->key, rec->klen);
+	w_bytes(w, 3, rec->val, rec->val ? rec->vlen : 0);
+	w_uint(w, 4, rec->ts.hlc);
+	w_uint(w, 5, rec->ts.node);
+	w_uint(w, 6, rec->val != NULL);
+}
 
-	uint8_t *p = out->data + out->len;
-	rk_frame_header(p, (uint32_t)env);
-	p += RK_FRAME_HDR;
-	p = put_varint_field(p, TAG(1, WT_VARINT), r->id);
-	p = put_varint(p, TAG(RINGKV__ENVELOPE__BODY_RESPONSE, WT_LEN));
-	p = put_varint(p, resp);
-	p = put_varint_field(p, TAG(1, WT_VARINT), status);
-	if (err_n)
-		p = put_len_field(p, TAG(2, WT_LEN), r->error, err_n);
-	p = put_varint(p, body_tag);
-	p = put_varint(p, result);
-	if (r->op == RK_OP_GET && r->value.n)
-		p = put_len_field(p, TAG(1, WT_LEN), r->value.p, r->value.n);
-	if (r->has_ts) {
-		/* GetResult.timestamp = 2, WriteResult.timestamp = 1. */
-		*p++ = (uint8_t)(r->op == RK_OP_GET ? TAG(2, WT_LEN)
-						    : TAG(1, WT_LEN));
-		p = put_varint(p, ts);
-		p = put_varint_field(p, TAG(1, WT_VARINT), r->ts.hlc);
-		p = put_varint_field(p, TAG(2, WT_VARINT), r->ts.node);
+/* ReplMessage, fields ascending (as repl_to_pb in peer_wire.c fills it;
+ * no ranges or records here). */
+static void emit_repl(struct wr *w, const void *arg)
+{
+	const struct repl_msg *m = arg;
+	w_uint(w, 1, (uint32_t)m->type);
+	w_uint(w, 2, m->rid);
+	w_uint(w, 3, m->flags);
+	w_uint(w, 4, (uint32_t)-m->status);
+	w_uint(w, 5, m->found != 0);
+	if (m->type == REPL_WRITE || m->type == REPL_READ ||
+	    (m->type == REPL_READ_REPLY && m->rec.key))
+		w_msg(w, 6, emit_record, &m->rec);
+	w_uint(w, 7, m->from_lsn);
+	w_uint(w, 8, m->max_bytes);
+	w_uint(w, 11, m->next_lsn);
+	w_uint(w, 12, m->end_lsn);
+	w_uint(w, 13, m->truncated != 0);
+	w_uint(w, 14, m->cursor);
+	w_uint(w, 15, m->done != 0);
+}
+
+/* PeerEnvelope: request_id = 1, repl = 20. */
+static void emit_peer(struct wr *w, const void *arg)
+{
+	const struct peer_msg *m = arg;
+	w_uint(w, 1, m->id);
+	w_msg(w, RINGKV__PEER__PEER_ENVELOPE__BODY_REPL, emit_repl, &m->repl);
+}
+
+int wire_fast_write_peer(struct rk_buf *out, const struct peer_msg *m)
+{
+	if (m->op != PEER_OP_REPL || m->repl.n_ranges || m->repl.n_recs)
+		return 0;
+	switch (m->repl.type) {
+	case REPL_WRITE:
+	case REPL_WRITE_ACK:
+	case REPL_READ:
+	case REPL_READ_REPLY:
+		return w_frame(out, emit_peer, m);
+	default:
+		return 0;
 	}
-	out->len += RK_FRAME_HDR + env;
-	return 1;
 }
