@@ -287,12 +287,18 @@ struct wr {
 
 static void w_varint(struct wr *w, uint64_t v)
 {
-	do {
-		if (w->p)
-			*w->p++ = (uint8_t)(v >= 0x80 ? (v | 0x80) : v);
-		w->n++;
+	if (!w->p) {
+		/* 7 bits a byte: the bits up to the highest set one. */
+		w->n += (size_t)(63 - __builtin_clzll(v | 1)) / 7 + 1;
+		return;
+	}
+	while (v >= 0x80) {
+		*w->p++ = (uint8_t)(v | 0x80);
 		v >>= 7;
-	} while (v);
+		w->n++;
+	}
+	*w->p++ = (uint8_t)v;
+	w->n++;
 }
 
 /* A varint field, left out when 0 (proto3). */
@@ -322,7 +328,9 @@ static void w_bytes(struct wr *w, uint32_t num, const void *data, size_t n)
 		w_len(w, num, data, n);
 }
 
-/* An embedded message: its size first, then its bytes. */
+/* An embedded message: its size first, then its bytes.  Counting counts
+ * it once, writing counts then writes it: each level costs its depth in
+ * passes, not two to the depth. */
 typedef void (*emit_fn)(struct wr *w, const void *arg);
 
 static void w_msg(struct wr *w, uint32_t num, emit_fn emit, const void *arg)
@@ -331,7 +339,10 @@ static void w_msg(struct wr *w, uint32_t num, emit_fn emit, const void *arg)
 	emit(&count, arg);
 	w_varint(w, TAG(num, WT_LEN));
 	w_varint(w, count.n);
-	emit(w, arg);
+	if (w->p)
+		emit(w, arg);
+	else
+		w->n += count.n;
 }
 
 /* Appends one frame holding what emit writes.  Returns 1 or RK_ENOMEM. */
