@@ -1,4 +1,5 @@
-/* wire_fast.c: Get and Put requests and their replies, by hand.
+/* wire_fast.c: the hot messages, by hand: client Get and Put requests
+ * and their replies; peer replication writes, reads and their replies.
  *
  * WHY.  protobuf-c unpacks a message into malloc'd structs (the envelope,
  * its body, a copy of every bytes field) that are freed again at once, and
@@ -6,16 +7,18 @@
  * before writing it.  On a node serving GETs that was about a sixth of its
  * CPU: pack, get_packed_size, unpack and free_unpacked, plus malloc and
  * free under them (bench/README.md, the profile).  Get and Put are nearly
- * all of a loaded node's requests, so this file reads those two and writes
- * their replies directly, without allocating.
+ * all of a loaded node's requests, and a replicated one is a replication
+ * write or read to each replica and its reply, so this file reads and
+ * writes those directly, without allocating.
  *
  * ONE MEANING.  Nothing here decides what a message means.  The reader
- * fills the very protobuf-c structs that ringkv__envelope__unpack would
- * have filled (bytes fields borrow from the frame instead of being copied),
- * and wire.c validates them with the same code either way.  It takes only
- * the plain form: an envelope of request_id and one Get or Put, each field
- * at most once, enums and bools within range, varints well formed.
- * Anything else (another body, an unknown or repeated field, a field with
+ * fills the very protobuf-c structs that protobuf-c's unpack would have
+ * filled (bytes fields borrow from the frame instead of being copied), and
+ * wire.c and peer_wire.c validate them with the same code either way.  It takes only
+ * the plain form: an envelope of request_id and one Get, Put or
+ * ReplMessage (without its repeated ranges and records), each field at
+ * most once, enums, bools and 32-bit fields within range, varints well
+ * formed.  Anything else (another body, an unknown or repeated field, a field with
  * an unexpected wire type, a value protobuf-c would truncate) it declines,
  * and protobuf-c reads it as before, so what is accepted, and how an error
  * reads, cannot change.  The writer produces exactly protobuf-c's bytes
