@@ -503,7 +503,9 @@ static void announce(struct cluster *c)
 
 /* Whether it is our turn to choose tokens (see "serialize the choice" in
  * cluster.h): the join delay is over and no alive member with a lower id
- * is still without tokens, or we have waited for it long enough. */
+ * is still without tokens, or we have waited for it long enough.  The
+ * default delay, 1 s, is five gossip rounds (gossip_ms 200): on a LAN a
+ * join reaches every member in one or two. */
 static int our_turn(struct cluster *c)
 {
 	ev_tstamp now = ev_now(c->loop);

@@ -61,7 +61,7 @@ static const struct setting settings[] = {
 	{"cluster", "seeds", K_STR, F(seeds), S(seeds), "", 0, 0,
 	 "host:port,... of nodes to join through (this node's own address "
 	 "may be in the list); empty: start a new cluster"},
-	{"cluster", "join_delay", K_DURATION, F(join_delay_ms), 0, "2s", 0,
+	{"cluster", "join_delay", K_DURATION, F(join_delay_ms), 0, "1s", 0,
 	 600000,
 	 "a new node waits this long after joining gossip before it chooses "
 	 "its ring tokens, so that nodes started together hear of each "
