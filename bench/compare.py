@@ -221,6 +221,7 @@ class Server:
 def start_ringkvd(env, name, port, fsync="interval", extra=()):
     host = env.host
     data = os.path.join(env.tmp, f"{name}-data")
+    shutil.rmtree(data, ignore_errors=True)  # every start is a new node
     argv = [env.ringkvd, "--listen", f"{host}:{port}", "--data-dir", data,
             "--fsync", fsync, "--log-level", "warn"] + list(extra)
     p = PROCS.start(name, argv, os.path.join(env.tmp, f"{name}.log"),
@@ -248,8 +249,11 @@ def start_ringkv_cluster(env, n, rf, fsync="interval"):
     # cluster.join_delay), but this way the setup is the same every run.
     for i, port in enumerate(ports):
         name = f"ringkvd-c{i}"
+        data = os.path.join(env.tmp, f"{name}-data")
+        # A new cluster: stage 3 must not restart stage 2's nodes.
+        shutil.rmtree(data, ignore_errors=True)
         argv = [env.ringkvd, "--listen", f"{host}:{port}",
-                "--data-dir", os.path.join(env.tmp, f"{name}-data"),
+                "--data-dir", data,
                 "--fsync", fsync, "--log-level", "warn",
                 "--seeds", f"{host}:{ports[0]}",
                 "--set", f"{RINGKV_RF_SETTING}={rf}"]
