@@ -34,7 +34,7 @@
 #include "err.h"
 #include "frame.h"
 
-/* Tags (field number << 3 | wire type) as the bytes they encode to. */
+/* A tag: field number << 3 | wire type, sent as a varint. */
 #define WT_VARINT 0
 #define WT_LEN 2
 #define TAG(field, wt) (((uint32_t)(field) << 3) | (wt))
